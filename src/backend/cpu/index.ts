@@ -1,0 +1,65 @@
+/**
+ * The CPU backend: float32 (and float64, for reference checks) kernels in plain TypeScript. Simple and
+ * exact; it is the oracle every faster backend is tested against. Storage is a typed array.
+ */
+import { allocArray, type DType, type TypedArray } from '../../tensor/dtype.js';
+import { type Backend, type Kernel, registerBackend, registerKernel, type TensorInfo } from '../backend.js';
+import { affineKernel, binaryKernel, unaryGradKernel, unaryKernel } from './elementwise.js';
+import { concatKernel, padKernel, permuteKernel, sliceKernel } from './layout.js';
+import { matmulKernel } from './matmul.js';
+import {
+  adamwKernel,
+  crossEntropyBackwardKernel,
+  crossEntropyKernel,
+  gatherKernel,
+  layerNormBackwardKernel,
+  layerNormKernel,
+  rmsNormBackwardKernel,
+  rmsNormKernel,
+  ropeKernel,
+  scatterAddKernel,
+} from './nn.js';
+import { argmaxKernel, softmaxKernel, sumKernel } from './reduce.js';
+
+export const cpuBackend: Backend = {
+  name: 'cpu',
+  supportsDType: () => true,
+  upload: (data: TypedArray) => data.slice(),
+  zeros: (size: number, dtype: DType) => allocArray(dtype, size),
+  read: async (info: TensorInfo) => (info.storage as TypedArray).slice(),
+  readSync: (info: TensorInfo) => (info.storage as TypedArray).slice(),
+  copyInto: (dst: TensorInfo, src: TensorInfo) => (dst.storage as TypedArray).set(src.storage as TypedArray),
+  free: () => {},
+  sync: async () => {},
+};
+
+const kernels: Record<string, Kernel<any>> = {
+  unary: unaryKernel,
+  unaryGrad: unaryGradKernel,
+  binary: binaryKernel,
+  affine: affineKernel,
+  matmul: matmulKernel,
+  sum: sumKernel,
+  softmax: softmaxKernel,
+  argmax: argmaxKernel,
+  crossEntropy: crossEntropyKernel,
+  crossEntropyBackward: crossEntropyBackwardKernel,
+  gather: gatherKernel,
+  scatterAdd: scatterAddKernel,
+  rmsNorm: rmsNormKernel,
+  rmsNormBackward: rmsNormBackwardKernel,
+  layerNorm: layerNormKernel,
+  layerNormBackward: layerNormBackwardKernel,
+  rope: ropeKernel,
+  adamw: adamwKernel,
+  permute: permuteKernel,
+  slice: sliceKernel,
+  pad: padKernel,
+  concat: concatKernel,
+};
+
+registerBackend(cpuBackend);
+for (const [op, kernel] of Object.entries(kernels)) registerKernel('cpu', op, kernel);
+
+/** The kernel names every backend must provide (the backend contract's op list). */
+export const coreKernelNames = Object.keys(kernels);

@@ -1,0 +1,109 @@
+/** CPU batched matrix multiply with broadcast batch axes and optional transposes. */
+import { allocArray, type FloatArray } from '../../tensor/dtype.js';
+import { broadcastStrides, sizeOf } from '../../tensor/shape.js';
+import type { Kernel } from '../backend.js';
+
+export interface MatmulAttrs {
+  transA: boolean;
+  transB: boolean;
+}
+
+/** C[M,N] (+)= op(A) op(B) for one batch; A at offset ao, B at bo, C at co. */
+function gemm(
+  a: FloatArray,
+  ao: number,
+  b: FloatArray,
+  bo: number,
+  c: FloatArray,
+  co: number,
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
+): void {
+  if (!transA && !transB) {
+    // A [M,K], B [K,N]: row of C accumulates rows of B.
+    for (let i = 0; i < m; i++) {
+      const crow = co + i * n;
+      for (let p = 0; p < k; p++) {
+        const aip = a[ao + i * k + p]!;
+        if (aip === 0) continue;
+        const brow = bo + p * n;
+        for (let j = 0; j < n; j++) c[crow + j]! += aip * b[brow + j]!;
+      }
+    }
+  } else if (!transA && transB) {
+    // A [M,K], B [N,K]: dot products of rows.
+    for (let i = 0; i < m; i++) {
+      const arow = ao + i * k;
+      for (let j = 0; j < n; j++) {
+        const brow = bo + j * k;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        let p = 0;
+        for (; p + 3 < k; p += 4) {
+          s0 += a[arow + p]! * b[brow + p]!;
+          s1 += a[arow + p + 1]! * b[brow + p + 1]!;
+          s2 += a[arow + p + 2]! * b[brow + p + 2]!;
+          s3 += a[arow + p + 3]! * b[brow + p + 3]!;
+        }
+        for (; p < k; p++) s0 += a[arow + p]! * b[brow + p]!;
+        c[co + i * n + j] = s0 + s1 + s2 + s3;
+      }
+    }
+  } else if (transA && !transB) {
+    // A [K,M], B [K,N]
+    for (let p = 0; p < k; p++) {
+      const brow = bo + p * n;
+      for (let i = 0; i < m; i++) {
+        const api = a[ao + p * m + i]!;
+        if (api === 0) continue;
+        const crow = co + i * n;
+        for (let j = 0; j < n; j++) c[crow + j]! += api * b[brow + j]!;
+      }
+    }
+  } else {
+    // A [K,M], B [N,K]
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) s += a[ao + p * m + i]! * b[bo + j * k + p]!;
+        c[co + i * n + j] = s;
+      }
+    }
+  }
+}
+
+export const matmulKernel: Kernel<MatmulAttrs> = ([a, b], { transA, transB }, [out]) => {
+  const ar = a!.shape.length;
+  const br = b!.shape.length;
+  const m = transA ? a!.shape[ar - 1]! : a!.shape[ar - 2]!;
+  const k = transA ? a!.shape[ar - 2]! : a!.shape[ar - 1]!;
+  const n = transB ? b!.shape[br - 2]! : b!.shape[br - 1]!;
+  const outShape = out!.shape;
+  const batchShape = outShape.slice(0, -2);
+  const batches = sizeOf(batchShape);
+  const sa = broadcastStrides(a!.shape.slice(0, -2), batchShape);
+  const sb = broadcastStrides(b!.shape.slice(0, -2), batchShape);
+  const av = a!.storage as FloatArray;
+  const bv = b!.storage as FloatArray;
+  const c = allocArray(out!.dtype, sizeOf(outShape)) as FloatArray;
+  const index = new Array<number>(batchShape.length).fill(0);
+  for (let batch = 0; batch < batches; batch++) {
+    let ia = 0;
+    let ib = 0;
+    for (let d = 0; d < batchShape.length; d++) {
+      ia += index[d]! * sa[d]!;
+      ib += index[d]! * sb[d]!;
+    }
+    gemm(av, ia * m * k, bv, ib * k * n, c, batch * m * n, m, n, k, transA, transB);
+    for (let d = batchShape.length - 1; d >= 0; d--) {
+      if (++index[d]! < batchShape[d]!) break;
+      index[d] = 0;
+    }
+  }
+  return [c];
+};

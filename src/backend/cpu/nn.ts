@@ -1,0 +1,283 @@
+/**
+ * CPU kernels for the fused neural-network ops: cross-entropy, embedding gather/scatter, RMSNorm,
+ * LayerNorm, RoPE and the AdamW step. Forward kernels return what their backward needs (llm.c style).
+ */
+import { allocArray, type FloatArray } from '../../tensor/dtype.js';
+import { sizeOf } from '../../tensor/shape.js';
+import type { Kernel } from '../backend.js';
+
+export interface CrossEntropyAttrs {
+  ignoreIndex: number;
+}
+
+/** Per-row -log softmax(logits)[target] ([N]) and the number of counted rows ([1]). */
+export const crossEntropyKernel: Kernel<CrossEntropyAttrs> = ([logits, targets], { ignoreIndex }, [rowSpec]) => {
+  const lv = logits!.storage as FloatArray;
+  const tv = targets!.storage as Int32Array;
+  const vocab = logits!.shape[logits!.shape.length - 1]!;
+  const rows = tv.length;
+  const loss = allocArray(rowSpec!.dtype, rows) as FloatArray;
+  let count = 0;
+  for (let r = 0; r < rows; r++) {
+    const t = tv[r]!;
+    if (t === ignoreIndex) continue;
+    if (t < 0 || t >= vocab) throw new Error(`cross-entropy target ${t} at row ${r} is outside the vocabulary [0, ${vocab})`);
+    const base = r * vocab;
+    let max = -Infinity;
+    for (let j = 0; j < vocab; j++) max = Math.max(max, lv[base + j]!);
+    let sum = 0;
+    for (let j = 0; j < vocab; j++) sum += Math.exp(lv[base + j]! - max);
+    loss[r] = Math.log(sum) + max - lv[base + t]!;
+    count++;
+  }
+  const countOut = allocArray(rowSpec!.dtype, 1) as FloatArray;
+  countOut[0] = count;
+  return [loss, countOut];
+};
+
+/** dlogits = (softmax(logits) - onehot(target)) · dRow, zero on ignored rows. */
+export const crossEntropyBackwardKernel: Kernel<CrossEntropyAttrs> = ([logits, targets, dRow], { ignoreIndex }, [out]) => {
+  const lv = logits!.storage as FloatArray;
+  const tv = targets!.storage as Int32Array;
+  const dv = dRow!.storage as FloatArray;
+  const vocab = logits!.shape[logits!.shape.length - 1]!;
+  const grad = allocArray(out!.dtype, lv.length) as FloatArray;
+  for (let r = 0; r < tv.length; r++) {
+    const t = tv[r]!;
+    if (t === ignoreIndex) continue;
+    const base = r * vocab;
+    let max = -Infinity;
+    for (let j = 0; j < vocab; j++) max = Math.max(max, lv[base + j]!);
+    let sum = 0;
+    for (let j = 0; j < vocab; j++) sum += Math.exp(lv[base + j]! - max);
+    const scale = dv[r]! / sum;
+    for (let j = 0; j < vocab; j++) grad[base + j] = Math.exp(lv[base + j]! - max) * scale;
+    grad[base + t]! -= dv[r]!;
+  }
+  return [grad];
+};
+
+/** Rows of weight [V, D] picked by ids [...]: out [..., D]. */
+export const gatherKernel: Kernel = ([weight, ids], _attrs, [out]) => {
+  const wv = weight!.storage as FloatArray;
+  const iv = ids!.storage as Int32Array;
+  const [rows, dim] = weight!.shape as [number, number];
+  const result = allocArray(out!.dtype, iv.length * dim) as FloatArray;
+  for (let i = 0; i < iv.length; i++) {
+    const id = iv[i]!;
+    if (id < 0 || id >= rows) throw new Error(`token id ${id} at position ${i} is outside the vocabulary [0, ${rows})`);
+    result.set(wv.subarray(id * dim, (id + 1) * dim), i * dim);
+  }
+  return [result];
+};
+
+/** Gradient of gather: dy rows added into a zero [rows, D] at ids. */
+export const scatterAddKernel: Kernel<{ rows: number }> = ([ids, dy], { rows }, [out]) => {
+  const iv = ids!.storage as Int32Array;
+  const dv = dy!.storage as FloatArray;
+  const dim = dy!.shape[dy!.shape.length - 1]!;
+  const result = allocArray(out!.dtype, rows * dim) as FloatArray;
+  for (let i = 0; i < iv.length; i++) {
+    const base = iv[i]! * dim;
+    for (let j = 0; j < dim; j++) result[base + j]! += dv[i * dim + j]!;
+  }
+  return [result];
+};
+
+export interface RmsNormAttrs {
+  eps: number;
+  /** 1 for Gemma's (1 + w) weights, else 0. */
+  weightOffset: number;
+  hasWeight: boolean;
+}
+
+/** y = x · rsqrt(mean(x²) + eps) · (w + offset); also returns rstd [rows]. */
+export const rmsNormKernel: Kernel<RmsNormAttrs> = (inputs, { eps, weightOffset, hasWeight }, [out]) => {
+  const xv = inputs[0]!.storage as FloatArray;
+  const wv = hasWeight ? (inputs[1]!.storage as FloatArray) : null;
+  const dim = inputs[0]!.shape[inputs[0]!.shape.length - 1]!;
+  const rows = xv.length / dim;
+  const y = allocArray(out!.dtype, xv.length) as FloatArray;
+  const rstd = allocArray(out!.dtype, rows) as FloatArray;
+  for (let r = 0; r < rows; r++) {
+    const base = r * dim;
+    let ss = 0;
+    for (let j = 0; j < dim; j++) ss += xv[base + j]! * xv[base + j]!;
+    const rs = 1 / Math.sqrt(ss / dim + eps);
+    rstd[r] = rs;
+    for (let j = 0; j < dim; j++) y[base + j] = xv[base + j]! * rs * (wv ? wv[j]! + weightOffset : 1);
+  }
+  return [y, rstd];
+};
+
+export const rmsNormBackwardKernel: Kernel<RmsNormAttrs> = (inputs, { weightOffset, hasWeight }, [dxSpec]) => {
+  const xv = inputs[0]!.storage as FloatArray;
+  const wv = hasWeight ? (inputs[1]!.storage as FloatArray) : null;
+  const rstd = inputs[hasWeight ? 2 : 1]!.storage as FloatArray;
+  const dy = inputs[hasWeight ? 3 : 2]!.storage as FloatArray;
+  const dim = inputs[0]!.shape[inputs[0]!.shape.length - 1]!;
+  const rows = xv.length / dim;
+  const dx = allocArray(dxSpec!.dtype, xv.length) as FloatArray;
+  const dw = hasWeight ? (allocArray(dxSpec!.dtype, dim) as FloatArray) : null;
+  for (let r = 0; r < rows; r++) {
+    const base = r * dim;
+    const rs = rstd[r]!;
+    // g = dy·(w+offset); dx = rs·(g − x̂·mean(g·x̂)) with x̂ = x·rs
+    let dot = 0;
+    for (let j = 0; j < dim; j++) {
+      const g = dy[base + j]! * (wv ? wv[j]! + weightOffset : 1);
+      dot += g * xv[base + j]! * rs;
+      if (dw) dw[j]! += dy[base + j]! * xv[base + j]! * rs;
+    }
+    const meanDot = dot / dim;
+    for (let j = 0; j < dim; j++) {
+      const g = dy[base + j]! * (wv ? wv[j]! + weightOffset : 1);
+      dx[base + j] = rs * (g - xv[base + j]! * rs * meanDot);
+    }
+  }
+  return dw ? [dx, dw] : [dx];
+};
+
+export interface LayerNormAttrs {
+  eps: number;
+  hasWeight: boolean;
+  hasBias: boolean;
+}
+
+/** y = (x − mean)·rsqrt(var + eps)·w + b (biased variance); also returns mean and rstd [rows]. */
+export const layerNormKernel: Kernel<LayerNormAttrs> = (inputs, { eps, hasWeight, hasBias }, [out]) => {
+  const xv = inputs[0]!.storage as FloatArray;
+  const wv = hasWeight ? (inputs[1]!.storage as FloatArray) : null;
+  const bv = hasBias ? (inputs[hasWeight ? 2 : 1]!.storage as FloatArray) : null;
+  const dim = inputs[0]!.shape[inputs[0]!.shape.length - 1]!;
+  const rows = xv.length / dim;
+  const y = allocArray(out!.dtype, xv.length) as FloatArray;
+  const means = allocArray(out!.dtype, rows) as FloatArray;
+  const rstds = allocArray(out!.dtype, rows) as FloatArray;
+  for (let r = 0; r < rows; r++) {
+    const base = r * dim;
+    let sum = 0;
+    for (let j = 0; j < dim; j++) sum += xv[base + j]!;
+    const mean = sum / dim;
+    let sq = 0;
+    for (let j = 0; j < dim; j++) sq += (xv[base + j]! - mean) ** 2;
+    const rs = 1 / Math.sqrt(sq / dim + eps);
+    means[r] = mean;
+    rstds[r] = rs;
+    for (let j = 0; j < dim; j++) {
+      y[base + j] = (xv[base + j]! - mean) * rs * (wv ? wv[j]! : 1) + (bv ? bv[j]! : 0);
+    }
+  }
+  return [y, means, rstds];
+};
+
+export const layerNormBackwardKernel: Kernel<LayerNormAttrs> = (inputs, { hasWeight, hasBias }, [dxSpec]) => {
+  const xv = inputs[0]!.storage as FloatArray;
+  const wv = hasWeight ? (inputs[1]!.storage as FloatArray) : null;
+  const k = hasWeight ? 2 : 1;
+  const means = inputs[k]!.storage as FloatArray;
+  const rstds = inputs[k + 1]!.storage as FloatArray;
+  const dy = inputs[k + 2]!.storage as FloatArray;
+  const dim = inputs[0]!.shape[inputs[0]!.shape.length - 1]!;
+  const rows = xv.length / dim;
+  const dx = allocArray(dxSpec!.dtype, xv.length) as FloatArray;
+  const dw = hasWeight ? (allocArray(dxSpec!.dtype, dim) as FloatArray) : null;
+  const db = hasBias ? (allocArray(dxSpec!.dtype, dim) as FloatArray) : null;
+  for (let r = 0; r < rows; r++) {
+    const base = r * dim;
+    const mean = means[r]!;
+    const rs = rstds[r]!;
+    // g = dy·w; dx = rs·(g − mean(g) − x̂·mean(g·x̂))
+    let gSum = 0;
+    let gxSum = 0;
+    for (let j = 0; j < dim; j++) {
+      const xhat = (xv[base + j]! - mean) * rs;
+      const g = dy[base + j]! * (wv ? wv[j]! : 1);
+      gSum += g;
+      gxSum += g * xhat;
+      if (dw) dw[j]! += dy[base + j]! * xhat;
+      if (db) db[j]! += dy[base + j]!;
+    }
+    const gMean = gSum / dim;
+    const gxMean = gxSum / dim;
+    for (let j = 0; j < dim; j++) {
+      const xhat = (xv[base + j]! - mean) * rs;
+      const g = dy[base + j]! * (wv ? wv[j]! : 1);
+      dx[base + j] = rs * (g - gMean - xhat * gxMean);
+    }
+  }
+  const outs: FloatArray[] = [dx];
+  if (dw) outs.push(dw);
+  if (db) outs.push(db);
+  return outs;
+};
+
+export interface RopeAttrs {
+  /** Number of leading dims of each head that rotate (partial rotary); the rest pass through. */
+  rotaryDim: number;
+  /** Pairs (2i, 2i+1) instead of rotate-half pairs (i, i + R/2). */
+  interleaved: boolean;
+  /** Rotate by −θ (the gradient of the rotation). */
+  inverse: boolean;
+}
+
+/** x [..., T, H, D] rotated with cos/sin tables [T, R/2] (row t is the angle set of position t). */
+export const ropeKernel: Kernel<RopeAttrs> = ([x, cos, sin], { rotaryDim, interleaved, inverse }, [out]) => {
+  const xv = x!.storage as FloatArray;
+  const cv = cos!.storage as FloatArray;
+  const sv = sin!.storage as FloatArray;
+  const shape = x!.shape;
+  const rank = shape.length;
+  const headDim = shape[rank - 1]!;
+  const heads = shape[rank - 2]!;
+  const seq = shape[rank - 3]!;
+  const half = rotaryDim / 2;
+  const sign = inverse ? -1 : 1;
+  const y = allocArray(out!.dtype, xv.length) as FloatArray;
+  y.set(xv);
+  const vectors = sizeOf(shape.slice(0, -1));
+  for (let v = 0; v < vectors; v++) {
+    const t = Math.floor(v / heads) % seq;
+    const base = v * headDim;
+    for (let i = 0; i < half; i++) {
+      const c = cv[t * half + i]!;
+      const s = sign * sv[t * half + i]!;
+      const i0 = interleaved ? base + 2 * i : base + i;
+      const i1 = interleaved ? base + 2 * i + 1 : base + i + half;
+      const a = xv[i0]!;
+      const b = xv[i1]!;
+      y[i0] = a * c - b * s;
+      y[i1] = b * c + a * s;
+    }
+  }
+  return [y];
+};
+
+export interface AdamWAttrs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step count, for bias correction. */
+  step: number;
+}
+
+/** One AdamW step, in place on param, m and v (decoupled weight decay, Loshchilov & Hutter). */
+export const adamwKernel: Kernel<AdamWAttrs> = ([param, grad, m, v], { lr, beta1, beta2, eps, weightDecay, step }) => {
+  const p = param!.storage as FloatArray;
+  const g = grad!.storage as FloatArray;
+  const mv = m!.storage as FloatArray;
+  const vv = v!.storage as FloatArray;
+  const c1 = 1 - beta1 ** step;
+  const c2 = 1 - beta2 ** step;
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i]!;
+    mv[i] = beta1 * mv[i]! + (1 - beta1) * gi;
+    vv[i] = beta2 * vv[i]! + (1 - beta2) * gi * gi;
+    const mhat = mv[i]! / c1;
+    const vhat = vv[i]! / c2;
+    p[i] = p[i]! - lr * (mhat / (Math.sqrt(vhat) + eps) + weightDecay * p[i]!);
+  }
+  return [];
+};

@@ -1,0 +1,63 @@
+/**
+ * Scaled dot-product attention for every head layout (MHA, GQA, MQA; MLA after its projections),
+ * with causal and sliding-window masks, logit soft-capping and queries offset into a longer key
+ * sequence (decoding with a KV cache).
+ */
+import { formatShape } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { tensor } from './creation.js';
+import { add, affine, softcap } from './elementwise.js';
+import { reshape } from './layout.js';
+import { matmul } from './linalg.js';
+import { softmax } from './nn.js';
+
+export interface AttentionOptions {
+  /** Multiplies q·k (default 1/√headDim). */
+  scale?: number;
+  /** Key j is visible to query i only if j ≤ i (positions aligned at the end). Default true. */
+  causal?: boolean;
+  /** Sliding window: query i sees keys j with i − window < j ≤ i. */
+  window?: number | null;
+  /** Gemma-2 attention soft-cap, applied to the scaled scores before the mask. */
+  softcap?: number | null;
+}
+
+/** Additive mask [T, S]: 0 where visible, −∞ elsewhere. Query i sits at key position i + S − T. */
+export function attentionMask(queries: number, keys: number, causal: boolean, window: number | null, like: Tensor): Tensor {
+  const data = like.dtype === 'float64' ? new Float64Array(queries * keys) : new Float32Array(queries * keys);
+  const offset = keys - queries;
+  for (let i = 0; i < queries; i++) {
+    const pos = i + offset;
+    for (let j = 0; j < keys; j++) {
+      const visible = (!causal || j <= pos) && (window === null || j > pos - window);
+      data[i * keys + j] = visible ? 0 : -Infinity;
+    }
+  }
+  return tensor(data, [queries, keys], { backend: like.backend });
+}
+
+/**
+ * q [B, H, T, Dk], k [B, G, S, Dk], v [B, G, S, Dv] with H a multiple of G (query head h uses KV head
+ * ⌊h / (H/G)⌋) -> [B, H, T, Dv].
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  const [batch, heads, queries, dk] = q.shape as [number, number, number, number];
+  const [kb, groups, keys, kdk] = k.shape as [number, number, number, number];
+  const dv = v.shape[3]!;
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4 || kb !== batch || kdk !== dk || v.shape[1] !== groups || v.shape[2] !== keys) {
+    throw new Error(`attention shapes do not fit: q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)}`);
+  }
+  if (heads % groups !== 0) throw new Error(`${heads} query heads are not a multiple of ${groups} KV heads`);
+  const rep = heads / groups;
+  const { scale = 1 / Math.sqrt(dk), causal = true, window = null } = options;
+  // Group the query heads that share a KV head: [B, G, rep·T, Dk] @ [B, G, S, Dk]ᵀ -> [B, G, rep·T, S]
+  const qg = reshape(q, [batch, groups, rep * queries, dk]);
+  let scores = affine(matmul(qg, k, { transB: true }), scale, 0);
+  if (options.softcap) scores = softcap(scores, options.softcap);
+  if (causal || window !== null) {
+    const mask = attentionMask(queries, keys, causal, window, q);
+    scores = add(reshape(scores, [batch, groups, rep, queries, keys]), mask);
+  }
+  const probs = reshape(softmax(scores), [batch, groups, rep * queries, keys]);
+  return reshape(matmul(probs, v), [batch, heads, queries, dv]);
+}
