@@ -23,7 +23,12 @@ export function noGrad<T>(fn: () => T): T {
 }
 
 /** Attaches a backward rule to `out` when grad mode is on and any input requires a gradient. */
-export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: GradNode['backward']): Tensor {
+export function record(
+  out: Tensor,
+  op: string,
+  inputs: readonly Tensor[],
+  backward: GradNode['backward'],
+): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
     out.gradFn = { op, inputs, backward };
@@ -60,9 +65,16 @@ function topologicalOrder(root: Tensor): Tensor[] {
  * Backpropagates from `root` (a scalar loss unless `seed` is given) and adds the gradients to `.grad`
  * of every leaf that requires one. Leaf gradients are kept (exempt from scope cleanup).
  */
-export function backward(root: Tensor, seed: Tensor | null, add: (a: Tensor, b: Tensor) => Tensor, ones: (like: Tensor) => Tensor): void {
+export function backward(
+  root: Tensor,
+  seed: Tensor | null,
+  add: (a: Tensor, b: Tensor) => Tensor,
+  ones: (like: Tensor) => Tensor,
+  copy: (t: Tensor) => Tensor,
+): void {
   if (!root.requiresGrad) throw new Error('backward() called on a tensor that does not require gradients');
-  if (!seed && root.size !== 1) throw new Error(`backward() needs a scalar loss or an explicit gradient; got ${root.describe()}`);
+  if (!seed && root.size !== 1)
+    throw new Error(`backward() needs a scalar loss or an explicit gradient; got ${root.describe()}`);
   const order = topologicalOrder(root);
   const grads = new Map<Tensor, Tensor>();
   noGrad(() => {
@@ -72,8 +84,16 @@ export function backward(root: Tensor, seed: Tensor | null, add: (a: Tensor, b: 
       const dy = grads.get(node);
       if (!dy) continue;
       if (!node.gradFn) {
-        node.grad = node.grad ? add(node.grad, dy) : dy;
-        node.grad.keep();
+        // A leaf owns its gradient storage: rules hand one tensor to several inputs (add gives dy, dy)
+        // or views of it (reshape), and callers dispose .grad or update it in place. A second backward
+        // accumulates in place, so .grad keeps its identity and the old sum is not leaked.
+        if (node.grad) {
+          const total = add(node.grad, dy);
+          node.grad.backend.copyInto(node.grad.info(), total.info());
+          total.dispose();
+        } else {
+          node.grad = copy(dy).keep();
+        }
         continue;
       }
       const inputGrads = node.gradFn.backward(dy);

@@ -20,7 +20,11 @@ export interface OutputSpec {
 }
 
 /** A kernel computes outputs (fresh storages, one per spec) from inputs and attributes. */
-export type Kernel<A = any> = (inputs: readonly TensorInfo[], attrs: A, outputs: readonly OutputSpec[]) => unknown[];
+export type Kernel<A = any> = (
+  inputs: readonly TensorInfo[],
+  attrs: A,
+  outputs: readonly OutputSpec[],
+) => unknown[];
 
 export interface Backend {
   readonly name: string;

@@ -23,7 +23,13 @@ export interface AttentionOptions {
 }
 
 /** Additive mask [T, S]: 0 where visible, −∞ elsewhere. Query i sits at key position i + S − T. */
-export function attentionMask(queries: number, keys: number, causal: boolean, window: number | null, like: Tensor): Tensor {
+export function attentionMask(
+  queries: number,
+  keys: number,
+  causal: boolean,
+  window: number | null,
+  like: Tensor,
+): Tensor {
   const data = like.dtype === 'float64' ? new Float64Array(queries * keys) : new Float32Array(queries * keys);
   const offset = keys - queries;
   for (let i = 0; i < queries; i++) {
@@ -44,8 +50,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const [batch, heads, queries, dk] = q.shape as [number, number, number, number];
   const [kb, groups, keys, kdk] = k.shape as [number, number, number, number];
   const dv = v.shape[3]!;
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4 || kb !== batch || kdk !== dk || v.shape[1] !== groups || v.shape[2] !== keys) {
-    throw new Error(`attention shapes do not fit: q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)}`);
+  if (
+    q.rank !== 4 ||
+    k.rank !== 4 ||
+    v.rank !== 4 ||
+    kb !== batch ||
+    kdk !== dk ||
+    v.shape[1] !== groups ||
+    v.shape[2] !== keys
+  ) {
+    throw new Error(
+      `attention shapes do not fit: q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)}`,
+    );
   }
   if (heads % groups !== 0) throw new Error(`${heads} query heads are not a multiple of ${groups} KV heads`);
   const rep = heads / groups;

@@ -11,7 +11,11 @@ export interface CreateOptions {
 }
 
 /** A tensor from a typed array or nested-free number array (copied). */
-export function tensor(values: TypedArray | readonly number[], shape?: Shape, options: CreateOptions = {}): Tensor {
+export function tensor(
+  values: TypedArray | readonly number[],
+  shape?: Shape,
+  options: CreateOptions = {},
+): Tensor {
   const backend = options.backend ?? getBackend();
   let data: TypedArray;
   if (ArrayBuffer.isView(values)) {

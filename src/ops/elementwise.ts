@@ -10,7 +10,9 @@ import { sumTo } from './reduce.js';
 export function unary(op: UnaryOpName, x: Tensor): Tensor {
   const dtype = floatDType(op, x);
   const [y] = runKernel('unary', [x], { op }, [{ shape: x.shape, dtype }]);
-  return record(y!, op, [x], (dy) => runKernel('unaryGrad', [x, y!, dy], { op }, [{ shape: x.shape, dtype }]));
+  return record(y!, op, [x], (dy) =>
+    runKernel('unaryGrad', [x, y!, dy], { op }, [{ shape: x.shape, dtype }]),
+  );
 }
 
 export const neg = (x: Tensor) => unary('neg', x);
@@ -31,13 +33,21 @@ export const silu = (x: Tensor) => unary('silu', x);
 export const gelu = (x: Tensor) => unary('gelu', x);
 export const geluTanh = (x: Tensor) => unary('geluTanh', x);
 
-function binary(op: BinaryOpName, a: Tensor, b: Tensor, grads: (dy: Tensor) => [Tensor | null, Tensor | null]): Tensor {
+function binary(
+  op: BinaryOpName,
+  a: Tensor,
+  b: Tensor,
+  grads: (dy: Tensor) => [Tensor | null, Tensor | null],
+): Tensor {
   const dtype = floatDType(op, a, b);
   const shape = broadcastShapes(a.shape, b.shape);
   const [out] = runKernel('binary', [a, b], { op }, [{ shape, dtype }]);
   return record(out!, op, [a, b], (dy) => {
     const [da, db] = grads(dy);
-    return [da && a.requiresGrad ? sumTo(da, a.shape) : null, db && b.requiresGrad ? sumTo(db, b.shape) : null];
+    return [
+      da && a.requiresGrad ? sumTo(da, a.shape) : null,
+      db && b.requiresGrad ? sumTo(db, b.shape) : null,
+    ];
   });
 }
 
@@ -59,7 +69,10 @@ export function sub(a: Tensor, b: Operand): Tensor {
 
 export function mul(a: Tensor, b: Operand): Tensor {
   if (typeof b === 'number') return affine(a, b, 0);
-  return binary('mul', a, b, (dy) => [a.requiresGrad ? mul(dy, b) : null, b.requiresGrad ? mul(dy, a) : null]);
+  return binary('mul', a, b, (dy) => [
+    a.requiresGrad ? mul(dy, b) : null,
+    b.requiresGrad ? mul(dy, a) : null,
+  ]);
 }
 
 export function div(a: Tensor, b: Operand): Tensor {

@@ -2,11 +2,18 @@
 import { type Backend, getBackend, getKernel, type OutputSpec } from '../backend/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 
-export function runKernel<A>(op: string, inputs: readonly Tensor[], attrs: A, outputs: readonly OutputSpec[]): Tensor[] {
+export function runKernel<A>(
+  op: string,
+  inputs: readonly Tensor[],
+  attrs: A,
+  outputs: readonly OutputSpec[],
+): Tensor[] {
   const backend: Backend = inputs[0]?.backend ?? getBackend();
   for (const t of inputs) {
     if (t.backend !== backend) {
-      throw new Error(`op '${op}' got tensors on different backends ('${backend.name}' and '${t.backend.name}')`);
+      throw new Error(
+        `op '${op}' got tensors on different backends ('${backend.name}' and '${t.backend.name}')`,
+      );
     }
   }
   const storages = getKernel(backend.name, op)(

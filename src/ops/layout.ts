@@ -47,7 +47,9 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   const begin = x.shape.map((_, i) => (i === a ? start : 0));
   const shape = x.shape.map((d, i) => (i === a ? end - start : d));
   const [y] = runKernel('slice', [x], { begin }, [{ shape, dtype: x.dtype }]);
-  return record(y!, 'slice', [x], (dy) => runKernel('pad', [dy], { begin }, [{ shape: x.shape, dtype: dy.dtype }]));
+  return record(y!, 'slice', [x], (dy) =>
+    runKernel('pad', [dy], { begin }, [{ shape: x.shape, dtype: dy.dtype }]),
+  );
 }
 
 /** Joins tensors along an axis (all other axes equal). */
@@ -58,7 +60,9 @@ export function concat(tensors: readonly Tensor[], axis: number): Tensor {
   const a = normalizeAxis(axis, first.rank);
   for (const t of tensors) {
     if (t.rank !== first.rank || t.shape.some((d, i) => i !== a && d !== first.shape[i])) {
-      throw new Error(`concat along axis ${a}: shapes ${formatShape(first.shape)} and ${formatShape(t.shape)} differ`);
+      throw new Error(
+        `concat along axis ${a}: shapes ${formatShape(first.shape)} and ${formatShape(t.shape)} differ`,
+      );
     }
     if (t.dtype !== first.dtype) throw new Error(`concat got mixed dtypes ${first.dtype} and ${t.dtype}`);
   }
@@ -79,7 +83,9 @@ export function split(x: Tensor, axis: number, sizes: readonly number[]): Tensor
   const a = normalizeAxis(axis, x.rank);
   const total = sizes.reduce((s, n) => s + n, 0);
   if (total !== x.shape[a]) {
-    throw new Error(`split sizes [${sizes.join(', ')}] do not add up to axis ${a} of ${formatShape(x.shape)}`);
+    throw new Error(
+      `split sizes [${sizes.join(', ')}] do not add up to axis ${a} of ${formatShape(x.shape)}`,
+    );
   }
   let offset = 0;
   return sizes.map((n) => {

@@ -14,7 +14,8 @@ export interface MatmulOptions {
 /** op(a) @ op(b) over the last two axes; leading axes broadcast. a [..., M, K], b [..., K, N]. */
 export function matmul(a: Tensor, b: Tensor, { transA = false, transB = false }: MatmulOptions = {}): Tensor {
   const dtype = floatDType('matmul', a, b);
-  if (a.rank < 2 || b.rank < 2) throw new Error(`matmul needs rank >= 2, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
+  if (a.rank < 2 || b.rank < 2)
+    throw new Error(`matmul needs rank >= 2, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
   const m = transA ? a.shape[a.rank - 1]! : a.shape[a.rank - 2]!;
   const ka = transA ? a.shape[a.rank - 2]! : a.shape[a.rank - 1]!;
   const kb = transB ? b.shape[b.rank - 1]! : b.shape[b.rank - 2]!;

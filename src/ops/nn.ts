@@ -31,13 +31,20 @@ export interface CrossEntropyOptions {
  * Cross-entropy of logits [..., V] against int32 targets [...]: −log softmax(logits)[target], fused.
  * 'mean' divides by the number of non-ignored targets.
  */
-export function crossEntropy(logits: Tensor, targets: Tensor, { ignoreIndex = -100, reduction = 'mean' }: CrossEntropyOptions = {}): Tensor {
+export function crossEntropy(
+  logits: Tensor,
+  targets: Tensor,
+  { ignoreIndex = -100, reduction = 'mean' }: CrossEntropyOptions = {},
+): Tensor {
   const dtype = floatDType('crossEntropy', logits);
-  if (targets.dtype !== 'int32') throw new Error(`crossEntropy targets must be int32, got ${targets.describe()}`);
+  if (targets.dtype !== 'int32')
+    throw new Error(`crossEntropy targets must be int32, got ${targets.describe()}`);
   const vocab = logits.shape[logits.rank - 1]!;
   const rows = logits.size / vocab;
   if (targets.size !== rows) {
-    throw new Error(`crossEntropy: logits ${formatShape(logits.shape)} need ${rows} targets, got ${formatShape(targets.shape)}`);
+    throw new Error(
+      `crossEntropy: logits ${formatShape(logits.shape)} need ${rows} targets, got ${formatShape(targets.shape)}`,
+    );
   }
   const flat = reshape(logits, [rows, vocab]);
   const attrs = { ignoreIndex };
@@ -57,7 +64,8 @@ export function crossEntropy(logits: Tensor, targets: Tensor, { ignoreIndex = -1
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
   const dtype = floatDType('embedding', weight);
   if (ids.dtype !== 'int32') throw new Error(`embedding ids must be int32, got ${ids.describe()}`);
-  if (weight.rank !== 2) throw new Error(`embedding weight must be [vocab, dim], got ${formatShape(weight.shape)}`);
+  if (weight.rank !== 2)
+    throw new Error(`embedding weight must be [vocab, dim], got ${formatShape(weight.shape)}`);
   const [y] = runKernel('gather', [weight, ids], {}, [{ shape: [...ids.shape, weight.shape[1]!], dtype }]);
   return record(y!, 'embedding', [weight], (dy) =>
     runKernel('scatterAdd', [ids, dy], { rows: weight.shape[0]! }, [{ shape: weight.shape, dtype }]),
@@ -113,14 +121,22 @@ export interface RopeOptions {
 }
 
 /** Rotary position embedding of x [..., T, H, D] with cos/sin tables [T, R/2] (see model/rope.ts). */
-export function rope(x: Tensor, cos: Tensor, sin: Tensor, { rotaryDim, interleaved = false }: RopeOptions = {}): Tensor {
+export function rope(
+  x: Tensor,
+  cos: Tensor,
+  sin: Tensor,
+  { rotaryDim, interleaved = false }: RopeOptions = {},
+): Tensor {
   const dtype = floatDType('rope', x, cos, sin);
   const headDim = x.shape[x.rank - 1]!;
   const r = rotaryDim ?? headDim;
   const seq = x.shape[x.rank - 3]!;
-  if (r % 2 !== 0 || r > headDim) throw new Error(`rotary dim ${r} must be even and at most the head dim ${headDim}`);
+  if (r % 2 !== 0 || r > headDim)
+    throw new Error(`rotary dim ${r} must be even and at most the head dim ${headDim}`);
   if (cos.shape[0] !== seq || cos.shape[1] !== r / 2) {
-    throw new Error(`rope tables ${formatShape(cos.shape)} do not match ${seq} positions x ${r / 2} frequencies`);
+    throw new Error(
+      `rope tables ${formatShape(cos.shape)} do not match ${seq} positions x ${r / 2} frequencies`,
+    );
   }
   const attrs = { rotaryDim: r, interleaved, inverse: false };
   const [y] = runKernel('rope', [x, cos, sin], attrs, [{ shape: x.shape, dtype }]);

@@ -10,7 +10,10 @@ import { reshape } from './layout.js';
 /** Sum over `axes` (all when omitted); `keepDims` leaves the reduced axes as size 1. */
 export function sum(x: Tensor, axes?: number | number[], keepDims = false): Tensor {
   const dtype = floatDType('sum', x);
-  const list = axes === undefined ? x.shape.map((_, i) => i) : (Array.isArray(axes) ? axes : [axes]).map((a) => normalizeAxis(a, x.rank));
+  const list =
+    axes === undefined
+      ? x.shape.map((_, i) => i)
+      : (Array.isArray(axes) ? axes : [axes]).map((a) => normalizeAxis(a, x.rank));
   const sorted = [...new Set(list)].sort((a, b) => a - b);
   const keptShape = x.shape.map((d, i) => (sorted.includes(i) ? 1 : d));
   const outShape = keepDims ? keptShape : x.shape.filter((_, i) => !sorted.includes(i));
@@ -33,7 +36,8 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
 export function sumTo(x: Tensor, shape: Shape): Tensor {
   if (shapesEqual(x.shape, shape)) return x;
   const lead = x.rank - shape.length;
-  if (lead < 0) throw new Error(`cannot sum ${formatShape(x.shape)} to the larger shape ${formatShape(shape)}`);
+  if (lead < 0)
+    throw new Error(`cannot sum ${formatShape(x.shape)} to the larger shape ${formatShape(shape)}`);
   const axes: number[] = [];
   for (let i = 0; i < x.rank; i++) {
     if (i < lead || (shape[i - lead] === 1 && x.shape[i] !== 1)) axes.push(i);

@@ -95,12 +95,14 @@ export class Tensor {
 
   /** The value of a one-element tensor. */
   async item(): Promise<number> {
-    if (this.size !== 1) throw new Error(`item() needs a one-element tensor, got shape ${formatShape(this.shape)}`);
+    if (this.size !== 1)
+      throw new Error(`item() needs a one-element tensor, got shape ${formatShape(this.shape)}`);
     return (await this.data())[0]!;
   }
 
   itemSync(): number {
-    if (this.size !== 1) throw new Error(`item() needs a one-element tensor, got shape ${formatShape(this.shape)}`);
+    if (this.size !== 1)
+      throw new Error(`item() needs a one-element tensor, got shape ${formatShape(this.shape)}`);
     return this.dataSync()[0]!;
   }
 
@@ -167,9 +169,13 @@ export function scope<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (error) {
+    // Free what fn made before it threw (kept tensors still move to the enclosing scope).
     scopeStack.pop();
+    closeScope(created, undefined);
+    throw error;
   }
+  scopeStack.pop();
   closeScope(created, result);
   return result;
 }
@@ -178,13 +184,19 @@ export function scope<T>(fn: () => T): T {
 export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
   const created = new Set<Tensor>();
   scopeStack.push(created);
+  const leave = () => {
+    const i = scopeStack.lastIndexOf(created);
+    if (i >= 0) scopeStack.splice(i, 1);
+  };
   let result: T;
   try {
     result = await fn();
-  } finally {
-    const i = scopeStack.lastIndexOf(created);
-    if (i >= 0) scopeStack.splice(i, 1);
+  } catch (error) {
+    leave();
+    closeScope(created, undefined);
+    throw error;
   }
+  leave();
   closeScope(created, result);
   return result;
 }

@@ -1,11 +1,24 @@
 /** CPU elementwise kernels, compiled once per row of the elementwise table. */
-import { type BinaryOpName, binaryOps, jsHelpers, type UnaryOpName, unaryOps } from '../../ops/elementwise-table.js';
+import {
+  type BinaryOpName,
+  binaryOps,
+  jsHelpers,
+  type UnaryOpName,
+  unaryOps,
+} from '../../ops/elementwise-table.js';
 import { allocArray, type FloatArray } from '../../tensor/dtype.js';
 import { broadcastStrides, type Shape, shapesEqual, sizeOf } from '../../tensor/shape.js';
 import type { Kernel } from '../backend.js';
 
 type UnaryLoop = (x: FloatArray, out: FloatArray, n: number, M: typeof jsHelpers) => void;
-type UnaryGradLoop = (x: FloatArray, y: FloatArray, dy: FloatArray, out: FloatArray, n: number, M: typeof jsHelpers) => void;
+type UnaryGradLoop = (
+  x: FloatArray,
+  y: FloatArray,
+  dy: FloatArray,
+  out: FloatArray,
+  n: number,
+  M: typeof jsHelpers,
+) => void;
 type BinaryLoop = (a: FloatArray, b: FloatArray, out: FloatArray, n: number, bSize: number) => void;
 
 const unaryLoops = new Map<string, UnaryLoop>();
@@ -16,7 +29,13 @@ const binaryLoops = new Map<string, { same: BinaryLoop; bCycle: BinaryLoop; aCyc
 for (const spec of Object.values(unaryOps)) {
   unaryLoops.set(
     spec.name,
-    new Function('xs', 'out', 'n', 'M', `for (let i = 0; i < n; i++) { const x = xs[i]; out[i] = ${spec.js}; }`) as UnaryLoop,
+    new Function(
+      'xs',
+      'out',
+      'n',
+      'M',
+      `for (let i = 0; i < n; i++) { const x = xs[i]; out[i] = ${spec.js}; }`,
+    ) as UnaryLoop,
   );
   unaryGradLoops.set(
     spec.name,
@@ -33,7 +52,14 @@ for (const spec of Object.values(unaryOps)) {
 }
 for (const spec of Object.values(binaryOps)) {
   const f = (ia: string, ib: string) =>
-    new Function('as', 'bs', 'out', 'n', 'm', `for (let i = 0; i < n; i++) { const a = as[${ia}], b = bs[${ib}]; out[i] = ${spec.js}; }`) as BinaryLoop;
+    new Function(
+      'as',
+      'bs',
+      'out',
+      'n',
+      'm',
+      `for (let i = 0; i < n; i++) { const a = as[${ia}], b = bs[${ib}]; out[i] = ${spec.js}; }`,
+    ) as BinaryLoop;
   binaryLoops.set(spec.name, { same: f('i', 'i'), bCycle: f('i', 'i % m'), aCycle: f('i % m', 'i') });
 }
 

@@ -11,7 +11,11 @@ export interface CrossEntropyAttrs {
 }
 
 /** Per-row -log softmax(logits)[target] ([N]) and the number of counted rows ([1]). */
-export const crossEntropyKernel: Kernel<CrossEntropyAttrs> = ([logits, targets], { ignoreIndex }, [rowSpec]) => {
+export const crossEntropyKernel: Kernel<CrossEntropyAttrs> = (
+  [logits, targets],
+  { ignoreIndex },
+  [rowSpec],
+) => {
   const lv = logits!.storage as FloatArray;
   const tv = targets!.storage as Int32Array;
   const vocab = logits!.shape[logits!.shape.length - 1]!;
@@ -21,7 +25,8 @@ export const crossEntropyKernel: Kernel<CrossEntropyAttrs> = ([logits, targets],
   for (let r = 0; r < rows; r++) {
     const t = tv[r]!;
     if (t === ignoreIndex) continue;
-    if (t < 0 || t >= vocab) throw new Error(`cross-entropy target ${t} at row ${r} is outside the vocabulary [0, ${vocab})`);
+    if (t < 0 || t >= vocab)
+      throw new Error(`cross-entropy target ${t} at row ${r} is outside the vocabulary [0, ${vocab})`);
     const base = r * vocab;
     let max = -Infinity;
     for (let j = 0; j < vocab; j++) max = Math.max(max, lv[base + j]!);
@@ -36,7 +41,11 @@ export const crossEntropyKernel: Kernel<CrossEntropyAttrs> = ([logits, targets],
 };
 
 /** dlogits = (softmax(logits) - onehot(target)) · dRow, zero on ignored rows. */
-export const crossEntropyBackwardKernel: Kernel<CrossEntropyAttrs> = ([logits, targets, dRow], { ignoreIndex }, [out]) => {
+export const crossEntropyBackwardKernel: Kernel<CrossEntropyAttrs> = (
+  [logits, targets, dRow],
+  { ignoreIndex },
+  [out],
+) => {
   const lv = logits!.storage as FloatArray;
   const tv = targets!.storage as Int32Array;
   const dv = dRow!.storage as FloatArray;
@@ -65,7 +74,8 @@ export const gatherKernel: Kernel = ([weight, ids], _attrs, [out]) => {
   const result = allocArray(out!.dtype, iv.length * dim) as FloatArray;
   for (let i = 0; i < iv.length; i++) {
     const id = iv[i]!;
-    if (id < 0 || id >= rows) throw new Error(`token id ${id} at position ${i} is outside the vocabulary [0, ${rows})`);
+    if (id < 0 || id >= rows)
+      throw new Error(`token id ${id} at position ${i} is outside the vocabulary [0, ${rows})`);
     result.set(wv.subarray(id * dim, (id + 1) * dim), i * dim);
   }
   return [result];
@@ -110,7 +120,11 @@ export const rmsNormKernel: Kernel<RmsNormAttrs> = (inputs, { eps, weightOffset,
   return [y, rstd];
 };
 
-export const rmsNormBackwardKernel: Kernel<RmsNormAttrs> = (inputs, { weightOffset, hasWeight }, [dxSpec]) => {
+export const rmsNormBackwardKernel: Kernel<RmsNormAttrs> = (
+  inputs,
+  { weightOffset, hasWeight },
+  [dxSpec],
+) => {
   const xv = inputs[0]!.storage as FloatArray;
   const wv = hasWeight ? (inputs[1]!.storage as FloatArray) : null;
   const rstd = inputs[hasWeight ? 2 : 1]!.storage as FloatArray;
@@ -264,7 +278,10 @@ export interface AdamWAttrs {
 }
 
 /** One AdamW step, in place on param, m and v (decoupled weight decay, Loshchilov & Hutter). */
-export const adamwKernel: Kernel<AdamWAttrs> = ([param, grad, m, v], { lr, beta1, beta2, eps, weightDecay, step }) => {
+export const adamwKernel: Kernel<AdamWAttrs> = (
+  [param, grad, m, v],
+  { lr, beta1, beta2, eps, weightDecay, step },
+) => {
   const p = param!.storage as FloatArray;
   const g = grad!.storage as FloatArray;
   const mv = m!.storage as FloatArray;
