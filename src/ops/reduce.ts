@@ -29,6 +29,9 @@ export function mean(x: Tensor, axes?: number | number[], keepDims = false): Ten
 /** Repeats x along its size-1 (or missing leading) axes to `shape`. */
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   if (shapesEqual(x.shape, shape)) return x;
+  if (!broadcastsTo(x.shape, shape)) {
+    throw new Error(`cannot broadcast ${formatShape(x.shape)} to ${formatShape(shape)}`);
+  }
   return add(zeros(shape, { dtype: x.dtype, backend: x.backend }), x);
 }
 
@@ -38,10 +41,18 @@ export function sumTo(x: Tensor, shape: Shape): Tensor {
   const lead = x.rank - shape.length;
   if (lead < 0)
     throw new Error(`cannot sum ${formatShape(x.shape)} to the larger shape ${formatShape(shape)}`);
+  if (!broadcastsTo(shape, x.shape))
+    throw new Error(`cannot sum ${formatShape(x.shape)} to ${formatShape(shape)}`);
   const axes: number[] = [];
   for (let i = 0; i < x.rank; i++) {
     if (i < lead || (shape[i - lead] === 1 && x.shape[i] !== 1)) axes.push(i);
   }
   const s = sum(x, axes, false);
   return sizeOf(s.shape) === sizeOf(shape) ? reshape(s, shape) : s;
+}
+
+/** True when `from` broadcasts to exactly `to` (each trailing-aligned axis equal, or 1 in `from`). */
+function broadcastsTo(from: Shape, to: Shape): boolean {
+  const lead = to.length - from.length;
+  return lead >= 0 && from.every((d, i) => d === 1 || d === to[lead + i]);
 }

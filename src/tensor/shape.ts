@@ -60,6 +60,8 @@ export function normalizeAxis(axis: number, rank: number): number {
 /** Resolves one -1 in a requested shape against a total size. */
 export function inferShape(requested: Shape, size: number): number[] {
   const unknown = requested.indexOf(-1);
+  const valid = requested.every((d, i) => (Number.isInteger(d) && d >= 0) || (d === -1 && i === unknown));
+  if (!valid) throw new Error(`cannot reshape ${size} elements into ${formatShape(requested)}`);
   if (unknown === -1) {
     if (sizeOf(requested) !== size) {
       throw new Error(`cannot reshape ${size} elements into ${formatShape(requested)}`);
