@@ -1,5 +1,15 @@
 /** slmkit: define, train, load and run small language models. */
 export * from './backend/backend.js';
+export * from './config/layer-plan.js';
+export * from './config/model-config.js';
+export * from './config/validate.js';
+export * from './generate/generate.js';
+export * from './generate/sampling.js';
+export * from './io/index.js';
+export * from './model/kv-cache.js';
+export * from './model/params.js';
+export * from './model/rope.js';
+export * from './model/transformer.js';
 export * from './ops/index.js';
 export * from './tensor/dtype.js';
 export * from './tensor/random.js';

@@ -15,7 +15,7 @@ export {
   openSafetensors,
   type RawTensor,
   SafetensorsFile,
-  type TensorInfo,
+  type TensorInfo as SafetensorsTensorInfo,
   type TensorReader,
 } from './safetensors.js';
 export {

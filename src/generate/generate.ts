@@ -1,0 +1,121 @@
+/**
+ * The generation loop: prefill the prompt into a KV cache, then one token per step, streamed as an
+ * async iterator of {id, text}. Stops at max tokens, an EOS id or a stop string.
+ */
+import type { Transformer } from '../model/transformer.js';
+import { slice } from '../ops/index.js';
+import { Rng } from '../tensor/random.js';
+import { scope, scopeAsync } from '../tensor/tensor.js';
+import { type SamplingOptions, selectToken } from './sampling.js';
+
+/** The part of a tokenizer generation needs (decoding for streamed text and stop strings). */
+export interface TextDecoder {
+  decode(ids: readonly number[], options?: { skipSpecialTokens?: boolean }): string;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  maxNewTokens: number;
+  eosTokenIds?: readonly number[];
+  stopStrings?: readonly string[];
+  seed?: number;
+  /** Needed for `text` in the yielded steps and for stop strings. */
+  tokenizer?: TextDecoder;
+  /** Stops early when it becomes true (e.g. Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+export interface GeneratedToken {
+  id: number;
+  /** Newly completed text (may be empty while a multi-byte character is incomplete). */
+  text: string;
+  /** Why generation ended, on the last step only. */
+  finishReason?: 'length' | 'eos' | 'stop' | 'aborted';
+}
+
+export class PromptError extends Error {}
+
+/** Checks a prompt against the model's context before any compute. */
+export function checkPrompt(model: Transformer, promptIds: readonly number[], maxNewTokens: number): void {
+  if (promptIds.length === 0) throw new PromptError('the prompt is empty: give at least one token');
+  const vocab = model.config.vocabSize;
+  const bad = promptIds.find((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
+  if (bad !== undefined)
+    throw new PromptError(`prompt token id ${bad} is outside the vocabulary [0, ${vocab})`);
+  const context = model.config.maxPositionEmbeddings;
+  if (promptIds.length > context) {
+    throw new PromptError(
+      `the prompt has ${promptIds.length} tokens but the model's context is ${context}; shorten it (or pass --truncate to keep the last ${context - maxNewTokens} tokens)`,
+    );
+  }
+}
+
+/** Streams generated tokens. The model's KV cache is created here and freed when the loop ends. */
+export async function* generate(
+  model: Transformer,
+  promptIds: readonly number[],
+  options: GenerateOptions,
+): AsyncGenerator<GeneratedToken> {
+  checkPrompt(model, promptIds, options.maxNewTokens);
+  const context = model.config.maxPositionEmbeddings;
+  const maxNew = Math.min(options.maxNewTokens, context - promptIds.length);
+  const eos = new Set(options.eosTokenIds ?? []);
+  const stops = options.stopStrings ?? [];
+  const rng = new Rng(options.seed ?? 0);
+  const history = [...promptIds];
+  const generated: number[] = [];
+  let emitted = '';
+  const cache = model.newCache();
+  try {
+    let input: number[] = [...promptIds];
+    for (let step = 0; step < maxNew; step++) {
+      const logits = await scopeAsync(async () => {
+        const out = model.forward([input], { cache });
+        const last = scope(() => slice(out, 1, out.shape[1]! - 1, out.shape[1]!));
+        return Float32Array.from(await last.data());
+      });
+      const id = selectToken(logits, history, options, rng);
+      history.push(id);
+      generated.push(id);
+      input = [id];
+      let text = '';
+      let finishReason: GeneratedToken['finishReason'];
+      if (options.tokenizer) {
+        const full = options.tokenizer.decode(generated, { skipSpecialTokens: true });
+        // Hold back an incomplete multi-byte character (decoded as U+FFFD) until it completes.
+        if (!full.endsWith('\uFFFD')) {
+          text = full.slice(emitted.length);
+          const stop = stops.map((s) => ({ s, at: full.indexOf(s) })).find((m) => m.at >= 0);
+          if (stop) {
+            text = full.slice(emitted.length, Math.max(stop.at, emitted.length));
+            finishReason = 'stop';
+          }
+          emitted = full;
+        }
+      }
+      if (!finishReason && eos.has(id)) finishReason = 'eos';
+      if (!finishReason && options.signal?.aborted) finishReason = 'aborted';
+      if (!finishReason && step === maxNew - 1) finishReason = 'length';
+      yield finishReason ? { id, text, finishReason } : { id, text };
+      if (finishReason) return;
+    }
+  } finally {
+    cache.dispose();
+  }
+}
+
+/** Runs `generate` to the end and returns the new ids and their text. */
+export async function generateAll(
+  model: Transformer,
+  promptIds: readonly number[],
+  options: GenerateOptions,
+): Promise<{ ids: number[]; text: string; finishReason: GeneratedToken['finishReason'] }> {
+  const ids: number[] = [];
+  let text = '';
+  let finishReason: GeneratedToken['finishReason'];
+  for await (const step of generate(model, promptIds, options)) {
+    ids.push(step.id);
+    text += step.text;
+    finishReason = step.finishReason;
+  }
+  return { ids, text, finishReason };
+}
