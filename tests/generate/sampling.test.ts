@@ -53,9 +53,9 @@ test('greedy is the argmax after the repetition penalty; sampling is seeded and 
   for (let i = 0; i < 6000; i++)
     counts[selectToken(Float32Array.from([0, Math.log(2), Math.log(3)]), [], { temperature: 1 }, rng)]!++;
   const expected = [1000, 2000, 3000];
-  counts.forEach((c, i) =>
-    assert.ok(Math.abs(c - expected[i]!) < 200, `token ${i}: ${c} draws, expected ≈ ${expected[i]}`),
-  );
+  for (const [i, c] of counts.entries()) {
+    assert.ok(Math.abs(c - expected[i]!) < 200, `token ${i}: ${c} draws, expected ≈ ${expected[i]}`);
+  }
   const a = selectToken(Float32Array.from([0.1, 0.2, 0.3, 0.4]), [], { temperature: 0.7 }, new Rng(7));
   const b = selectToken(Float32Array.from([0.1, 0.2, 0.3, 0.4]), [], { temperature: 0.7 }, new Rng(7));
   assert.equal(a, b);
