@@ -1,6 +1,6 @@
 /** Fused neural-network ops: softmax, cross-entropy, embedding, RMSNorm, LayerNorm, RoPE, argmax. */
 import { record } from '../autograd/tape.js';
-import { formatShape } from '../tensor/shape.js';
+import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { div, mul, sub } from './elementwise.js';
 import { floatDType, runKernel } from './kernel.js';
@@ -81,6 +81,7 @@ export interface RmsNormOptions {
 /** RMSNorm over the last axis: x · rsqrt(mean(x²) + eps) · w (w omitted: no scale). */
 export function rmsNorm(x: Tensor, weight: Tensor | null, { eps, plusOne = false }: RmsNormOptions): Tensor {
   const dtype = floatDType('rmsNorm', x, ...(weight ? [weight] : []));
+  checkLastAxis('rmsNorm weight', weight, x);
   const attrs = { eps, weightOffset: plusOne ? 1 : 0, hasWeight: weight !== null };
   const inputs = weight ? [x, weight] : [x];
   const rows = x.size / x.shape[x.rank - 1]!;
@@ -98,6 +99,8 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, { eps, plusOne = false
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
   const params = [weight, bias].filter((t): t is Tensor => t !== null);
   const dtype = floatDType('layerNorm', x, ...params);
+  checkLastAxis('layerNorm weight', weight, x);
+  checkLastAxis('layerNorm bias', bias, x);
   const attrs = { eps, hasWeight: weight !== null, hasBias: bias !== null };
   const inputs = [x, ...params];
   const rows = x.size / x.shape[x.rank - 1]!;
@@ -133,9 +136,14 @@ export function rope(
   const seq = x.shape[x.rank - 3]!;
   if (r % 2 !== 0 || r > headDim)
     throw new Error(`rotary dim ${r} must be even and at most the head dim ${headDim}`);
-  if (cos.shape[0] !== seq || cos.shape[1] !== r / 2) {
+  if (
+    cos.rank !== 2 ||
+    cos.shape[0] !== seq ||
+    cos.shape[1] !== r / 2 ||
+    !shapesEqual(sin.shape, cos.shape)
+  ) {
     throw new Error(
-      `rope tables ${formatShape(cos.shape)} do not match ${seq} positions x ${r / 2} frequencies`,
+      `rope tables ${formatShape(cos.shape)} and ${formatShape(sin.shape)} do not match ${seq} positions x ${r / 2} frequencies`,
     );
   }
   const attrs = { rotaryDim: r, interleaved, inverse: false };
@@ -143,4 +151,13 @@ export function rope(
   return record(y!, 'rope', [x], (dy) =>
     runKernel('rope', [dy, cos, sin], { ...attrs, inverse: true }, [{ shape: x.shape, dtype }]),
   );
+}
+
+/** A norm's weight or bias must be a vector as long as the normalised (last) axis of x. */
+function checkLastAxis(what: string, param: Tensor | null, x: Tensor): void {
+  if (param && (param.rank !== 1 || param.shape[0] !== x.shape[x.rank - 1])) {
+    throw new Error(
+      `${what} ${formatShape(param.shape)} does not match the last axis of ${formatShape(x.shape)}`,
+    );
+  }
 }

@@ -21,6 +21,7 @@ function gemm(
   k: number,
   transA: boolean,
   transB: boolean,
+  skipZeros: boolean,
 ): void {
   if (!transA && !transB) {
     // A [M,K], B [K,N]: row of C accumulates rows of B.
@@ -28,7 +29,7 @@ function gemm(
       const crow = co + i * n;
       for (let p = 0; p < k; p++) {
         const aip = a[ao + i * k + p]!;
-        if (aip === 0) continue;
+        if (skipZeros && aip === 0) continue;
         const brow = bo + p * n;
         for (let j = 0; j < n; j++) c[crow + j]! += aip * b[brow + j]!;
       }
@@ -60,7 +61,7 @@ function gemm(
       const brow = bo + p * n;
       for (let i = 0; i < m; i++) {
         const api = a[ao + p * m + i]!;
-        if (api === 0) continue;
+        if (skipZeros && api === 0) continue;
         const crow = co + i * n;
         for (let j = 0; j < n; j++) c[crow + j]! += api * b[brow + j]!;
       }
@@ -91,6 +92,9 @@ export const matmulKernel: Kernel<MatmulAttrs> = ([a, b], { transA, transB }, [o
   const av = a!.storage as FloatArray;
   const bv = b!.storage as FloatArray;
   const c = allocArray(out!.dtype, sizeOf(outShape)) as FloatArray;
+  // Skipping zero entries of A is exact only when B is finite (0·∞ and 0·NaN are NaN).
+  let skipZeros = true;
+  for (let i = 0; i < bv.length && skipZeros; i++) skipZeros = Number.isFinite(bv[i]!);
   const index = new Array<number>(batchShape.length).fill(0);
   for (let batch = 0; batch < batches; batch++) {
     let ia = 0;
@@ -99,7 +103,7 @@ export const matmulKernel: Kernel<MatmulAttrs> = ([a, b], { transA, transB }, [o
       ia += index[d]! * sa[d]!;
       ib += index[d]! * sb[d]!;
     }
-    gemm(av, ia * m * k, bv, ib * k * n, c, batch * m * n, m, n, k, transA, transB);
+    gemm(av, ia * m * k, bv, ib * k * n, c, batch * m * n, m, n, k, transA, transB, skipZeros);
     for (let d = batchShape.length - 1; d >= 0; d--) {
       if (++index[d]! < batchShape[d]!) break;
       index[d] = 0;
