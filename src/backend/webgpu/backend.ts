@@ -1,0 +1,134 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The 'webgpu' backend: float32 and int32 tensors in GPU buffers, every kernel of the contract
+ * (coreKernelNames in ../cpu/index.ts) as WGSL. Kernels only encode work; `read` and `sync` submit it.
+ */
+import type { DType, TypedArray } from '../../tensor/dtype.js';
+import { sizeOf } from '../../tensor/shape.js';
+import { type Backend, type Kernel, registerBackend, registerKernel, type TensorInfo } from '../backend.js';
+import { getAdapter, requestDevice, type SubgroupMatrixConfig, subgroupMatrixConfigs } from './gpu.js';
+import { affineKernel, binaryKernel, unaryGradKernel, unaryKernel } from './kernels/elementwise.js';
+import { concatKernel, padKernel, permuteKernel, sliceKernel } from './kernels/layout.js';
+import { matmulKernel } from './kernels/matmul.js';
+import {
+  adamwKernel,
+  crossEntropyBackwardKernel,
+  crossEntropyKernel,
+  gatherKernel,
+  ropeKernel,
+  scatterAddKernel,
+} from './kernels/nn.js';
+import {
+  layerNormBackwardKernel,
+  layerNormKernel,
+  rmsNormBackwardKernel,
+  rmsNormKernel,
+} from './kernels/norms.js';
+import { argmaxKernel, softmaxKernel, sumKernel } from './kernels/reduce.js';
+import { GpuRuntime, type GpuStorage } from './runtime.js';
+import { setRuntime } from './shader.js';
+
+export const webgpuKernels: Record<string, Kernel<any>> = {
+  unary: unaryKernel,
+  unaryGrad: unaryGradKernel,
+  binary: binaryKernel,
+  affine: affineKernel,
+  matmul: matmulKernel,
+  sum: sumKernel,
+  softmax: softmaxKernel,
+  argmax: argmaxKernel,
+  crossEntropy: crossEntropyKernel,
+  crossEntropyBackward: crossEntropyBackwardKernel,
+  gather: gatherKernel,
+  scatterAdd: scatterAddKernel,
+  rmsNorm: rmsNormKernel,
+  rmsNormBackward: rmsNormBackwardKernel,
+  layerNorm: layerNormKernel,
+  layerNormBackward: layerNormBackwardKernel,
+  rope: ropeKernel,
+  adamw: adamwKernel,
+  permute: permuteKernel,
+  slice: sliceKernel,
+  pad: padKernel,
+  concat: concatKernel,
+};
+
+export interface WebGPUBackend extends Backend {
+  readonly runtime: GpuRuntime;
+  readonly adapterInfo: { vendor: string; architecture: string; device: string; description: string };
+  readonly subgroupMatrixConfigs: readonly SubgroupMatrixConfig[];
+}
+
+function storageOf(info: TensorInfo): GpuStorage {
+  return info.storage as GpuStorage;
+}
+
+function makeBackend(runtime: GpuRuntime, adapter: GPUAdapter): WebGPUBackend {
+  const { vendor, architecture, device, description } = adapter.info;
+  return {
+    name: 'webgpu',
+    runtime,
+    adapterInfo: { vendor, architecture, device, description },
+    subgroupMatrixConfigs: subgroupMatrixConfigs(adapter),
+    supportsDType: (dtype: DType) => dtype === 'float32' || dtype === 'int32',
+    upload(data: TypedArray) {
+      if (data instanceof Float64Array) throw new Error("backend 'webgpu' does not support float64");
+      return runtime.upload(data);
+    },
+    zeros(size: number, dtype: DType) {
+      if (dtype === 'float64') throw new Error("backend 'webgpu' does not support float64");
+      const storage = runtime.alloc(size * 4);
+      runtime.clear(storage);
+      return storage;
+    },
+    async read(info: TensorInfo) {
+      const bytes = await runtime.read(storageOf(info), sizeOf(info.shape) * 4);
+      return info.dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes);
+    },
+    copyInto(dst: TensorInfo, src: TensorInfo) {
+      runtime.copy(storageOf(src).buffer, storageOf(dst).buffer, sizeOf(src.shape) * 4);
+    },
+    free(storage: unknown) {
+      runtime.release(storage as GpuStorage);
+    },
+    sync: () => runtime.sync(),
+  };
+}
+
+export interface WebGPUOptions {
+  powerPreference?: GPUPowerPreference;
+  /** Make 'webgpu' the default backend for new tensors (default true). */
+  makeDefault?: boolean;
+}
+
+let instance: Promise<WebGPUBackend> | null = null;
+
+/**
+ * Requests the adapter and device (with shader-f16, subgroups, timestamp queries and subgroup matrices
+ * where present, and the adapter's buffer limits), registers the 'webgpu' backend and its kernels, and
+ * returns it. Throws when no adapter exists. Later calls return the same backend.
+ */
+export function initWebGPU(options: WebGPUOptions = {}): Promise<WebGPUBackend> {
+  instance ??= (async () => {
+    const adapter = await getAdapter(options.powerPreference);
+    if (!adapter) throw new Error('WebGPU is not available: no adapter was found');
+    const device = await requestDevice(adapter);
+    const runtime = new GpuRuntime(device);
+    setRuntime(runtime);
+    const backend = makeBackend(runtime, adapter);
+    registerBackend(backend);
+    for (const [op, kernel] of Object.entries(webgpuKernels)) registerKernel('webgpu', op, kernel);
+    return backend;
+  })().catch((error) => {
+    instance = null;
+    throw error;
+  });
+  const ready = instance;
+  return ready.then(async (backend) => {
+    if (options.makeDefault ?? true) {
+      const { setBackend } = await import('../backend.js');
+      setBackend('webgpu');
+    }
+    return backend;
+  });
+}

@@ -1,0 +1,91 @@
+/// <reference types="@webgpu/types" />
+/**
+ * Finding WebGPU: `navigator.gpu` in browsers, the `webgpu` npm package (Dawn) in Node. On NVIDIA the
+ * Dawn toggles `vulkan_enable_f16_on_nvidia` and `allow_unsafe_apis` expose shader-f16 and
+ * chromium-experimental-subgroup-matrix (tensor cores).
+ */
+
+const dawnFlags = ['enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis'];
+
+let gpuPromise: Promise<GPU | null> | null = null;
+
+/** The GPU entry point of this runtime, or null when there is none (cached). */
+export function getGPU(): Promise<GPU | null> {
+  gpuPromise ??= (async () => {
+    const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+    if (nav?.gpu) return nav.gpu;
+    try {
+      // A variable specifier keeps bundlers for the browser from pulling in the native addon.
+      const specifier = 'webgpu';
+      const dawn = (await import(specifier)) as { create(flags: string[]): GPU; globals: object };
+      // GPUBufferUsage, GPUMapMode, ... are globals in browsers; Dawn hands them over separately.
+      for (const [name, value] of Object.entries(dawn.globals)) {
+        if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
+      }
+      return dawn.create(dawnFlags);
+    } catch {
+      return null;
+    }
+  })();
+  return gpuPromise;
+}
+
+let adapterPromise: Promise<GPUAdapter | null> | null = null;
+
+export function getAdapter(
+  powerPreference: GPUPowerPreference = 'high-performance',
+): Promise<GPUAdapter | null> {
+  adapterPromise ??= (async () => {
+    const gpu = await getGPU();
+    if (!gpu) return null;
+    try {
+      return await gpu.requestAdapter({ powerPreference });
+    } catch {
+      return null;
+    }
+  })();
+  return adapterPromise;
+}
+
+/** Whether a WebGPU adapter exists in this runtime. */
+export async function webgpuAvailable(): Promise<boolean> {
+  return (await getAdapter()) !== null;
+}
+
+/** One (M, N, K, component, result) shape the adapter's subgroup-matrix (tensor core) units support. */
+export interface SubgroupMatrixConfig {
+  M: number;
+  N: number;
+  K: number;
+  componentType: string;
+  resultComponentType: string;
+}
+
+export function subgroupMatrixConfigs(adapter: GPUAdapter): SubgroupMatrixConfig[] {
+  const configs = (adapter.info as unknown as { subgroupMatrixConfigs?: SubgroupMatrixConfig[] })
+    .subgroupMatrixConfigs;
+  return configs ? [...configs].map((c) => ({ ...c })) : [];
+}
+
+const optionalFeatures = [
+  'shader-f16',
+  'subgroups',
+  'timestamp-query',
+  'chromium-experimental-subgroup-matrix',
+];
+
+/** Requests a device with every useful optional feature and the adapter's largest buffer limits. */
+export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
+  const requiredFeatures = optionalFeatures.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const wanted = [
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+    'maxComputeWorkgroupStorageSize',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupSizeX',
+    'maxStorageBuffersPerShaderStage',
+  ] as const;
+  const requiredLimits: Record<string, number> = {};
+  for (const name of wanted) requiredLimits[name] = adapter.limits[name];
+  return adapter.requestDevice({ requiredFeatures, requiredLimits });
+}

@@ -1,0 +1,238 @@
+/**
+ * Batched matmul C = op(A) op(B) with broadcast batch axes: 128x128 output tiles per workgroup of 256
+ * threads, each thread an 8x8 register block (two 4-row by two 4-column vec4 groups, which keeps
+ * workgroup-memory reads conflict-free), K in steps of 16 through workgroup memory, the next step's
+ * global loads issued before the current step's arithmetic. Variants: transposes, vec4 global access
+ * when the contiguous dimensions are multiples of 4, and bounds checks only when a dimension is not a
+ * multiple of the tile.
+ */
+import { broadcastStrides, sizeOf } from '../../../tensor/shape.js';
+import type { Kernel } from '../../backend.js';
+import type { MatmulAttrs } from '../../cpu/matmul.js';
+import { Words } from '../params.js';
+import type { GpuStorage } from '../runtime.js';
+import { alloc, buf, header, runtime } from '../shader.js';
+
+const tile = 128;
+const tileK = 16;
+const maxBatchRank = 4;
+
+interface Variant {
+  transA: boolean;
+  transB: boolean;
+  vec: boolean;
+  checked: boolean;
+}
+
+/**
+ * WGSL that loads 4 consecutive elements (row r, columns c..c+3) of a row-major [rows, cols] matrix at
+ * element offset `base` of buffer `name`, zero outside.
+ */
+function load4(name: string, v: Variant): string {
+  if (v.vec) {
+    const guard = v.checked ? 'if (r >= rows || c >= cols) { return vec4<f32>(0.0); }\n  ' : '';
+    return `fn load${name}(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
+  ${guard}return ${name}[(base + r * cols + c) / 4u];
+}`;
+  }
+  const el = (q: number) =>
+    v.checked
+      ? `select(0.0, ${name}[min(base + r * cols + c + ${q}u, arrayLength(&${name}) - 1u)], r < rows && c + ${q}u < cols)`
+      : `${name}[base + r * cols + c + ${q}u]`;
+  return `fn load${name}(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
+  return vec4<f32>(${el(0)}, ${el(1)}, ${el(2)}, ${el(3)});
+}`;
+}
+
+/**
+ * Global-to-register load of part p (0 or 1) of a 128x16 operand tile, and its store into workgroup
+ * memory laid out [k][128] as vec4. `kMajor`: the matrix is stored [K, 128-side] (contiguous along the
+ * tile's long side), else [128-side, K] (contiguous along k, stored transposed).
+ */
+function tileIO(name: string, kMajor: boolean): { load: string; store: string } {
+  if (kMajor) {
+    return {
+      load: `fn fetch${name}(base: u32, t0: u32, k0: u32, p: u32, lid: u32, K: u32, S: u32) -> vec4<f32> {
+  let idx = lid + 256u * p;
+  return load${name}(base, k0 + idx / 32u, t0 + 4u * (idx % 32u), K, S);
+}`,
+      store: `fn put${name}(v: vec4<f32>, p: u32, lid: u32) { ${name}s[lid + 256u * p] = v; }`,
+    };
+  }
+  return {
+    load: `fn fetch${name}(base: u32, t0: u32, k0: u32, p: u32, lid: u32, K: u32, S: u32) -> vec4<f32> {
+  let idx = lid + 256u * p;
+  return load${name}(base, t0 + idx / 4u, k0 + 4u * (idx % 4u), S, K);
+}`,
+    store: `fn put${name}(v: vec4<f32>, p: u32, lid: u32) {
+  let idx = lid + 256u * p;
+  let m = idx / 4u;
+  let k = 4u * (idx % 4u);
+  ${[0, 1, 2, 3].map((q) => `${name}s[(k + ${q}u) * 32u + m / 4u][m % 4u] = v[${q}];`).join('\n  ')}
+}`,
+  };
+}
+
+function matmulShader(v: Variant): string {
+  const elem = v.vec ? 'vec4<f32>' : 'f32';
+  const a = tileIO('A', v.transA);
+  const b = tileIO('B', !v.transB);
+  const acc = Array.from({ length: 16 }, (_, k) => `acc${k}`);
+  // acc[2i + h]: row (i < 4 ? 4ty + i : 64 + 4ty + i - 4), columns 4tx + 64h .. +3
+  const fma: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const av = `${i < 4 ? 'a0' : 'a1'}[${i % 4}]`;
+    fma.push(`acc${2 * i} += ${av} * b0; acc${2 * i + 1} += ${av} * b1;`);
+  }
+  const stores: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const row = i < 4 ? `m0 + 4u * ty + ${i}u` : `m0 + 64u + 4u * ty + ${i - 4}u`;
+    for (let h = 0; h < 2; h++)
+      stores.push(`store(cBase, ${row}, n0 + ${64 * h}u + 4u * tx, M, N, acc${2 * i + h});`);
+  }
+  const store = v.vec
+    ? `fn store(base: u32, r: u32, c: u32, rows: u32, cols: u32, x: vec4<f32>) {
+  ${v.checked ? 'if (r >= rows || c >= cols) { return; }' : ''}
+  C[(base + r * cols + c) / 4u] = x;
+}`
+    : `fn store(base: u32, r: u32, c: u32, rows: u32, cols: u32, x: vec4<f32>) {
+  if (r >= rows) { return; }
+  for (var q = 0u; q < 4u; q++) { if (c + q < cols) { C[base + r * cols + c + q] = x[q]; } }
+}`;
+  return `${header}
+@group(0) @binding(1) var<storage, read> A: array<${elem}>;
+@group(0) @binding(2) var<storage, read> B: array<${elem}>;
+@group(0) @binding(3) var<storage, read_write> C: array<${elem}>;
+var<workgroup> As: array<vec4<f32>, ${(tileK * tile) / 4}>;
+var<workgroup> Bs: array<vec4<f32>, ${(tileK * tile) / 4}>;
+${load4('A', v)}
+${load4('B', v)}
+${a.load}
+${a.store}
+${b.load}
+${b.store}
+${store}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let M = pu(0); let N = pu(1); let K = pu(2);
+  // Batch offsets: decompose the batch index over the (collapsed) batch shape.
+  var rest = wid.z;
+  var aBase = 0u; var bBase = 0u;
+  for (var d = i32(pu(3)) - 1; d >= 0; d--) {
+    let dim = pu(4u + u32(d));
+    let idx = rest % dim;
+    rest = rest / dim;
+    aBase += idx * pu(8u + u32(d));
+    bBase += idx * pu(12u + u32(d));
+  }
+  let cBase = wid.z * M * N;
+  let m0 = wid.y * ${tile}u;
+  let n0 = wid.x * ${tile}u;
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  ${acc.map((name) => `var ${name} = vec4<f32>(0.0);`).join(' ')}
+  var ra0 = fetchA(aBase, m0, 0u, 0u, lid, K, M);
+  var ra1 = fetchA(aBase, m0, 0u, 1u, lid, K, M);
+  var rb0 = fetchB(bBase, n0, 0u, 0u, lid, K, N);
+  var rb1 = fetchB(bBase, n0, 0u, 1u, lid, K, N);
+  for (var k0 = 0u; k0 < K; k0 += ${tileK}u) {
+    putA(ra0, 0u, lid); putA(ra1, 1u, lid);
+    putB(rb0, 0u, lid); putB(rb1, 1u, lid);
+    workgroupBarrier();
+    let next = k0 + ${tileK}u;
+    if (next < K) {
+      ra0 = fetchA(aBase, m0, next, 0u, lid, K, M);
+      ra1 = fetchA(aBase, m0, next, 1u, lid, K, M);
+      rb0 = fetchB(bBase, n0, next, 0u, lid, K, N);
+      rb1 = fetchB(bBase, n0, next, 1u, lid, K, N);
+    }
+    for (var kk = 0u; kk < ${tileK}u; kk++) {
+      let a0 = As[kk * 32u + ty];
+      let a1 = As[kk * 32u + 16u + ty];
+      let b0 = Bs[kk * 32u + tx];
+      let b1 = Bs[kk * 32u + 16u + tx];
+      ${fma.join('\n      ')}
+    }
+    workgroupBarrier();
+  }
+  ${stores.join('\n  ')}
+}`;
+}
+
+const shaders = new Map<string, string>();
+
+function shaderFor(v: Variant): string {
+  const key = `${v.transA}${v.transB}${v.vec}${v.checked}`;
+  let code = shaders.get(key);
+  if (!code) {
+    code = matmulShader(v);
+    shaders.set(key, code);
+  }
+  return code;
+}
+
+/** Drops size-1 batch axes and merges neighbours that are contiguous in both operands. */
+export function collapseBatch(shape: number[], sa: number[], sb: number[]): [number[], number[], number[]] {
+  const dims: [number, number, number][] = [];
+  shape.forEach((d, i) => {
+    if (d !== 1) dims.push([d, sa[i]!, sb[i]!]);
+  });
+  const merged: [number, number, number][] = [];
+  for (const dim of dims) {
+    const last = merged[merged.length - 1];
+    if (last && last[1] === dim[1] * dim[0] && last[2] === dim[2] * dim[0]) {
+      merged[merged.length - 1] = [last[0] * dim[0], dim[1], dim[2]];
+    } else {
+      merged.push(dim);
+    }
+  }
+  return [merged.map((d) => d[0]), merged.map((d) => d[1]), merged.map((d) => d[2])];
+}
+
+/** Encodes C = op(A) op(B) for [batch..., M, N]; A's and B's batch strides are in elements. */
+export function encodeMatmul(
+  a: GPUBuffer,
+  b: GPUBuffer,
+  c: GpuStorage,
+  dims: { m: number; n: number; k: number; transA: boolean; transB: boolean },
+  batch: { shape: number[]; aStrides: number[]; bStrides: number[] },
+): void {
+  const { m, n, k, transA, transB } = dims;
+  const batches = sizeOf(batch.shape);
+  if (m === 0 || n === 0 || batches === 0) return;
+  if (k === 0) {
+    runtime().clear(c);
+    return;
+  }
+  const [shape, sa, sb] = collapseBatch(batch.shape, batch.aStrides, batch.bStrides);
+  if (shape.length > maxBatchRank)
+    throw new Error(`webgpu matmul supports up to ${maxBatchRank} non-contiguous batch axes`);
+  if (batches > 65535) throw new Error(`webgpu matmul supports up to 65535 batched products, got ${batches}`);
+  const aCols = transA ? m : k;
+  const bCols = transB ? k : n;
+  const vec = aCols % 4 === 0 && bCols % 4 === 0 && n % 4 === 0;
+  const checked = m % tile !== 0 || n % tile !== 0 || k % tileK !== 0;
+  const words = new Words().u(m).u(n).u(k).u(shape.length).us(shape, 4, 1).us(sa, 4).us(sb, 4);
+  const groups = [Math.ceil(n / tile), Math.ceil(m / tile), batches];
+  runtime().dispatch(shaderFor({ transA, transB, vec, checked }), [a, b, c.buffer], words, groups);
+}
+
+export const matmulKernel: Kernel<MatmulAttrs> = ([a, b], { transA, transB }, [out]) => {
+  const ar = a!.shape.length;
+  const br = b!.shape.length;
+  const m = transA ? a!.shape[ar - 1]! : a!.shape[ar - 2]!;
+  const k = transA ? a!.shape[ar - 2]! : a!.shape[ar - 1]!;
+  const n = transB ? b!.shape[br - 2]! : b!.shape[br - 1]!;
+  const batchShape = out!.shape.slice(0, -2);
+  const aStrides = broadcastStrides(a!.shape.slice(0, -2), batchShape).map((s) => s * m * k);
+  const bStrides = broadcastStrides(b!.shape.slice(0, -2), batchShape).map((s) => s * k * n);
+  const c = alloc(sizeOf(out!.shape));
+  encodeMatmul(
+    buf(a!),
+    buf(b!),
+    c,
+    { m, n, k, transA, transB },
+    { shape: [...batchShape], aStrides, bStrides },
+  );
+  return [c];
+};

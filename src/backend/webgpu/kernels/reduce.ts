@@ -1,0 +1,153 @@
+/** Reductions: sum over axes (rows, columns, or any axes after a permute), softmax and argmax over rows. */
+import { sizeOf } from '../../../tensor/shape.js';
+import type { Kernel } from '../../backend.js';
+import { Words } from '../params.js';
+import type { GpuStorage } from '../runtime.js';
+import { alloc, buf, grid, header, runtime } from '../shader.js';
+import { permuteStorage } from './layout.js';
+import { rowEntry, rowThreads, workgroupReduce } from './reduction.js';
+
+const rowSumShader = `${header}${workgroupReduce}
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+${rowEntry}
+  let n = pu(1);
+  var s = 0.0;
+  for (var j = lid; j < n; j += ${rowThreads}u) { s += X[row * n + j]; }
+  let total = reduceSum(s, lid);
+  if (lid == 0u) { Y[row] = total; }
+}`;
+
+/** Column sums of a [rows, cols] matrix: 32 columns x 8 row lanes per workgroup. */
+export const columnSumShader = `${header}
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+var<workgroup> part: array<f32, 256>;
+@compute @workgroup_size(32, 8)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
+  let rows = pu(0); let cols = pu(1);
+  let col = wid.x * 32u + l.x;
+  var s = 0.0;
+  if (col < cols) {
+    for (var r = l.y; r < rows; r += 8u) { s += X[r * cols + col]; }
+  }
+  part[l.y * 32u + l.x] = s;
+  workgroupBarrier();
+  if (l.y == 0u && col < cols) {
+    var t = 0.0;
+    for (var k = 0u; k < 8u; k++) { t += part[k * 32u + l.x]; }
+    Y[col] = t;
+  }
+}`;
+
+function rowSum(x: GpuStorage, rows: number, inner: number): GpuStorage {
+  const y = alloc(rows);
+  if (inner === 0) runtime().clear(y);
+  else runtime().dispatch(rowSumShader, [x.buffer, y.buffer], new Words().u(rows).u(inner), grid(rows));
+  return y;
+}
+
+export function columnSum(x: GPUBuffer, rows: number, cols: number): GpuStorage {
+  const y = alloc(cols);
+  runtime().dispatch(columnSumShader, [x, y.buffer], new Words().u(rows).u(cols), [Math.ceil(cols / 32)]);
+  return y;
+}
+
+/** Sum over `axes` (sorted, non-negative); the output holds the kept axes in order. */
+export const sumKernel: Kernel<{ axes: number[] }> = ([x], { axes }, [out]) => {
+  const shape = x!.shape;
+  const rank = shape.length;
+  const outSize = sizeOf(out!.shape);
+  const storage = x!.storage as GpuStorage;
+  if (axes.length === 0) {
+    const y = alloc(outSize);
+    runtime().copy(storage.buffer, y.buffer, outSize * 4);
+    return [y];
+  }
+  const trailing = axes.every((a, i) => a === rank - axes.length + i);
+  const leading = axes.every((a, i) => a === i);
+  if (trailing) return [rowSum(storage, outSize, sizeOf(shape.slice(rank - axes.length)))];
+  if (leading) {
+    const rows = sizeOf(shape.slice(0, axes.length));
+    if (rows === 0) {
+      const y = alloc(outSize);
+      runtime().clear(y);
+      return [y];
+    }
+    return [columnSum(storage.buffer, rows, outSize)];
+  }
+  // Move the reduced axes last, then sum rows.
+  const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const perm = [...kept, ...axes];
+  const moved = permuteStorage(storage, shape, perm);
+  const y = rowSum(moved, outSize, sizeOf(axes.map((a) => shape[a]!)));
+  runtime().release(moved);
+  return [y];
+};
+
+const softmaxShader = `${header}${workgroupReduce}
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+${rowEntry}
+  let n = pu(1);
+  let base = row * n;
+  var m = negInf();
+  for (var j = lid; j < n; j += ${rowThreads}u) { m = max(m, X[base + j]); }
+  let rowMax = reduceMax(m, lid);
+  var s = 0.0;
+  for (var j = lid; j < n; j += ${rowThreads}u) {
+    let e = exp(X[base + j] - rowMax);
+    Y[base + j] = e;
+    s += e;
+  }
+  let inv = 1.0 / reduceSum(s, lid);
+  for (var j = lid; j < n; j += ${rowThreads}u) { Y[base + j] = Y[base + j] * inv; }
+}`;
+
+export const softmaxKernel: Kernel = ([x], _attrs, [out]) => {
+  const n = x!.shape[x!.shape.length - 1]!;
+  const size = sizeOf(out!.shape);
+  const rows = n === 0 ? 0 : size / n;
+  const y = alloc(size);
+  runtime().dispatch(softmaxShader, [buf(x!), y.buffer], new Words().u(rows).u(n), grid(rows));
+  return [y];
+};
+
+const argmaxShader = `${header}
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<i32>;
+var<workgroup> bestV: array<f32, ${rowThreads}>;
+var<workgroup> bestI: array<u32, ${rowThreads}>;
+${rowEntry}
+  let n = pu(1);
+  var v = negInf();
+  var idx = 0xffffffffu;
+  for (var j = lid; j < n; j += ${rowThreads}u) {
+    let x = X[row * n + j];
+    // As in the cpu oracle: the first index whose value beats all before it (-inf and NaN never win).
+    if (x > v) { v = x; idx = j; }
+  }
+  bestV[lid] = v;
+  bestI[lid] = idx;
+  workgroupBarrier();
+  for (var s = ${rowThreads / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      let ov = bestV[lid + s];
+      let oi = bestI[lid + s];
+      if (oi != 0xffffffffu && (ov > bestV[lid] || (ov == bestV[lid] && oi < bestI[lid]))) {
+        bestV[lid] = ov;
+        bestI[lid] = oi;
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { Y[row] = select(i32(bestI[0]), 0, bestI[0] == 0xffffffffu); }
+}`;
+
+export const argmaxKernel: Kernel = ([x], _attrs, [out]) => {
+  const n = x!.shape[x!.shape.length - 1]!;
+  const rows = sizeOf(out!.shape);
+  const y = alloc(rows);
+  runtime().dispatch(argmaxShader, [buf(x!), y.buffer], new Words().u(rows).u(n), grid(rows));
+  return [y];
+};

@@ -1,0 +1,206 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The WebGPU runtime under the backend: a buffer pool, a pipeline cache and one open command encoder
+ * that kernels append dispatches to (one compute pass, submitted in batches).
+ *
+ * Ordering rule that makes the pool safe: a freed buffer may still be read by dispatches encoded but not
+ * yet submitted, so it only returns to the pool at the next submit; after that, `queue.writeBuffer` and
+ * new dispatches are ordered behind the work that used it.
+ */
+import { ParamWriter, paramBytes, type Words } from './params.js';
+
+/** The storage of one tensor: a pooled buffer of at least `byteSize` bytes. */
+export interface GpuStorage {
+  readonly buffer: GPUBuffer;
+  readonly byteSize: number;
+}
+
+/** Buffer capacity classes: 256 B minimum, then 8 steps per power of two (at most 12.5% slack). */
+export function sizeClass(bytes: number): number {
+  if (bytes <= 256) return 256;
+  const pow = 2 ** Math.floor(Math.log2(bytes));
+  const step = Math.max(pow / 8, 256);
+  return Math.ceil(bytes / step) * step;
+}
+
+const storageUsage = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
+const dispatchesPerSubmit = 512;
+
+export class GpuRuntime {
+  readonly device: GPUDevice;
+  readonly features: ReadonlySet<string>;
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private releasedSinceSubmit: GpuStorage[] = [];
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private readonly params: ParamWriter;
+  private readonly paramBuffer: GPUBuffer;
+  private pendingDispatches = 0;
+  private errors: string[] = [];
+  /** Bytes held by live and pooled buffers. */
+  allocatedBytes = 0;
+
+  constructor(device: GPUDevice) {
+    this.device = device;
+    this.features = new Set(device.features);
+    const align = Math.max(device.limits.minUniformBufferOffsetAlignment, paramBytes);
+    this.params = new ParamWriter(dispatchesPerSubmit, align);
+    this.paramBuffer = device.createBuffer({ size: this.params.capacityBytes, usage: 0x40 | 0x08 }); // UNIFORM | COPY_DST
+    device.addEventListener('uncapturederror', (event) => {
+      this.errors.push((event as GPUUncapturedErrorEvent).error.message);
+    });
+  }
+
+  /** A buffer of at least `bytes` bytes, from the pool when one of its size class is free. */
+  alloc(bytes: number): GpuStorage {
+    const capacity = sizeClass(bytes);
+    const buffer = this.pool.get(capacity)?.pop() ?? this.createBuffer(capacity);
+    return { buffer, byteSize: bytes };
+  }
+
+  private createBuffer(capacity: number): GPUBuffer {
+    this.allocatedBytes += capacity;
+    return this.device.createBuffer({ size: capacity, usage: storageUsage });
+  }
+
+  release(storage: GpuStorage): void {
+    this.releasedSinceSubmit.push(storage);
+  }
+
+  /** Destroys every pooled (free) buffer. */
+  trim(): void {
+    this.flush();
+    for (const list of this.pool.values()) {
+      for (const buffer of list) {
+        this.allocatedBytes -= buffer.size;
+        buffer.destroy();
+      }
+    }
+    this.pool.clear();
+  }
+
+  /** The pipeline for a WGSL module (cached by its source text). */
+  pipeline(code: string): GPUComputePipeline {
+    let pipeline = this.pipelines.get(code);
+    if (!pipeline) {
+      const module = this.device.createShaderModule({ code });
+      pipeline = this.device.createComputePipeline({
+        layout: 'auto',
+        compute: { module, entryPoint: 'main' },
+      });
+      this.pipelines.set(code, pipeline);
+    }
+    return pipeline;
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private endPass(): GPUCommandEncoder {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    return this.commandEncoder();
+  }
+
+  /**
+   * Appends one dispatch: binding 0 is the parameter block (32-bit words), bindings 1.. are `buffers`
+   * in order. `groups` is the workgroup grid.
+   */
+  dispatch(
+    code: string,
+    buffers: readonly GPUBuffer[],
+    words: Words | ArrayLike<number>,
+    groups: readonly number[],
+  ): void {
+    if (groups.some((g) => g === 0)) return;
+    if (this.params.full) this.flush();
+    const pipeline = this.pipeline(code);
+    const offset = this.params.push(words);
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: this.paramBuffer, offset, size: paramBytes } },
+    ];
+    buffers.forEach((buffer, i) => {
+      entries.push({ binding: i + 1, resource: { buffer } });
+    });
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    this.pass ??= this.commandEncoder().beginComputePass();
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(groups[0]!, groups[1] ?? 1, groups[2] ?? 1);
+    if (++this.pendingDispatches >= dispatchesPerSubmit) this.flush();
+  }
+
+  clear(storage: GpuStorage): void {
+    this.endPass().clearBuffer(storage.buffer);
+  }
+
+  copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
+    if (bytes > 0) this.endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  upload(data: ArrayBufferView): GpuStorage {
+    const storage = this.alloc(data.byteLength);
+    if (data.byteLength > 0)
+      this.device.queue.writeBuffer(storage.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return storage;
+  }
+
+  /** Submits everything encoded so far; freed buffers return to the pool. */
+  flush(): void {
+    if (this.encoder) {
+      this.endPass();
+      if (this.params.usedBytes > 0) {
+        this.device.queue.writeBuffer(this.paramBuffer, 0, this.params.bytes, 0, this.params.usedBytes);
+      }
+      this.device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+    }
+    this.params.reset();
+    this.pendingDispatches = 0;
+    for (const storage of this.releasedSinceSubmit) {
+      const capacity = storage.buffer.size;
+      let list = this.pool.get(capacity);
+      if (!list) {
+        list = [];
+        this.pool.set(capacity, list);
+      }
+      list.push(storage.buffer);
+    }
+    this.releasedSinceSubmit = [];
+  }
+
+  /** Throws the first uncaptured device error (shader compile, validation) seen since the last check. */
+  checkErrors(): void {
+    if (this.errors.length > 0) {
+      const message = this.errors.join('\n');
+      this.errors = [];
+      throw new Error(`WebGPU error: ${message}`);
+    }
+  }
+
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.checkErrors();
+  }
+
+  /** Copies `bytes` from a storage to the host through a mappable staging buffer. */
+  async read(storage: GpuStorage, bytes: number = storage.byteSize): Promise<ArrayBuffer> {
+    if (bytes === 0) return new ArrayBuffer(0);
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({ size, usage: 0x01 | 0x08 }); // MAP_READ | COPY_DST
+    this.copy(storage.buffer, staging, size);
+    this.flush();
+    await staging.mapAsync(0x0001); // GPUMapMode.READ
+    const result = staging.getMappedRange(0, size).slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    this.checkErrors();
+    return result;
+  }
+}

@@ -1,0 +1,48 @@
+/// <reference types="@webgpu/types" />
+/**
+ * What every kernel file shares: the runtime the kernels run on, the buffer behind a TensorInfo, and the
+ * 1-D workgroup grid (folded into two dimensions past the 65535-workgroup limit).
+ */
+import type { TensorInfo } from '../backend.js';
+import { paramPrelude } from './params.js';
+import type { GpuRuntime, GpuStorage } from './runtime.js';
+
+let current: GpuRuntime | null = null;
+
+export function setRuntime(runtime: GpuRuntime): void {
+  current = runtime;
+}
+
+export function runtime(): GpuRuntime {
+  if (!current) throw new Error('the webgpu backend is not initialised (await initWebGPU() first)');
+  return current;
+}
+
+export function buf(info: TensorInfo): GPUBuffer {
+  return (info.storage as GpuStorage).buffer;
+}
+
+/** A fresh storage for `elements` 32-bit values. */
+export function alloc(elements: number): GpuStorage {
+  return runtime().alloc(elements * 4);
+}
+
+const maxGroups = 65535;
+
+/** Workgroup grid for `groups` workgroups along one logical axis. */
+export function grid(groups: number): [number, number] {
+  if (groups <= maxGroups) return [groups, 1];
+  return [maxGroups, Math.ceil(groups / maxGroups)];
+}
+
+/** Kernel header: the parameter block plus `gid`, the linear workgroup index of a `grid()` dispatch. */
+export const header = /* wgsl */ `${paramPrelude}
+fn linearGroup(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }
+// -inf and NaN: WGSL constant expressions cannot hold them, so the bits pass through a runtime value.
+fn negInf() -> f32 { return bitcast<f32>(0xff800000u + min(pu(0), 0u)); }
+fn nan() -> f32 { return bitcast<f32>(0x7fc00000u + min(pu(0), 0u)); }
+`;
+
+/** Builtins of a 1-D kernel's entry point. */
+export const entryArgs =
+  '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32';
