@@ -75,6 +75,9 @@ export function backward(
   if (!root.requiresGrad) throw new Error('backward() called on a tensor that does not require gradients');
   if (!seed && root.size !== 1)
     throw new Error(`backward() needs a scalar loss or an explicit gradient; got ${root.describe()}`);
+  if (seed && seed.shape.join() !== root.shape.join()) {
+    throw new Error(`backward() seed ${seed.describe()} does not match the shape of ${root.describe()}`);
+  }
   const order = topologicalOrder(root);
   const grads = new Map<Tensor, Tensor>();
   noGrad(() => {
