@@ -8,5 +8,6 @@ export { BYTE_TO_UNICODE, fromByteLevel, GPT2_PRETOKENIZE_PATTERN, toByteLevel }
 export type { ChatMessage, ChatTemplateOptions, ChatTemplates } from './chat-template.js';
 export { ChatTemplateError, renderChatTemplate, strftime } from './chat-template.js';
 export { loadTokenizer } from './load.js';
+export { StreamDecoder } from './stream.js';
 export type { DecodeOptions, EncodeOptions, TokenizerSources } from './tokenizer.js';
 export { Tokenizer, TokenizerError } from './tokenizer.js';
