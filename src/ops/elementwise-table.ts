@@ -128,7 +128,8 @@ export const unaryOps = {
     name: 'geluTanh',
     js: `0.5 * x * (1 + Math.tanh(${SQRT_2_OVER_PI} * (x + ${GELU_TANH_C} * x * x * x)))`,
     jsGrad: 'dy * M.geluTanhGrad(x)',
-    wgsl: `0.5 * x * (1.0 + tanh_(${SQRT_2_OVER_PI} * (x + ${GELU_TANH_C} * x * x * x)))`,
+    // 0.5·(1 + tanh(u)) = σ(2u), which keeps the far negative tail that 1 + tanh loses in float32.
+    wgsl: `x / (1.0 + exp(${-2 * SQRT_2_OVER_PI} * (x + ${GELU_TANH_C} * x * x * x)))`,
     wgslGrad: 'dy * geluTanhGrad_(x)',
   },
 } as const satisfies Record<string, UnaryOpSpec>;

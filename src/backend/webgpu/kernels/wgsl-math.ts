@@ -88,8 +88,11 @@ fn siluGrad_(x: T) -> T {
   return s * (1.0 + x * (1.0 - s));
 }
 fn geluTanhGrad_(x: T) -> T {
+  // With s = σ(2u) = 0.5·(1 + tanh u): d/dx x·s = s + 2x·s·(1 − s)·u'.
   let c = ${literal(Math.sqrt(2 / Math.PI))};
-  let t = tanh_(c * (x + 0.044715 * x * x * x));
-  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * x * x);
+  let u2 = 2.0 * c * (x + 0.044715 * x * x * x);
+  let s = 1.0 / (1.0 + exp(-u2));
+  let rest = 1.0 / (1.0 + exp(u2));
+  return s + 2.0 * x * s * rest * c * (1.0 + 3.0 * 0.044715 * x * x);
 }
 `;
