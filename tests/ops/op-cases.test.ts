@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   type Backend,
+  findBackend,
   getKernel,
   type Kernel,
   registerBackend,
@@ -14,7 +15,14 @@ import {
 } from '../../src/backend/backend.js';
 import { coreKernelNames, cpuBackend } from '../../src/backend/cpu/index.js';
 import type { FloatArray } from '../../src/tensor/dtype.js';
-import { checkForwardAgainstCpu, gradcheckCase, isDifferentiable, opCases } from '../helpers/op-cases.js';
+import { assertClose } from '../helpers/assert-close.js';
+import {
+  checkForwardAgainstCpu,
+  evaluateCase,
+  gradcheckCase,
+  isDifferentiable,
+  opCases,
+} from '../helpers/op-cases.js';
 
 /** Registers a backend sharing cpu storage whose kernels are the cpu ones, except `overrides`. */
 function cpuVariant(
@@ -95,4 +103,27 @@ describe('checkForwardAgainstCpu', () => {
       /backend 'no-such-backend' is not registered/,
     );
   });
+});
+
+describe('op cases: float32 against float64 on cpu', () => {
+  const cpu = findBackend('cpu')!;
+  for (const opCase of opCases) {
+    test(opCase.name, async () => {
+      const single = await evaluateCase(opCase, cpu, 'float32');
+      const double = await evaluateCase(opCase, cpu, 'float64');
+      const isInt = single.output instanceof Int32Array;
+      assert.equal(isInt, double.output instanceof Int32Array);
+      if (!isInt) assert.ok(single.output instanceof Float32Array, 'float32 inputs give a float32 output');
+      assertClose(single.output, double.output, {
+        atol: 1e-4,
+        rtol: 1e-4,
+        shape: double.shape,
+        message: 'forward',
+      });
+      double.grads.forEach((g, i) => {
+        if (g)
+          assertClose(single.grads[i]!, g, { atol: 1e-4, rtol: 1e-4, message: `gradient of input ${i}` });
+      });
+    });
+  }
 });
