@@ -1,0 +1,168 @@
+/**
+ * Finding a ModelConfig from what a user types: a preset name, a Hugging Face model directory, a
+ * Hugging Face config.json (it has "model_type"; translated by the family adapters in src/families),
+ * or a JSON file of our own ModelConfig fields (read with defineConfig). Reads config files only,
+ * never weights.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { defineConfig, type ModelConfig, type ModelConfigInput } from './model-config.js';
+import { isPreset, presetConfig, presetNames } from './presets.js';
+import { ConfigError } from './validate.js';
+
+export interface LoadedConfig {
+  config: ModelConfig;
+  /** What the config came from, e.g. "preset smollm2-135m" or "Hugging Face llama config ./m/config.json". */
+  source: string;
+  /** The HF model_type, when it came from a Hugging Face config. */
+  modelType: string | null;
+}
+
+/** The field names of ModelConfig (those defineConfig fills), for typo checks on JSON input. */
+const knownFields = new Set(Object.keys(presetConfig('tiny')));
+const requiredFields = ['vocabSize', 'hiddenSize', 'numLayers', 'numAttentionHeads'] as const;
+
+function closest(word: string, candidates: Iterable<string>): string | null {
+  const lower = word.toLowerCase();
+  for (const c of candidates) if (c.toLowerCase() === lower) return c;
+  for (const c of candidates) {
+    const l = c.toLowerCase();
+    if (l.length > 3 && (l.startsWith(lower) || lower.startsWith(l))) return c;
+  }
+  return null;
+}
+
+/**
+ * A ModelConfig from a parsed JSON object of ModelConfig fields (camelCase, as in model-config.ts).
+ * Unknown fields and missing required fields are ConfigErrors naming the field.
+ */
+export function modelConfigFromJSON(json: unknown): ModelConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ConfigError(
+      '(root)',
+      `a model config must be a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}`,
+    );
+  }
+  const record = json as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!knownFields.has(key)) {
+      const hint = closest(key, knownFields);
+      throw new ConfigError(key, `unknown field${hint ? ` (did you mean '${hint}'?)` : ''}`);
+    }
+  }
+  for (const key of requiredFields) {
+    const value = record[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+      throw new ConfigError(
+        key,
+        value === undefined ? 'is required' : `must be a positive integer, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+  return defineConfig(record as ModelConfigInput);
+}
+
+/** What src/families/index.ts may export; the first match is used. */
+type HFConverter = (hf: Record<string, unknown>) => ModelConfig | Promise<ModelConfig>;
+const converterNames = ['configFromHF', 'fromHFConfig', 'hfConfigToModelConfig', 'modelConfigFromHF'];
+const lookupNames = ['getFamily', 'findFamily', 'familyFor', 'familyForModelType'];
+const adapterMethodNames = ['toModelConfig', 'configFromHF', 'fromHFConfig', 'fromHF'];
+
+async function importFamilies(): Promise<Record<string, unknown> | null> {
+  const specifier = '../families/index.js';
+  try {
+    return (await import(specifier)) as Record<string, unknown>;
+  } catch (error) {
+    const e = error as { code?: string; message?: string };
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message?.includes('families/index.js')) return null;
+    throw error;
+  }
+}
+
+function findConverter(families: Record<string, unknown>, modelType: string): HFConverter | null {
+  for (const name of converterNames) {
+    const fn = families[name];
+    if (typeof fn === 'function') return fn as HFConverter;
+  }
+  for (const name of lookupNames) {
+    const lookup = families[name];
+    if (typeof lookup !== 'function') continue;
+    const adapter = (lookup as (t: string) => unknown)(modelType) as Record<string, unknown> | undefined;
+    if (!adapter) return null;
+    for (const method of adapterMethodNames) {
+      const fn = adapter[method];
+      if (typeof fn === 'function') return (hf) => (fn as HFConverter).call(adapter, hf);
+    }
+  }
+  return null;
+}
+
+/** A ModelConfig from a Hugging Face config.json object, through the family adapter of its model_type. */
+export async function modelConfigFromHF(
+  hf: Record<string, unknown>,
+  where = 'config.json',
+): Promise<ModelConfig> {
+  const modelType = String(hf.model_type);
+  const families = await importFamilies();
+  if (!families) {
+    throw new Error(
+      `${where} is a Hugging Face config (model_type '${modelType}'), but this build has no family adapters ` +
+        `(src/families/index.ts); the '${modelType}' adapter is needed to read it`,
+    );
+  }
+  const convert = findConverter(families, modelType);
+  if (!convert) {
+    throw new Error(`${where}: no family adapter for model_type '${modelType}' in src/families`);
+  }
+  return convert(hf);
+}
+
+async function readJSON(path: string): Promise<unknown> {
+  const text = await readFile(path, 'utf8');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Resolves a preset name, a Hugging Face directory, or a config file to a ModelConfig. */
+export async function loadModelConfig(spec: string): Promise<LoadedConfig> {
+  if (isPreset(spec)) return { config: presetConfig(spec), source: `preset ${spec}`, modelType: null };
+  const info = await stat(spec).catch(() => null);
+  if (!info) {
+    const names = presetNames();
+    const hint = closest(spec, names);
+    throw new Error(
+      `'${spec}' is neither a preset nor an existing file or directory` +
+        `${hint ? ` (did you mean '${hint}'?)` : ''}; presets: ${names.join(', ')}`,
+    );
+  }
+  let path = spec;
+  if (info.isDirectory()) {
+    path = join(spec, 'config.json');
+    if (!(await stat(path).catch(() => null))?.isFile()) {
+      throw new Error(`${spec} is a directory without config.json (expected a Hugging Face model directory)`);
+    }
+  }
+  const json = await readJSON(path);
+  if (typeof json === 'object' && json !== null && !Array.isArray(json) && 'model_type' in json) {
+    const hf = json as Record<string, unknown>;
+    try {
+      return {
+        config: await modelConfigFromHF(hf, path),
+        source: `Hugging Face ${String(hf.model_type)} config ${path}`,
+        modelType: String(hf.model_type),
+      };
+    } catch (error) {
+      if (error instanceof ConfigError) error.message = `${path}: ${error.message}`;
+      throw error;
+    }
+  }
+  try {
+    return { config: modelConfigFromJSON(json), source: `model config ${path}`, modelType: null };
+  } catch (error) {
+    if (error instanceof ConfigError) error.message = `${path}: ${error.message}`;
+    throw error;
+  }
+}
