@@ -203,6 +203,35 @@ describe('binary ops with broadcasting', () => {
     });
   }
 
+  test('300 random broadcast pairs up to rank 4 (seeded) against the naive loop', () => {
+    const rng = new Rng(2024);
+    for (let trial = 0; trial < 300; trial++) {
+      const rank = rng.int(5);
+      const full = Array.from({ length: rank }, () => 1 + rng.int(3));
+      // Each operand keeps a random suffix of the axes, with random axes set to 1.
+      const operand = () => full.slice(rng.int(rank + 1)).map((d) => (rng.uniform() < 0.3 ? 1 : d));
+      const aShape = operand();
+      const bShape = operand();
+      const a = normals(
+        rng,
+        aShape.reduce((x, y) => x * y, 1),
+      );
+      const b = normals(
+        rng,
+        bShape.reduce((x, y) => x * y, 1),
+      );
+      const [name, op, f] = cases[rng.int(3)]!;
+      const expected = broadcastReference(a, aShape, b, bShape, f);
+      const y = op(f64(a, aShape), f64(b, bShape));
+      assert.deepEqual(y.shape, expected.shape, `${name} [${aShape}] [${bShape}]`);
+      assertClose(values(y), expected.out, {
+        atol: 0,
+        rtol: 1e-15,
+        message: `${name} [${aShape}] [${bShape}]`,
+      });
+    }
+  });
+
   test('gradients reduce over broadcast axes (composite expression)', () => {
     const rng = new Rng(5);
     const x = f64(normals(rng, 6), [2, 1, 3]);

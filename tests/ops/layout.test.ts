@@ -67,6 +67,25 @@ describe('permute and transpose', () => {
     });
   }
 
+  test('100 random permutations up to rank 5 (seeded)', () => {
+    const rng = new Rng(8);
+    for (let trial = 0; trial < 100; trial++) {
+      const rank = 1 + rng.int(5);
+      const shape = Array.from({ length: rank }, () => 1 + rng.int(3));
+      const perm = rng.shuffle(shape.map((_, i) => i));
+      const x = range(shape.reduce((a, b) => a * b, 1));
+      const outShape = perm.map((p) => shape[p]!);
+      const expected = [...indices(outShape)].map((out) => {
+        const source = new Array<number>(rank);
+        perm.forEach((p, i) => {
+          source[p] = out[i]!;
+        });
+        return flatIndex(source, shape);
+      });
+      assert.deepEqual(values(ops.permute(f64(x, shape), perm)), expected, `[${shape}] perm [${perm}]`);
+    }
+  });
+
   test('transpose of a matrix and of chosen axes', () => {
     assert.deepEqual(values(ops.transpose(f64([1, 2, 3, 4, 5, 6], [2, 3]))), [1, 4, 2, 5, 3, 6]);
     const t = ops.transpose(f64(range(24), [2, 3, 4]), 0, -1);

@@ -69,6 +69,30 @@ describe('sum and mean', () => {
   });
 });
 
+describe('sum fuzz', () => {
+  test('200 random shapes and axis sets (seeded) against the naive sum', () => {
+    const rng = new Rng(77);
+    for (let trial = 0; trial < 200; trial++) {
+      const rank = 1 + rng.int(4);
+      const shape = Array.from({ length: rank }, () => 1 + rng.int(4));
+      const axes = shape.flatMap((_, i) => (rng.uniform() < 0.5 ? [i] : []));
+      const keepDims = rng.uniform() < 0.5;
+      const x = normals(
+        rng,
+        shape.reduce((a, b) => a * b, 1),
+      );
+      const expected = naiveSum(x, shape, axes, keepDims);
+      const y = ops.sum(f64(x, shape), axes, keepDims);
+      assert.deepEqual(y.shape, expected.shape, `[${shape}] axes [${axes}]`);
+      assertClose(values(y), expected.out, {
+        atol: 1e-13,
+        rtol: 1e-13,
+        message: `[${shape}] axes [${axes}]`,
+      });
+    }
+  });
+});
+
 describe('sumTo and broadcastTo', () => {
   test('sumTo sums leading and size-1 axes', () => {
     const x = normals(new Rng(6), 24);
