@@ -26,11 +26,9 @@ export function tensor(
     data.set(values);
   }
   const finalShape = shape ?? [data.length];
+  checkNew(finalShape, dtypeOfArray(data), backend);
   if (sizeOf(finalShape) !== data.length) {
     throw new Error(`${data.length} values do not fill shape ${formatShape(finalShape)}`);
-  }
-  if (!backend.supportsDType(dtypeOfArray(data))) {
-    throw new Error(`backend '${backend.name}' does not support ${dtypeOfArray(data)}`);
   }
   return new Tensor(backend.upload(data), finalShape, dtypeOfArray(data), backend);
 }
@@ -44,7 +42,16 @@ function convert(values: TypedArray, dtype: DType): TypedArray {
 export function zeros(shape: Shape, options: CreateOptions = {}): Tensor {
   const backend = options.backend ?? getBackend();
   const dtype = options.dtype ?? 'float32';
+  checkNew(shape, dtype, backend);
   return new Tensor(backend.zeros(sizeOf(shape), dtype), shape, dtype, backend);
+}
+
+/** A new tensor needs a shape of non-negative integers and a dtype its backend supports. */
+function checkNew(shape: Shape, dtype: DType, backend: Backend): void {
+  if (!shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new Error(`shape ${formatShape(shape)} must hold non-negative integers`);
+  }
+  if (!backend.supportsDType(dtype)) throw new Error(`backend '${backend.name}' does not support ${dtype}`);
 }
 
 export function full(shape: Shape, value: number, options: CreateOptions = {}): Tensor {

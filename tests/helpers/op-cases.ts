@@ -114,6 +114,13 @@ const unaryCases: OpCase[] = (
   run: ([x]) => ops.unary(op, x!),
 }));
 
+/** Saturating activations far out on both tails (where float32 exp/tanh overflow if written naively). */
+const extremeCases: OpCase[] = (['tanh', 'sigmoid', 'silu', 'gelu', 'geluTanh'] as const).map((op) => ({
+  name: `unary ${op} at large |x|`,
+  inputs: (rng) => [normal(rng, [2, 5], { scale: 60 })],
+  run: ([x]) => ops.unary(op, x!),
+}));
+
 const binaryShapes: [string, number[], number[]][] = [
   ['same shape', [2, 3], [2, 3]],
   ['b broadcast over rows', [2, 3], [3]],
@@ -269,6 +276,18 @@ const crossEntropyInputs =
 
 const nnCases: OpCase[] = [
   { name: 'softmax', inputs: (rng) => [normal(rng, [3, 5], { scale: 2 })], run: ([x]) => ops.softmax(x!) },
+  {
+    name: 'softmax of huge logits',
+    inputs: (rng) => [normal(rng, [3, 6], { scale: 200 })],
+    run: ([x]) => ops.softmax(x!),
+  },
+  {
+    name: 'softmax with -Infinity entries (forward only)',
+    inputs: () => [
+      constant([1000, 999, Number.NEGATIVE_INFINITY, 0, Number.NEGATIVE_INFINITY, 5, 3, -1e4], [2, 4]),
+    ],
+    run: ([x]) => ops.softmax(x!),
+  },
   { name: 'argmax', inputs: (rng) => [normal(rng, [4, 6], { grad: false })], run: ([x]) => ops.argmax(x!) },
   { name: 'crossEntropy mean', inputs: crossEntropyInputs(false), run: ([l, t]) => ops.crossEntropy(l!, t!) },
   {
@@ -279,6 +298,11 @@ const nnCases: OpCase[] = [
   {
     name: 'crossEntropy sum with ignoreIndex',
     inputs: crossEntropyInputs(true),
+    run: ([l, t]) => ops.crossEntropy(l!, t!, { reduction: 'sum' }),
+  },
+  {
+    name: 'crossEntropy of huge logits',
+    inputs: (rng) => [normal(rng, [4, 6], { scale: 300 }), ids(rng, [4], 6)],
     run: ([l, t]) => ops.crossEntropy(l!, t!, { reduction: 'sum' }),
   },
   {
@@ -390,6 +414,7 @@ const optimizerCases: OpCase[] = [
 /** Every op case. */
 export const opCases: readonly OpCase[] = [
   ...unaryCases,
+  ...extremeCases,
   ...binaryCases,
   ...scalarOperandCases,
   ...reduceCases,

@@ -41,6 +41,8 @@ describe('creating tensors', () => {
 
   test('errors: sizes, item of a non-scalar, unsupported dtype, mixed backends', async () => {
     assert.throws(() => ops.tensor([1, 2, 3, 4, 5], [2, 2]), /5 values do not fill shape \[2, 2\]/);
+    assert.throws(() => ops.tensor([1, 2], [-1, -2]), /shape \[-1, -2\] must hold non-negative integers/);
+    assert.throws(() => ops.zeros([2, 0.5]), /shape \[2, 0.5\] must hold non-negative integers/);
     assert.throws(() => f64([1, 2]).itemSync(), /item\(\) needs a one-element tensor, got shape \[2\]/);
     await assert.rejects(f64([1, 2]).item(), /item\(\) needs a one-element tensor/);
     const float32Only: Backend = {
@@ -51,6 +53,10 @@ describe('creating tensors', () => {
     registerBackend(float32Only);
     assert.throws(
       () => ops.tensor(Float64Array.from([1]), [1], { backend: float32Only }),
+      /backend 'cpu-float32-only' does not support float64/,
+    );
+    assert.throws(
+      () => ops.zeros([2], { dtype: 'float64', backend: float32Only }),
       /backend 'cpu-float32-only' does not support float64/,
     );
     const other = ops.tensor([1, 2], [2], { backend: float32Only });
