@@ -172,6 +172,17 @@ describe('attention', () => {
     });
   });
 
+  test('attentionMask: queries sit at the end of the keys; window counts the query itself', () => {
+    const like = f64([0]);
+    const I = Number.NEGATIVE_INFINITY;
+    // 2 queries at key positions 2 and 3 of 4; window 2 sees positions (pos − 2, pos].
+    assert.deepEqual(values(ops.attentionMask(2, 4, true, 2, like)), [I, 0, 0, I, I, I, 0, 0]);
+    assert.deepEqual(values(ops.attentionMask(2, 4, true, null, like)), [0, 0, 0, I, 0, 0, 0, 0]);
+    assert.deepEqual(values(ops.attentionMask(2, 2, false, null, like)), [0, 0, 0, 0]);
+    assert.equal(ops.attentionMask(1, 1, true, null, like).dtype, 'float64');
+    assert.equal(ops.attentionMask(1, 1, true, null, ops.tensor([0])).dtype, 'float32');
+  });
+
   test('shape errors', () => {
     const c: Config = { batch: 1, heads: 3, kvHeads: 2, queries: 2, keys: 2, dk: 2, dv: 2, options: {} };
     const { tensors } = inputs(c, 6);
