@@ -6,6 +6,10 @@
  * "did you mean" suggestion. Values are typed by the spec, so `run` receives numbers as numbers.
  */
 
+import { suggest } from '../config/suggest.js';
+
+export { suggest };
+
 export type OptionType = 'string' | 'number' | 'integer' | 'boolean';
 
 export interface OptionSpec {
@@ -101,36 +105,6 @@ export class HelpRequested extends Error {
 }
 
 export const helpOption: OptionSpec = { type: 'boolean', short: 'h', description: 'show this help' };
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
-/** The closest candidate to `word` (a prefix, or within a third of its length in edits), or null. */
-export function suggest(word: string, candidates: readonly string[]): string | null {
-  const prefixed = candidates.filter((c) => c.startsWith(word) || word.startsWith(c));
-  if (prefixed.length === 1) return prefixed[0]!;
-  let best: string | null = null;
-  let bestDistance = Math.max(1, Math.ceil(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
 
 function convert(name: string, spec: OptionSpec, raw: string): string | number | boolean {
   switch (spec.type) {

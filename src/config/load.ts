@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defineConfig, type ModelConfig, type ModelConfigInput } from './model-config.js';
 import { isPreset, presetConfig, presetNames } from './presets.js';
+import { suggest } from './suggest.js';
 import { ConfigError } from './validate.js';
 
 export interface LoadedConfig {
@@ -21,16 +22,6 @@ export interface LoadedConfig {
 /** The field names of ModelConfig (those defineConfig fills), for typo checks on JSON input. */
 const knownFields = new Set(Object.keys(presetConfig('tiny')));
 const requiredFields = ['vocabSize', 'hiddenSize', 'numLayers', 'numAttentionHeads'] as const;
-
-function closest(word: string, candidates: Iterable<string>): string | null {
-  const lower = word.toLowerCase();
-  for (const c of candidates) if (c.toLowerCase() === lower) return c;
-  for (const c of candidates) {
-    const l = c.toLowerCase();
-    if (l.length > 3 && (l.startsWith(lower) || lower.startsWith(l))) return c;
-  }
-  return null;
-}
 
 /**
  * A ModelConfig from a parsed JSON object of ModelConfig fields (camelCase, as in model-config.ts).
@@ -46,7 +37,7 @@ export function modelConfigFromJSON(json: unknown): ModelConfig {
   const record = json as Record<string, unknown>;
   for (const key of Object.keys(record)) {
     if (!knownFields.has(key)) {
-      const hint = closest(key, knownFields);
+      const hint = suggest(key, knownFields);
       throw new ConfigError(key, `unknown field${hint ? ` (did you mean '${hint}'?)` : ''}`);
     }
   }
@@ -132,7 +123,7 @@ export async function loadModelConfig(spec: string): Promise<LoadedConfig> {
   const info = await stat(spec).catch(() => null);
   if (!info) {
     const names = presetNames();
-    const hint = closest(spec, names);
+    const hint = suggest(spec, names);
     throw new Error(
       `'${spec}' is neither a preset nor an existing file or directory` +
         `${hint ? ` (did you mean '${hint}'?)` : ''}; presets: ${names.join(', ')}`,
