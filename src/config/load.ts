@@ -53,39 +53,22 @@ export function modelConfigFromJSON(json: unknown): ModelConfig {
   return defineConfig(record as ModelConfigInput);
 }
 
-/** What src/families/index.ts may export; the first match is used. */
-type HFConverter = (hf: Record<string, unknown>) => ModelConfig | Promise<ModelConfig>;
-const converterNames = ['configFromHF', 'fromHFConfig', 'hfConfigToModelConfig', 'modelConfigFromHF'];
-const lookupNames = ['getFamily', 'findFamily', 'familyFor', 'familyForModelType'];
-const adapterMethodNames = ['toModelConfig', 'configFromHF', 'fromHFConfig', 'fromHF'];
+/** The part of src/families/index.ts this module uses (imported lazily: config loading works without it). */
+interface FamiliesModule {
+  /** The adapter of a model_type; throws, listing the supported types, for an unknown one. */
+  familyFor(modelType: string): { toConfig(hf: Record<string, unknown>): ModelConfig };
+}
 
-async function importFamilies(): Promise<Record<string, unknown> | null> {
+async function importFamilies(): Promise<FamiliesModule | null> {
   const specifier = '../families/index.js';
   try {
-    return (await import(specifier)) as Record<string, unknown>;
+    const module = (await import(specifier)) as Partial<FamiliesModule>;
+    return typeof module.familyFor === 'function' ? (module as FamiliesModule) : null;
   } catch (error) {
     const e = error as { code?: string; message?: string };
     if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message?.includes('families/index.js')) return null;
     throw error;
   }
-}
-
-function findConverter(families: Record<string, unknown>, modelType: string): HFConverter | null {
-  for (const name of converterNames) {
-    const fn = families[name];
-    if (typeof fn === 'function') return fn as HFConverter;
-  }
-  for (const name of lookupNames) {
-    const lookup = families[name];
-    if (typeof lookup !== 'function') continue;
-    const adapter = (lookup as (t: string) => unknown)(modelType) as Record<string, unknown> | undefined;
-    if (!adapter) return null;
-    for (const method of adapterMethodNames) {
-      const fn = adapter[method];
-      if (typeof fn === 'function') return (hf) => (fn as HFConverter).call(adapter, hf);
-    }
-  }
-  return null;
 }
 
 /** A ModelConfig from a Hugging Face config.json object, through the family adapter of its model_type. */
@@ -98,14 +81,10 @@ export async function modelConfigFromHF(
   if (!families) {
     throw new Error(
       `${where} is a Hugging Face config (model_type '${modelType}'), but this build has no family adapters ` +
-        `(src/families/index.ts); the '${modelType}' adapter is needed to read it`,
+        `(src/families/index.ts with familyFor); the '${modelType}' adapter is needed to read it`,
     );
   }
-  const convert = findConverter(families, modelType);
-  if (!convert) {
-    throw new Error(`${where}: no family adapter for model_type '${modelType}' in src/families`);
-  }
-  return convert(hf);
+  return families.familyFor(modelType).toConfig(hf);
 }
 
 async function readJSON(path: string): Promise<unknown> {
@@ -146,7 +125,9 @@ export async function loadModelConfig(spec: string): Promise<LoadedConfig> {
         modelType: String(hf.model_type),
       };
     } catch (error) {
-      if (error instanceof ConfigError) error.message = `${path}: ${error.message}`;
+      // Name the file in every error of the adapters (unsupported model_type, bad fields).
+      if (error instanceof Error && !error.message.includes(path))
+        error.message = `${path}: ${error.message}`;
       throw error;
     }
   }

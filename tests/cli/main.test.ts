@@ -258,3 +258,10 @@ test('a Hugging Face model directory goes through the family adapter of its mode
     assert.match(r.stderr, /model_type 'llama'.*(src\/families|family adapter)/);
   }
 });
+
+test('a Hugging Face config of an unsupported model_type: exit 1 naming the file and the type', async () => {
+  const path = writeJSON('bert.json', { model_type: 'bert', hidden_size: 768 });
+  const r = await run(['analyze', path]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`^slm analyze: ${path.replace(/[.]/g, '\\.')}.*model_type 'bert'`));
+});
