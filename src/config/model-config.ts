@@ -72,6 +72,8 @@ export interface MLAConfig {
   qkNopeHeadDim: number;
   qkRopeHeadDim: number;
   vHeadDim: number;
+  /** Epsilon of the latent RMSNorms (q_a_layernorm, kv_a_layernorm); absent: norm.eps. HF uses 1e-6. */
+  latentNormEps?: number;
 }
 
 /** DeepSeek-style mixture of experts in the FFN of layers >= firstKDenseReplace. */
@@ -86,6 +88,11 @@ export interface MoEConfig {
   scoringFunc: 'softmax' | 'sigmoid';
   /** DeepSeek-V3's e_score_correction_bias. */
   correctionBias: boolean;
+  /**
+   * Group-limited routing (DeepSeek-V2 group_limited_greedy: group score = max; V3 noaux_tc: sum of
+   * the top two): experts form numGroups groups, only the topkGroup best groups compete. Absent: none.
+   */
+  groupLimit?: { numGroups: number; topkGroup: number; groupScore: 'max' | 'top2_sum' } | null;
 }
 
 /** PanGu-π series informed activation: Σ_i act(a_i x + b_i) with learnable scalars a_i, b_i. */

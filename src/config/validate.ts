@@ -82,6 +82,7 @@ export function validateConfig(c: ModelConfig): void {
     positiveInt('mla.qkRopeHeadDim', c.mla.qkRopeHeadDim);
     positiveInt('mla.vHeadDim', c.mla.vHeadDim);
     if (c.mla.qLoraRank !== null) positiveInt('mla.qLoraRank', c.mla.qLoraRank);
+    if (c.mla.latentNormEps !== undefined) positive('mla.latentNormEps', c.mla.latentNormEps);
     if (c.mla.qkRopeHeadDim % 2 !== 0)
       throw new ConfigError('mla.qkRopeHeadDim', `must be even to rotate pairs, got ${c.mla.qkRopeHeadDim}`);
     if (c.numKeyValueHeads !== c.numAttentionHeads) {
@@ -239,6 +240,22 @@ export function validateConfig(c: ModelConfig): void {
       );
     }
     if (c.ffnType !== 'gated') throw new ConfigError('moe', 'experts are gated FFNs; ffnType must be gated');
+    const g = c.moe.groupLimit;
+    if (g) {
+      positiveInt('moe.groupLimit.numGroups', g.numGroups);
+      positiveInt('moe.groupLimit.topkGroup', g.topkGroup);
+      if (c.moe.numExperts % g.numGroups !== 0)
+        throw new ConfigError(
+          'moe.groupLimit.numGroups',
+          `${c.moe.numExperts} experts do not split into ${g.numGroups} groups`,
+        );
+      if (g.topkGroup > g.numGroups)
+        throw new ConfigError(
+          'moe.groupLimit.topkGroup',
+          `${g.topkGroup} is more than numGroups (${g.numGroups})`,
+        );
+      oneOf('moe.groupLimit.groupScore', g.groupScore, ['max', 'top2_sum'] as const);
+    }
   }
   if (c.positionEmbedding === 'learned' && c.maxPositionEmbeddings > 1 << 20) {
     throw new ConfigError('maxPositionEmbeddings', 'a learned position table this large is not sensible');

@@ -85,7 +85,13 @@ export function latentAttention(
   const h = layer.numAttentionHeads;
   const nope = m.qkNopeHeadDim;
   const ropeDim = m.qkRopeHeadDim;
-  const latentNorm = { type: 'rmsnorm' as const, eps: c.norm.eps, plusOne: false, bias: false, affine: true };
+  const latentNorm = {
+    type: 'rmsnorm' as const,
+    eps: m.latentNormEps ?? c.norm.eps,
+    plusOne: false,
+    bias: false,
+    affine: true,
+  };
   const b = c.attentionBias;
   let q: Tensor;
   if (m.qLoraRank === null) {
