@@ -51,7 +51,7 @@ export function formatAnalysis(name: string, source: string, a: ConfigAnalysis, 
       : `${arch.numLayers} blocks run as ${arch.virtualLayers} layers`;
   const out = [
     `${name}  (${source})`,
-    `${arch.attention}${arch.moe ? ' + MoE' : ''}, ${layers}, hidden ${arch.hiddenSize}, vocab ${group(arch.vocabSize)}, ` +
+    `${arch.attention}${arch.perLayerWidths ? ' (per-layer widths)' : ''}${arch.moe ? ' + MoE' : ''}, ${layers}, hidden ${arch.hiddenSize}, vocab ${group(arch.vocabSize)}, ` +
       `max context ${group(arch.maxPositionEmbeddings)}, ${arch.tiedEmbeddings ? 'tied' : 'untied'} embeddings`,
     '',
   ];
@@ -61,7 +61,9 @@ export function formatAnalysis(name: string, source: string, a: ConfigAnalysis, 
     ['  attention', group(p.attention), count(p.attention), percent(p.attention, p.total)],
     ['  ffn', group(p.ffn), count(p.ffn), percent(p.ffn, p.total)],
     ['  norm', group(p.norm), count(p.norm), percent(p.norm, p.total)],
-    ['  head (untied)', group(p.head), count(p.head), percent(p.head, p.total)],
+    arch.tiedEmbeddings
+      ? ['  lm head (tied to embedding)', '0', '0', '']
+      : ['  lm head', group(p.head), count(p.head), percent(p.head, p.total)],
     ['  non-embedding', group(p.nonEmbedding), count(p.nonEmbedding), percent(p.nonEmbedding, p.total)],
   ];
   if (arch.moe)
@@ -115,7 +117,7 @@ export function formatAnalysis(name: string, source: string, a: ConfigAnalysis, 
           String(l.layer),
           String(l.numAttentionHeads),
           String(l.numKeyValueHeads),
-          String(l.intermediateSize),
+          l.moe ? 'MoE' : String(l.intermediateSize),
           group(l.attention),
           group(l.ffn),
           group(l.total),
@@ -127,8 +129,7 @@ export function formatAnalysis(name: string, source: string, a: ConfigAnalysis, 
 }
 
 function layersDiffer(a: ConfigAnalysis): boolean {
-  const first = a.params.perLayer[0];
-  return a.params.perLayer.some((l) => l.total !== first?.total);
+  return a.architecture.perLayerWidths;
 }
 
 export const analyzeCommand = defineCommand({

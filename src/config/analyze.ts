@@ -16,7 +16,7 @@
  */
 
 import { type ParamPart, parameterSpecs } from '../model/params.js';
-import { executionOrder, layerSpecs, qkHeadDim } from './layer-plan.js';
+import { executionOrder, type LayerSpec, layerSpecs, qkHeadDim } from './layer-plan.js';
 import type { ModelConfig } from './model-config.js';
 
 export const dtypeBytes = { f32: 4, f16: 2, bf16: 2 } as const;
@@ -28,7 +28,9 @@ export interface LayerParams {
   layer: number;
   numAttentionHeads: number;
   numKeyValueHeads: number;
+  /** Dense FFN width (unused by a MoE layer). */
   intermediateSize: number;
+  moe: boolean;
   attention: number;
   ffn: number;
   norm: number;
@@ -80,7 +82,10 @@ export interface KVCacheInfo {
 
 export interface ConfigAnalysis {
   architecture: {
-    attention: 'MHA' | 'GQA' | 'MQA' | 'MLA' | 'per-layer';
+    /** 'mixed' when layers differ (per-layer head counts). */
+    attention: 'MHA' | 'GQA' | 'MQA' | 'MLA' | 'mixed';
+    /** Head counts or FFN widths vary by layer (OpenELM layer-wise scaling). */
+    perLayerWidths: boolean;
     numLayers: number;
     virtualLayers: number;
     hiddenSize: number;
@@ -116,6 +121,7 @@ function countParams(config: ModelConfig): ParamCounts {
     numAttentionHeads: l.numAttentionHeads,
     numKeyValueHeads: l.numKeyValueHeads,
     intermediateSize: l.intermediateSize,
+    moe: l.moe,
     attention: 0,
     ffn: 0,
     norm: 0,
@@ -148,7 +154,7 @@ function countParams(config: ModelConfig): ParamCounts {
 /** Multiply-adds of one token through one physical block (attending to `keys` keys). */
 function blockMacs(
   config: ModelConfig,
-  layer: ReturnType<typeof layerSpecs>[number],
+  layer: LayerSpec,
   keys: number,
 ): { projections: number; scores: number; ffn: number } {
   const d = config.hiddenSize;
@@ -190,11 +196,17 @@ function blockMacs(
   return { projections, scores, ffn };
 }
 
-function attentionKind(config: ModelConfig): ConfigAnalysis['architecture']['attention'] {
+function attentionKind(
+  config: ModelConfig,
+  layers: LayerSpec[],
+): ConfigAnalysis['architecture']['attention'] {
   if (config.mla) return 'MLA';
-  if (config.perLayer || config.layerScaling) return 'per-layer';
-  if (config.numKeyValueHeads === config.numAttentionHeads) return 'MHA';
-  return config.numKeyValueHeads === 1 ? 'MQA' : 'GQA';
+  const kinds = new Set(
+    layers.map((l) =>
+      l.numKeyValueHeads === l.numAttentionHeads ? 'MHA' : l.numKeyValueHeads === 1 ? 'MQA' : 'GQA',
+    ),
+  );
+  return kinds.size === 1 ? [...kinds][0]! : 'mixed';
 }
 
 export function analyzeConfig(config: ModelConfig, options: AnalyzeOptions = {}): ConfigAnalysis {
@@ -251,7 +263,8 @@ export function analyzeConfig(config: ModelConfig, options: AnalyzeOptions = {})
   }
   return {
     architecture: {
-      attention: attentionKind(config),
+      attention: attentionKind(config, layers),
+      perLayerWidths: config.perLayer !== null || config.layerScaling !== null,
       numLayers: config.numLayers,
       virtualLayers: order.length,
       hiddenSize: config.hiddenSize,

@@ -123,6 +123,10 @@ test('slm analyze prints a readable table by default', async () => {
   assert.match(r.stdout, /FLOPs per token \(matmuls; 4,096 keys\)/);
   assert.match(r.stdout, /KV cache \(K and V, 30 layers\) per token +45\.00 KiB +22\.50 KiB/);
   assert.doesNotMatch(r.stdout, /^Layer /m, 'uniform layers need no per-layer table');
+  assert.match(r.stdout, /lm head \(tied to embedding\) +0 +0\n/);
+  const layers = await run(['analyze', 'deepseek-v2-lite-like', '--layers']);
+  assert.match(layers.stdout, /^0 +16 +16 +10944 /m, 'layer 0 of DeepSeek-V2-Lite is dense');
+  assert.match(layers.stdout, /^26 +16 +16 +MoE /m);
   const openelm = await run(['analyze', 'openelm-270m']);
   assert.match(
     openelm.stdout,

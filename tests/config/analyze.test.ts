@@ -151,5 +151,12 @@ test('architecture summary names the attention kind', () => {
   assert.equal(analyzeConfig(presetConfig('gpt2-124m')).architecture.attention, 'MHA');
   assert.equal(analyzeConfig(presetConfig('smollm2-135m')).architecture.attention, 'GQA');
   assert.equal(analyzeConfig(defineConfig({ ...plain, numKeyValueHeads: 1 })).architecture.attention, 'MQA');
-  assert.equal(analyzeConfig(presetConfig('openelm-270m')).architecture.attention, 'per-layer');
+  const openelm = analyzeConfig(presetConfig('openelm-270m')).architecture;
+  assert.equal(openelm.attention, 'GQA');
+  assert.ok(openelm.perLayerWidths);
+  const mixed = defineConfig({
+    ...plain,
+    perLayer: { numAttentionHeads: [8, 8, 4], numKeyValueHeads: [8, 2, 1], intermediateSize: [64, 64, 64] },
+  });
+  assert.equal(analyzeConfig(mixed).architecture.attention, 'mixed');
 });
