@@ -6,6 +6,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { familyFor } from '../families/index.js';
 import { defineConfig, type ModelConfig, type ModelConfigInput } from './model-config.js';
 import { isPreset, presetConfig, presetNames } from './presets.js';
 import { suggest } from './suggest.js';
@@ -53,38 +54,9 @@ export function modelConfigFromJSON(json: unknown): ModelConfig {
   return defineConfig(record as ModelConfigInput);
 }
 
-/** The part of src/families/index.ts this module uses (imported lazily: config loading works without it). */
-interface FamiliesModule {
-  /** The adapter of a model_type; throws, listing the supported types, for an unknown one. */
-  familyFor(modelType: string): { toConfig(hf: Record<string, unknown>): ModelConfig };
-}
-
-async function importFamilies(): Promise<FamiliesModule | null> {
-  const specifier = '../families/index.js';
-  try {
-    const module = (await import(specifier)) as Partial<FamiliesModule>;
-    return typeof module.familyFor === 'function' ? (module as FamiliesModule) : null;
-  } catch (error) {
-    const e = error as { code?: string; message?: string };
-    if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message?.includes('families/index.js')) return null;
-    throw error;
-  }
-}
-
 /** A ModelConfig from a Hugging Face config.json object, through the family adapter of its model_type. */
-export async function modelConfigFromHF(
-  hf: Record<string, unknown>,
-  where = 'config.json',
-): Promise<ModelConfig> {
-  const modelType = String(hf.model_type);
-  const families = await importFamilies();
-  if (!families) {
-    throw new Error(
-      `${where} is a Hugging Face config (model_type '${modelType}'), but this build has no family adapters ` +
-        `(src/families/index.ts with familyFor); the '${modelType}' adapter is needed to read it`,
-    );
-  }
-  return families.familyFor(modelType).toConfig(hf);
+export function modelConfigFromHF(hf: Record<string, unknown>): ModelConfig {
+  return familyFor(String(hf.model_type)).toConfig(hf);
 }
 
 async function readJSON(path: string): Promise<unknown> {
@@ -120,7 +92,7 @@ export async function loadModelConfig(spec: string): Promise<LoadedConfig> {
     const hf = json as Record<string, unknown>;
     try {
       return {
-        config: await modelConfigFromHF(hf, path),
+        config: modelConfigFromHF(hf),
         source: `Hugging Face ${String(hf.model_type)} config ${path}`,
         modelType: String(hf.model_type),
       };

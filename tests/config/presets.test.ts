@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { analyzeConfig } from '../../src/config/analyze.js';
 import { layerSpecs } from '../../src/config/layer-plan.js';
+import { modelConfigFromHF } from '../../src/config/load.js';
 import { defineConfig, type ModelConfigInput } from '../../src/config/model-config.js';
 import { isPreset, presetConfig, presetNames, presets } from '../../src/config/presets.js';
 import { parameterSpecs } from '../../src/model/params.js';
@@ -181,3 +182,84 @@ test('mobilellm-ls-125m shares blocks: same parameters as mobilellm-125m, twice 
   assert.equal(shared.kvCacheBytesPerToken.bf16, 2 * base.kvCacheBytesPerToken.bf16);
   assert.equal(shared.flopsPerToken.breakdown.ffn, 2 * base.flopsPerToken.breakdown.ffn);
 });
+
+/** config.json of the real checkpoints (as published on the Hugging Face hub; keys the adapters read). */
+const hfConfigs: Record<string, Record<string, unknown>> = {
+  'qwen2.5-0.5b': {
+    architectures: ['Qwen2ForCausalLM'],
+    bos_token_id: 151643,
+    eos_token_id: 151643,
+    hidden_act: 'silu',
+    hidden_size: 896,
+    initializer_range: 0.02,
+    intermediate_size: 4864,
+    max_position_embeddings: 32768,
+    max_window_layers: 24,
+    model_type: 'qwen2',
+    num_attention_heads: 14,
+    num_hidden_layers: 24,
+    num_key_value_heads: 2,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000.0,
+    sliding_window: 32768,
+    tie_word_embeddings: true,
+    use_sliding_window: false,
+    vocab_size: 151936,
+  },
+  'llama3.2-1b': {
+    architectures: ['LlamaForCausalLM'],
+    attention_bias: false,
+    bos_token_id: 128000,
+    eos_token_id: 128001,
+    head_dim: 64,
+    hidden_act: 'silu',
+    hidden_size: 2048,
+    initializer_range: 0.02,
+    intermediate_size: 8192,
+    max_position_embeddings: 131072,
+    mlp_bias: false,
+    model_type: 'llama',
+    num_attention_heads: 32,
+    num_hidden_layers: 16,
+    num_key_value_heads: 8,
+    rms_norm_eps: 1e-5,
+    rope_scaling: {
+      factor: 32.0,
+      high_freq_factor: 4.0,
+      low_freq_factor: 1.0,
+      original_max_position_embeddings: 8192,
+      rope_type: 'llama3',
+    },
+    rope_theta: 500000.0,
+    tie_word_embeddings: true,
+    vocab_size: 128256,
+  },
+};
+
+for (const [name, hf] of Object.entries(hfConfigs)) {
+  test(`${name}: the preset equals what the family adapter reads from the real config.json`, () => {
+    const fromHF = modelConfigFromHF(hf);
+    const preset = presetConfig(name);
+    for (const key of [
+      'vocabSize',
+      'hiddenSize',
+      'numLayers',
+      'numAttentionHeads',
+      'numKeyValueHeads',
+      'headDim',
+      'intermediateSize',
+      'maxPositionEmbeddings',
+      'attentionBias',
+      'rope',
+      'norm',
+      'tieWordEmbeddings',
+      'ffnType',
+      'hiddenAct',
+      'bosTokenId',
+      'eosTokenIds',
+    ] as const) {
+      assert.deepEqual(preset[key], fromHF[key], key);
+    }
+    assert.deepEqual(analyzeConfig(preset), analyzeConfig(fromHF));
+  });
+}
