@@ -96,6 +96,7 @@ export function formatAnalysis(name: string, source: string, a: ConfigAnalysis, 
   const memoryRows: string[][] = [
     ['Memory', 'f32', 'bf16/f16'],
     ['  weights', ...byDType(a.weightBytes)],
+    ['  training state (weights, grads, AdamW m and v)', ...byDType(a.trainingStateBytes)],
     [`  ${kvLabel} per token`, ...byDType(kv.bytesPerToken)],
     [`  KV cache at ${group(f.contextLength)} tokens`, ...byDType(kv.bytesAtContext)],
   ];

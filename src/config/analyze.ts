@@ -99,6 +99,8 @@ export interface ConfigAnalysis {
   kvCacheBytesPerToken: BytesByDType;
   kvCache: KVCacheInfo;
   weightBytes: BytesByDType;
+  /** Training with AdamW in one dtype: weights, gradients and the two moments (4 x weightBytes). */
+  trainingStateBytes: BytesByDType;
 }
 
 export interface AnalyzeOptions {
@@ -288,5 +290,6 @@ export function analyzeConfig(config: ModelConfig, options: AnalyzeOptions = {})
     kvCacheBytesPerToken: kvCache.bytesPerToken,
     kvCache,
     weightBytes: byDType(params.total),
+    trainingStateBytes: byDType(4 * params.total),
   };
 }

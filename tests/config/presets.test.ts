@@ -91,6 +91,7 @@ for (const name of presetNames()) {
     assert.equal(layerSum + outside, p.total);
     assert.equal(a.weightBytes.f32, 4 * p.total);
     assert.equal(a.weightBytes.bf16, 2 * p.total);
+    assert.equal(a.trainingStateBytes.f32, 16 * p.total);
 
     const small = defineConfig(shrink(presets[name]!.input));
     const model = Transformer.init(small, { seed: 1 });
