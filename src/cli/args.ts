@@ -158,6 +158,12 @@ export function parseArgs<O extends OptionsSpec>(
     }
   };
 
+  // Help wins over any other mistake on the line.
+  const end = argv.indexOf('--');
+  if ((end === -1 ? argv : argv.slice(0, end)).some((w) => w === '--help' || w === '-h')) {
+    throw new HelpRequested();
+  }
+
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i]!;
     if (word === '--') {

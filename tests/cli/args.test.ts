@@ -66,6 +66,8 @@ test('-- ends the options', () => {
 test('--help and -h anywhere request help', () => {
   assert.throws(() => parse('--help'), HelpRequested);
   assert.throws(() => parse('x', '--model', 'm', '-h'), HelpRequested);
+  assert.throws(() => parse('--jsn', '--help'), HelpRequested, 'help wins over other mistakes');
+  assert.deepEqual(parse('--', '--help').positionals, ['--help'], 'after --, --help is an argument');
 });
 
 test('usage errors name the problem', () => {
