@@ -1,8 +1,41 @@
 /** `slm analyze`: parameters, FLOPs/token, KV-cache bytes/token and weight memory of a config (no weights loaded). */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { analyzeConfig, type BytesByDType, type ConfigAnalysis } from '../config/analyze.js';
 import { loadModelConfig } from '../config/load.js';
 import { presetNames } from '../config/presets.js';
+import { openCheckpoint, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE } from '../io/index.js';
 import { defineCommand, UsageError } from './args.js';
+
+/** What a model directory's safetensors checkpoint holds, read from the headers only. */
+export interface CheckpointSummary {
+  tensors: number;
+  elements: number;
+  /** Bytes of tensor data (all files). */
+  bytes: number;
+  /** Elements by safetensors dtype (BF16, F32, …). */
+  dtypes: Record<string, number>;
+}
+
+/** Null when the directory has no safetensors checkpoint. */
+export function checkpointSummary(dir: string): CheckpointSummary | null {
+  if (!existsSync(join(dir, SAFETENSORS_FILE)) && !existsSync(join(dir, SAFETENSORS_INDEX_FILE))) return null;
+  const reader = openCheckpoint(dir);
+  try {
+    const summary: CheckpointSummary = { tensors: 0, elements: 0, bytes: 0, dtypes: {} };
+    for (const name of reader.names()) {
+      const info = reader.info(name);
+      const n = info.shape.reduce((a, b) => a * b, 1);
+      summary.tensors++;
+      summary.elements += n;
+      summary.bytes += info.byteLength;
+      summary.dtypes[info.dtype] = (summary.dtypes[info.dtype] ?? 0) + n;
+    }
+    return summary;
+  } finally {
+    reader.close();
+  }
+}
 
 const group = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -40,7 +73,13 @@ function rows(lines: readonly (readonly string[])[]): string[] {
 const byDType = (b: BytesByDType) => [bytes(b.f32), bytes(b.bf16)];
 
 /** The human-readable report of `slm analyze`. */
-export function formatAnalysis(name: string, source: string, a: ConfigAnalysis, showLayers: boolean): string {
+export function formatAnalysis(
+  name: string,
+  source: string,
+  a: ConfigAnalysis,
+  showLayers: boolean,
+  checkpoint: CheckpointSummary | null = null,
+): string {
   const arch = a.architecture;
   const p = a.params;
   const f = a.flopsPerToken;
@@ -104,6 +143,17 @@ export function formatAnalysis(name: string, source: string, a: ConfigAnalysis, 
     memoryRows.push(['  (decompressed K/V per token)', ...byDType(kv.decompressedBytesPerToken)]);
   }
   out.push(...rows(memoryRows));
+  if (checkpoint) {
+    const dtypes = Object.keys(checkpoint.dtypes).join('/');
+    const diff = checkpoint.elements - p.total;
+    const verdict =
+      diff === 0
+        ? "equal to the config's count"
+        : `${diff > 0 ? '+' : ''}${group(diff)} vs the config (buffers, or a stored copy of a tied head?)`;
+    out.push(
+      `  checkpoint on disk (${dtypes}): ${group(checkpoint.tensors)} tensors, ${group(checkpoint.elements)} elements, ${bytes(checkpoint.bytes)}; ${verdict}`,
+    );
+  }
   if (kv.slidingLayers > 0) {
     out.push(
       `  ${kv.slidingLayers} sliding-window layers keep at most ${group(kv.slidingWindow ?? 0)} tokens`,
@@ -175,12 +225,15 @@ export const analyzeCommand = defineCommand({
       throw new UsageError(`--context must be a positive integer, got ${options.context}`);
     }
     const spec = positionals[0]!;
-    const { config, source } = await loadModelConfig(spec);
+    const { config, source, dir } = await loadModelConfig(spec);
     const analysis = analyzeConfig(config, { contextLength: options.context });
+    const checkpoint = dir === null ? null : checkpointSummary(dir);
     if (options.json) {
-      io.stdout.write(`${JSON.stringify({ model: spec, source, ...analysis }, null, 2)}\n`);
+      const extra = checkpoint ? { checkpoint } : {};
+      io.stdout.write(`${JSON.stringify({ model: spec, source, ...analysis, ...extra }, null, 2)}\n`);
     } else {
-      io.stdout.write(formatAnalysis(spec, source, analysis, options.layers || layersDiffer(analysis)));
+      const layers = options.layers || layersDiffer(analysis);
+      io.stdout.write(formatAnalysis(spec, source, analysis, layers, checkpoint));
     }
     return 0;
   },

@@ -18,6 +18,8 @@ export interface LoadedConfig {
   source: string;
   /** The HF model_type, when it came from a Hugging Face config. */
   modelType: string | null;
+  /** The model directory, when `spec` was one (its checkpoint files sit next to config.json). */
+  dir: string | null;
 }
 
 /** The field names of ModelConfig (those defineConfig fills), for typo checks on JSON input. */
@@ -70,7 +72,8 @@ async function readJSON(path: string): Promise<unknown> {
 
 /** Resolves a preset name, a Hugging Face directory, or a config file to a ModelConfig. */
 export async function loadModelConfig(spec: string): Promise<LoadedConfig> {
-  if (isPreset(spec)) return { config: presetConfig(spec), source: `preset ${spec}`, modelType: null };
+  if (isPreset(spec))
+    return { config: presetConfig(spec), source: `preset ${spec}`, modelType: null, dir: null };
   const info = await stat(spec).catch(() => null);
   if (!info) {
     const names = presetNames();
@@ -95,6 +98,7 @@ export async function loadModelConfig(spec: string): Promise<LoadedConfig> {
         config: modelConfigFromHF(hf),
         source: `Hugging Face ${String(hf.model_type)} config ${path}`,
         modelType: String(hf.model_type),
+        dir: info.isDirectory() ? spec : null,
       };
     } catch (error) {
       // Name the file in every error of the adapters (unsupported model_type, bad fields).
@@ -104,7 +108,12 @@ export async function loadModelConfig(spec: string): Promise<LoadedConfig> {
     }
   }
   try {
-    return { config: modelConfigFromJSON(json), source: `model config ${path}`, modelType: null };
+    return {
+      config: modelConfigFromJSON(json),
+      source: `model config ${path}`,
+      modelType: null,
+      dir: info.isDirectory() ? spec : null,
+    };
   } catch (error) {
     if (error instanceof ConfigError) error.message = `${path}: ${error.message}`;
     throw error;

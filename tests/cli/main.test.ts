@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 import type { CommandIO } from '../../src/cli/args.js';
 import { commands, main } from '../../src/cli/main.js';
 import { loadModelConfig, modelConfigFromJSON } from '../../src/config/load.js';
+import { presetConfig } from '../../src/config/presets.js';
 import { ConfigError } from '../../src/config/validate.js';
+import { saveHFModel } from '../../src/io/hf.js';
+import { Transformer } from '../../src/model/transformer.js';
 
 /** dist/tests/cli -> dist/src/cli/main.js (the package's "bin"). */
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -256,9 +259,30 @@ test('a Hugging Face model directory goes through the family adapter of its mode
   assert.equal(out.params.total, 134_515_008);
   assert.equal(out.kvCacheBytesPerToken.bf16, 23_040);
   assert.equal(out.source, `Hugging Face llama config ${join(dir, 'config.json')}`);
+  assert.equal(out.checkpoint, undefined, 'no safetensors in this directory');
   // The HF config and the preset describe the same model.
   const preset = JSON.parse((await run(['analyze', 'smollm2-135m', '--json'])).stdout);
   assert.deepEqual({ ...out, model: null, source: null }, { ...preset, model: null, source: null });
+});
+
+test('a saved model directory: the checkpoint headers are summed and compared with the config', async () => {
+  const dir = join(scratch, 'tiny-saved');
+  const model = Transformer.init(presetConfig('tiny'), { seed: 3 });
+  saveHFModel(dir, model, { dtype: 'bfloat16' });
+  const total = model.numParameters();
+  model.dispose();
+  const r = await run(['analyze', dir, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.params.total, total);
+  assert.deepEqual(out.checkpoint.dtypes, { BF16: total });
+  assert.equal(out.checkpoint.elements, total);
+  assert.equal(out.checkpoint.bytes, 2 * total);
+  const table = await run(['analyze', dir]);
+  assert.match(
+    table.stdout,
+    /checkpoint on disk \(BF16\): \d+ tensors, [\d,]+ elements, .*; equal to the config's count/,
+  );
 });
 
 test('a Hugging Face config of an unsupported model_type: exit 1 naming the file and the type', async () => {
