@@ -15,6 +15,7 @@ import { loadHFModel, saveHFModel } from '../../src/io/hf.js';
 import { type TensorToWrite, writeSafetensors } from '../../src/io/index.js';
 import { parameterSpecs } from '../../src/model/params.js';
 import { Transformer } from '../../src/model/transformer.js';
+import { tensor } from '../../src/ops/index.js';
 import { scratchDir } from './helpers.js';
 
 /** apple/OpenELM-270M's config.json (architecture keys as published). */
@@ -146,8 +147,9 @@ test('a tiny OpenELM checkpoint in HF naming loads into the directly built model
   const model = Transformer.init(config, { seed: 3 });
   // Non-trivial norm weights, so a misplaced norm would show.
   for (const [path, t] of model.params) {
-    if (path.includes('norm'))
-      (t.dataSync() as Float32Array).forEach((_, i, a) => (a[i] = 1 + 0.1 * Math.sin(i + path.length)));
+    if (!path.includes('norm')) continue;
+    const values = Float32Array.from({ length: t.size }, (_, k) => 1 + 0.1 * Math.sin(k + path.length));
+    model.params.set(path, tensor(values, t.shape).keep());
   }
   const heads = layerSpecs(config).map((l) => l.numAttentionHeads);
   assert.deepEqual(heads, [2, 4, 4, 4]); // make_divisible(32 · 0.67, 16) = 32: rounding down would lose > 10%
