@@ -142,6 +142,11 @@ export function formatAnalysis(
   if (kv.decompressedBytesPerToken) {
     memoryRows.push(['  (decompressed K/V per token)', ...byDType(kv.decompressedBytesPerToken)]);
   }
+  const act = a.activations;
+  memoryRows.push(
+    [`  logits of ${group(f.contextLength)} tokens (f32)`, bytes(act.logitsBytes), ''],
+    ['  attention scores of one layer (unfused, f32)', bytes(act.attentionScoresBytes), ''],
+  );
   out.push(...rows(memoryRows));
   if (checkpoint) {
     const dtypes = Object.keys(checkpoint.dtypes).join('/');

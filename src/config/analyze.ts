@@ -101,6 +101,18 @@ export interface ConfigAnalysis {
   weightBytes: BytesByDType;
   /** Training with AdamW in one dtype: weights, gradients and the two moments (4 x weightBytes). */
   trainingStateBytes: BytesByDType;
+  /**
+   * Sizes of the largest single activations of a forward over contextLength tokens (batch 1, float32),
+   * not a total: they bound what one pass needs beyond the weights and the cache.
+   */
+  activations: {
+    /** Logits [T, vocab]. */
+    logitsBytes: number;
+    /** One layer's attention scores [H, T, keys] when attention is not fused (keys capped by a window). */
+    attentionScoresBytes: number;
+    /** One layer's FFN hidden [T, width] (the widest dense layer, or the routed experts' total). */
+    ffnHiddenBytes: number;
+  };
 }
 
 export interface AnalyzeOptions {
@@ -211,6 +223,26 @@ function attentionKind(
   return kinds.size === 1 ? [...kinds][0]! : 'mixed';
 }
 
+function activationSizes(
+  config: ModelConfig,
+  layers: LayerSpec[],
+  tokens: number,
+): ConfigAnalysis['activations'] {
+  const f32 = dtypeBytes.f32;
+  let scores = 0;
+  let ffn = 0;
+  for (const l of layers) {
+    const keys = l.window === null ? tokens : Math.min(tokens, l.window);
+    scores = Math.max(scores, l.numAttentionHeads * tokens * keys * f32);
+    const width =
+      l.moe && config.moe
+        ? config.moe.moeIntermediateSize * (config.moe.numExpertsPerToken + config.moe.numSharedExperts)
+        : l.intermediateSize;
+    ffn = Math.max(ffn, tokens * width * f32);
+  }
+  return { logitsBytes: tokens * config.vocabSize * f32, attentionScoresBytes: scores, ffnHiddenBytes: ffn };
+}
+
 export function analyzeConfig(config: ModelConfig, options: AnalyzeOptions = {}): ConfigAnalysis {
   const contextLength = options.contextLength ?? Math.min(config.maxPositionEmbeddings, 2048);
   if (!Number.isInteger(contextLength) || contextLength <= 0) {
@@ -291,5 +323,6 @@ export function analyzeConfig(config: ModelConfig, options: AnalyzeOptions = {})
     kvCache,
     weightBytes: byDType(params.total),
     trainingStateBytes: byDType(4 * params.total),
+    activations: activationSizes(config, layers, contextLength),
   };
 }

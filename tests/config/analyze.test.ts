@@ -91,6 +91,24 @@ test('FLOPs per token of a bias-free tied model = 2 x (matmul weights + LM head)
   assert.throws(() => analyzeConfig(config, { contextLength: 0 }), /contextLength/);
 });
 
+test('activation sizes: logits, one layer of unfused scores, the widest FFN hidden (float32)', () => {
+  const a = analyzeConfig(defineConfig(plain), { contextLength: 100 });
+  assert.deepEqual(a.activations, {
+    logitsBytes: 100 * 1000 * 4,
+    attentionScoresBytes: 8 * 100 * 100 * 4,
+    ffnHiddenBytes: 100 * 160 * 4,
+  });
+  const windowed = defineConfig({
+    ...plain,
+    slidingWindow: 10,
+    layerTypes: ['sliding', 'sliding', 'sliding'],
+  });
+  assert.equal(
+    analyzeConfig(windowed, { contextLength: 100 }).activations.attentionScoresBytes,
+    8 * 100 * 10 * 4,
+  );
+});
+
 test('sliding-window layers attend to at most the window and cap their cache', () => {
   const config = defineConfig({
     ...plain,
