@@ -43,8 +43,9 @@ import {
   suggest,
   UsageError,
 } from './args.js';
+import { forwardCommand } from './forward.js';
 
-export const commands: readonly Command<any>[] = [analyzeCommand];
+export const commands: readonly Command<any>[] = [analyzeCommand, forwardCommand];
 
 export function findCommand(name: string): Command<any> | undefined {
   return commands.find((c) => c.name === name);
