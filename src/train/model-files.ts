@@ -1,22 +1,29 @@
 /**
- * A trained model as a Hugging Face directory: config.json, model.safetensors (float32, tensor names =
- * our parameter paths, which are the HF Llama names), generation_config.json, tokenizer.json and
- * tokenizer_config.json, plus slmkit_config.json (our ModelConfig verbatim, so any architecture of the
- * design space round-trips exactly).
+ * A trained model as a Hugging Face directory: config.json, model.safetensors (float32),
+ * generation_config.json, tokenizer.json and tokenizer_config.json, plus slmkit_config.json (our
+ * ModelConfig verbatim, so any architecture of the design space round-trips exactly).
  *
- * config.json: a Llama-shaped ModelConfig is written as `model_type: "llama"`, which `transformers`
- * loads unchanged. Other architectures get `model_type: "slmkit"` until the family adapters
- * (src/families) take over this conversion; slmkit itself reads slmkit_config.json.
+ * config.json and the tensor names/layouts come from the first family adapter (src/families) that can
+ * express the config exactly (a Llama-shaped config becomes `model_type: "llama"`), so `transformers`
+ * loads the directory unchanged. A config no family can express is written with our parameter paths
+ * and `model_type: "slmkit"`; slmkit reads it back through slmkit_config.json.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
+import { cpuBackend } from '../backend/cpu/index.js';
 import { defineConfig, type ModelConfig } from '../config/model-config.js';
+import type { HFConfig } from '../families/hf-config.js';
+import { FAMILIES, familyFor } from '../families/registry.js';
+import type { FamilyAdapter } from '../families/types.js';
 import { writeAll, writeFileAtomic } from '../io/atomic.js';
+import { exportParameters, importParameters } from '../io/hf.js';
+import { configToHF } from '../io/hf-save.js';
 import { openCheckpoint, writeCheckpoint } from '../io/sharded.js';
 import { parameterSpecs } from '../model/params.js';
 import { Transformer } from '../model/transformer.js';
 import { tensor } from '../ops/index.js';
+import type { Tensor } from '../tensor/tensor.js';
 
 export const SLMKIT_CONFIG_FILE = 'slmkit_config.json';
 
@@ -26,80 +33,21 @@ export interface TokenizerFileSet {
   tokenizerConfig: Record<string, unknown>;
 }
 
-/** Whether `transformers`' LlamaForCausalLM computes exactly what our Transformer does for `c`. */
-export function isLlamaShaped(c: ModelConfig): boolean {
-  const b = c.attentionBias;
-  return (
-    c.norm.type === 'rmsnorm' &&
-    !c.norm.plusOne &&
-    c.norm.affine &&
-    c.normPlacement === 'pre' &&
-    c.blockTopology === 'sequential' &&
-    c.ffnType === 'gated' &&
-    c.hiddenAct === 'silu' &&
-    c.positionEmbedding === 'rope' &&
-    c.rope.partialRotaryFactor === 1 &&
-    !c.rope.interleaved &&
-    c.rope.scaling === null &&
-    c.ropeSliding === null &&
-    c.noRopeLayers.length === 0 &&
-    b.q === b.k &&
-    b.k === b.v &&
-    b.v === b.o &&
-    c.qkNorm === null &&
-    c.attentionScale === null &&
-    c.attnLogitSoftcap === null &&
-    c.layerTypes.every((t) => t === 'full') &&
-    c.mla === null &&
-    c.moe === null &&
-    c.perLayer === null &&
-    c.layerScaling === null &&
-    c.seriesActivation === null &&
-    c.augmentedShortcuts === null &&
-    !c.lmHeadBias &&
-    c.embeddingScale === null &&
-    c.residualScale === null &&
-    c.logitScale === null &&
-    c.finalLogitSoftcap === null &&
-    c.layerSharing === null
-  );
-}
-
 function eosField(c: ModelConfig): number | number[] | null {
   if (c.eosTokenIds.length === 0) return null;
   return c.eosTokenIds.length === 1 ? c.eosTokenIds[0]! : [...c.eosTokenIds];
 }
 
-/** The Hugging Face config.json object for a ModelConfig. */
-export function hfConfigJson(c: ModelConfig): Record<string, unknown> {
-  if (!isLlamaShaped(c)) {
-    return { architectures: ['SlmkitForCausalLM'], model_type: 'slmkit', slmkit_config: SLMKIT_CONFIG_FILE };
+/** The first Hugging Face family that expresses `config` exactly (config.json round-trips), or null. */
+export function familyOf(config: ModelConfig): { family: FamilyAdapter; hf: HFConfig } | null {
+  for (const family of FAMILIES) {
+    try {
+      return { family, hf: configToHF(config, family) };
+    } catch {
+      // This family cannot express the config; try the next.
+    }
   }
-  return {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    vocab_size: c.vocabSize,
-    hidden_size: c.hiddenSize,
-    intermediate_size: c.intermediateSize,
-    num_hidden_layers: c.numLayers,
-    num_attention_heads: c.numAttentionHeads,
-    num_key_value_heads: c.numKeyValueHeads,
-    head_dim: c.headDim,
-    max_position_embeddings: c.maxPositionEmbeddings,
-    hidden_act: 'silu',
-    rms_norm_eps: c.norm.eps,
-    rope_theta: c.rope.theta,
-    rope_scaling: null,
-    attention_bias: c.attentionBias.q,
-    attention_dropout: 0,
-    mlp_bias: c.mlpBias,
-    tie_word_embeddings: c.tieWordEmbeddings,
-    initializer_range: c.initializerRange,
-    bos_token_id: c.bosTokenId,
-    eos_token_id: eosField(c),
-    pad_token_id: c.padTokenId,
-    torch_dtype: 'float32',
-  };
+  return null;
 }
 
 export function generationConfigJson(c: ModelConfig): Record<string, unknown> {
@@ -125,21 +73,31 @@ export async function writeModelDir(
   options: ModelDirOptions = {},
 ): Promise<void> {
   const done = options.onFileWritten ?? (() => {});
+  const config = model.config;
   const tensors: Parameters<typeof writeCheckpoint>[1] = {};
-  for (const spec of model.specs) {
-    const t = model.params.get(spec.path)!;
-    const data = await t.data();
-    tensors[spec.path] = {
-      dtype: data instanceof Float64Array ? 'F64' : 'F32',
-      shape: t.shape,
-      data: data as Float32Array | Float64Array,
-    };
+  const found = familyOf(config);
+  if (found) {
+    // The family's tensor names and fused layouts, gathered from host copies of the parameters.
+    const host = new Map<string, Tensor>();
+    for (const [path, t] of model.params)
+      host.set(path, tensor(await t.data(), t.shape, { backend: cpuBackend }));
+    for (const t of exportParameters(host, config, found.family))
+      tensors[t.name] = { dtype: 'F32', shape: t.shape, data: t.data };
+  } else {
+    for (const spec of model.specs) {
+      const t = model.params.get(spec.path)!;
+      const data = (await t.data()) as Float32Array | Float64Array;
+      tensors[spec.path] = { dtype: data instanceof Float64Array ? 'F64' : 'F32', shape: t.shape, data };
+    }
   }
   writeCheckpoint(dir, tensors);
   done('model.safetensors');
   writeJsonFile(join(dir, SLMKIT_CONFIG_FILE), model.config);
   done(SLMKIT_CONFIG_FILE);
-  writeJsonFile(join(dir, 'config.json'), hfConfigJson(model.config));
+  const hf = found
+    ? { ...found.hf, torch_dtype: 'float32' }
+    : { architectures: ['SlmkitForCausalLM'], model_type: 'slmkit', slmkit_config: SLMKIT_CONFIG_FILE };
+  writeJsonFile(join(dir, 'config.json'), hf);
   done('config.json');
   writeJsonFile(join(dir, 'generation_config.json'), generationConfigJson(model.config));
   done('generation_config.json');
@@ -170,17 +128,27 @@ export function readModelDir(dir: string, backend?: Backend): Transformer {
   if (!existsSync(path))
     throw new Error(`${dir} has no ${SLMKIT_CONFIG_FILE}: not a model saved by slmkit training`);
   const config = defineConfig(readJson(path));
+  const modelType = readJson(join(dir, 'config.json')).model_type;
   const reader = openCheckpoint(dir);
+  let values: Map<string, Float32Array>;
   try {
-    const params = new Map();
-    for (const spec of parameterSpecs(config)) {
-      if (!reader.has(spec.path)) throw new Error(`${dir}: model.safetensors lacks '${spec.path}'`);
-      const t = tensor(reader.readFloat32(spec.path), spec.shape, { backend });
-      t.name = spec.path;
-      params.set(spec.path, t.keep());
+    if (typeof modelType === 'string' && modelType !== 'slmkit') {
+      values = importParameters(reader, config, familyFor(modelType));
+    } else {
+      values = new Map();
+      for (const spec of parameterSpecs(config)) {
+        if (!reader.has(spec.path)) throw new Error(`${dir}: model.safetensors lacks '${spec.path}'`);
+        values.set(spec.path, reader.readFloat32(spec.path));
+      }
     }
-    return new Transformer(config, params);
   } finally {
     reader.close();
   }
+  const params = new Map<string, Tensor>();
+  for (const spec of parameterSpecs(config)) {
+    const t = tensor(values.get(spec.path)!, spec.shape, { backend });
+    t.name = spec.path;
+    params.set(spec.path, t.keep());
+  }
+  return new Transformer(config, params);
 }
