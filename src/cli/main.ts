@@ -43,9 +43,20 @@ import {
   suggest,
   UsageError,
 } from './args.js';
+import { chatCommand } from './chat.js';
 import { forwardCommand } from './forward.js';
+import { generateCommand } from './generate.js';
+import { templateCommand } from './template.js';
+import { tokenizeCommand } from './tokenize.js';
 
-export const commands: readonly Command<any>[] = [analyzeCommand, forwardCommand];
+export const commands: readonly Command<any>[] = [
+  analyzeCommand,
+  forwardCommand,
+  tokenizeCommand,
+  templateCommand,
+  generateCommand,
+  chatCommand,
+];
 
 export function findCommand(name: string): Command<any> | undefined {
   return commands.find((c) => c.name === name);

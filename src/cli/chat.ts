@@ -1,0 +1,113 @@
+/**
+ * `slm chat`: an interactive, streaming conversation using the model's chat template. `/reset` clears
+ * the history, `/exit` (or Ctrl-D) quits, and Ctrl-C stops the current reply without ending the session.
+ */
+import { createInterface } from 'node:readline';
+import { generate } from '../generate/generate.js';
+import type { ChatMessage } from '../tokenizer/chat-template.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { defineCommand } from './args.js';
+import { backendOption, useBackend } from './backend.js';
+import { modelOption, openModel, openTokenizer } from './model-arg.js';
+import { eosIds, resolveSampling, samplingOptions } from './sampling-options.js';
+
+/** Prompt ids for the conversation: the chat template, or a plain transcript for base models without one. */
+export function conversationIds(
+  tokenizer: Tokenizer,
+  messages: readonly ChatMessage[],
+): { ids: number[]; stop: string[] } {
+  if (tokenizer.chatTemplates)
+    return { ids: tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), stop: [] };
+  const names: Record<string, string> = { system: 'System', user: 'User', assistant: 'Assistant' };
+  const transcript = messages
+    .map((m) => `${names[m.role] ?? m.role}: ${typeof m.content === 'string' ? m.content : ''}`)
+    .join('\n');
+  return {
+    ids: tokenizer.encode(`${transcript}\nAssistant:`, { addSpecialTokens: true }),
+    stop: ['\nUser:', '\nSystem:'],
+  };
+}
+
+export const chatCommand = defineCommand({
+  name: 'chat',
+  summary: 'chat with a model interactively (streaming; /reset, /exit, Ctrl-C stops a reply)',
+  usage: '[--model <dir>] [--system "…"] [--max-new-tokens N] [--temperature T] …',
+  description:
+    'Reads one message per line. Models with a chat template in tokenizer_config.json use it; base models without one get a ' +
+    'plain "User: … / Assistant:" transcript. Commands: /reset clears the history, /exit quits.',
+  options: {
+    ...modelOption,
+    system: { type: 'string', description: 'a system message that starts the conversation' },
+    ...samplingOptions,
+    ...backendOption,
+  },
+  async run({ options }, io) {
+    const backend = await useBackend(options.backend, io.env);
+    const { model, generationConfig, dir } = await openModel(options.model, backend);
+    const tokenizer = await openTokenizer(options.model ?? dir);
+    const sampling = resolveSampling(options, generationConfig);
+    const eos = eosIds(tokenizer.eosTokenIds, generationConfig.eos_token_id, model.config.eosTokenIds);
+    const input = (io as { stdin?: NodeJS.ReadableStream }).stdin ?? process.stdin;
+    const interactive = (input as { isTTY?: boolean }).isTTY === true;
+    const rl = createInterface({
+      input,
+      output: interactive ? process.stdout : undefined,
+      terminal: interactive,
+    });
+    const start = (): ChatMessage[] => (options.system ? [{ role: 'system', content: options.system }] : []);
+    let messages = start();
+    let current: AbortController | null = null;
+    rl.on('SIGINT', () => {
+      if (current) current.abort();
+      else rl.close();
+    });
+    io.stderr.write(
+      `chatting with ${dir} on ${backend.name}; /reset clears the history, /exit quits, Ctrl-C stops a reply\n`,
+    );
+    if (interactive) rl.setPrompt('> ');
+    rl.prompt?.();
+    for await (const line of rl) {
+      const text = line.trim();
+      if (text === '/exit' || text === '/quit') break;
+      if (text === '/reset') {
+        messages = start();
+        io.stderr.write('(history cleared)\n');
+        rl.prompt?.();
+        continue;
+      }
+      if (text === '') {
+        rl.prompt?.();
+        continue;
+      }
+      messages.push({ role: 'user', content: text });
+      const { ids, stop } = conversationIds(tokenizer, messages);
+      current = new AbortController();
+      let reply = '';
+      try {
+        for await (const step of generate(model, ids, {
+          ...sampling,
+          seed: options.seed ?? 0,
+          eosTokenIds: eos,
+          stopStrings: [...stop, ...options.stop],
+          tokenizer,
+          signal: current.signal,
+        })) {
+          reply += step.text;
+          io.stdout.write(step.text);
+          if (step.finishReason === 'aborted') io.stderr.write(' [stopped]');
+        }
+      } catch (e) {
+        io.stderr.write(`\nerror: ${(e as Error).message}\n`);
+        messages.pop();
+        current = null;
+        rl.prompt?.();
+        continue;
+      }
+      current = null;
+      io.stdout.write('\n');
+      messages.push({ role: 'assistant', content: reply.trim() });
+      rl.prompt?.();
+    }
+    rl.close();
+  },
+});
