@@ -314,8 +314,9 @@ export function ropeScalingToHF(s: RopeScaling | null): Record<string, unknown> 
   const put = (key: string, v: unknown) => {
     if (v !== undefined) out[key] = v;
   };
-  put('low_freq_factor', s.lowFreqFactor);
-  put('high_freq_factor', s.highFreqFactor);
+  // transformers requires both llama3 band factors; slmkit's defaults are 1 and 4.
+  put('low_freq_factor', s.type === 'llama3' ? (s.lowFreqFactor ?? 1) : s.lowFreqFactor);
+  put('high_freq_factor', s.type === 'llama3' ? (s.highFreqFactor ?? 4) : s.highFreqFactor);
   put('original_max_position_embeddings', s.originalMaxPositionEmbeddings);
   put('beta_fast', s.betaFast);
   put('beta_slow', s.betaSlow);

@@ -14,6 +14,7 @@ import type { FamilyAdapter } from '../families/types.js';
 import type { Transformer } from '../model/transformer.js';
 import { writeAll, writeFileAtomic } from './atomic.js';
 import { exportParameters } from './hf.js';
+import { hfJson } from './hf-json.js';
 import type { SafetensorsDType } from './safetensors-dtype.js';
 import type { TensorToWrite } from './safetensors-write.js';
 import { writeCheckpoint } from './sharded.js';
@@ -33,7 +34,7 @@ export interface SaveHFModelOptions {
 
 const STORAGE: Record<SaveDType, SafetensorsDType> = { float32: 'F32', bfloat16: 'BF16', float16: 'F16' };
 
-/** Path of the first field where two JSON-like values differ, or null. */
+/** Path of the first field of `a` whose value `b` does not reproduce, or null. */
 function firstDifference(a: unknown, b: unknown, path = ''): string | null {
   if (Object.is(a, b)) return null;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return path || '(root)';
@@ -41,7 +42,8 @@ function firstDifference(a: unknown, b: unknown, path = ''): string | null {
   for (const key of keys) {
     const va = (a as Record<string, unknown>)[key];
     const vb = (b as Record<string, unknown>)[key];
-    // An absent optional field equals undefined.
+    // An optional field absent from the original means "the default", which the family may spell out.
+    if (va === undefined) continue;
     const diff = firstDifference(va, vb, path ? `${path}.${key}` : key);
     if (diff !== null) return diff;
   }
@@ -83,7 +85,7 @@ function chooseFamily(
 }
 
 function writeJson(path: string, value: unknown): void {
-  const text = `${JSON.stringify(value, null, 2)}\n`;
+  const text = hfJson(value);
   writeFileAtomic(path, (fd) => writeAll(fd, new TextEncoder().encode(text)));
 }
 

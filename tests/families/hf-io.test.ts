@@ -191,3 +191,14 @@ test('saving over a directory replaces the model as a whole and keeps its other 
   const chosen = saveHFModel(join(parent, 'auto'), model);
   assert.equal(chosen.modelType, 'llama');
 });
+
+test('config.json keeps floats as floats (transformers v5 strict configs refuse 1 for a float field)', async () => {
+  const { model } = await loadHFModel(join(FIXTURES, 'deepseek_v2'));
+  const out = join(scratchDir(), 'ds');
+  saveHFModel(out, model, { family: 'deepseek_v2' });
+  const text = readFileSync(join(out, 'config.json'), 'utf8');
+  assert.match(text, /"routed_scaling_factor": 1\.0,/);
+  assert.match(text, /"rope_theta": 10000\.0,/);
+  assert.match(text, /"num_hidden_layers": 2,/);
+  assert.deepEqual(JSON.parse(text).routed_scaling_factor, 1);
+});
