@@ -43,6 +43,7 @@ import {
   suggest,
   UsageError,
 } from './args.js';
+import { benchCommand } from './bench.js';
 import { chatCommand } from './chat.js';
 import { forwardCommand } from './forward.js';
 import { generateCommand } from './generate.js';
@@ -56,6 +57,7 @@ export const commands: readonly Command<any>[] = [
   templateCommand,
   generateCommand,
   chatCommand,
+  benchCommand,
 ];
 
 export function findCommand(name: string): Command<any> | undefined {

@@ -1,0 +1,121 @@
+/**
+ * Decoding benchmark: time to first token (prefill of the prompt into a fresh KV cache), prefill and
+ * batch-1 greedy decode throughput (medians over runs), weight bytes streamed per token and the
+ * bandwidth that implies. The same loop users run, timed from the host with a read-back per token.
+ */
+import type { Transformer } from '../model/transformer.js';
+import { argmax, slice } from '../ops/index.js';
+import { scope, scopeAsync } from '../tensor/tensor.js';
+
+export interface DecodeBenchOptions {
+  promptTokens: number;
+  genTokens: number;
+  runs: number;
+  /** Untimed runs first (pipeline compilation, allocator warm-up). */
+  warmup?: number;
+  seed?: number;
+  onRun?: (run: number, result: DecodeRun) => void;
+}
+
+export interface DecodeRun {
+  timeToFirstTokenMs: number;
+  /** Per generated token after the first, in ms. */
+  decodeStepsMs: number[];
+}
+
+export interface DecodeBenchResult {
+  promptTokens: number;
+  genTokens: number;
+  runs: number;
+  timeToFirstTokenMs: number;
+  prefillTokensPerSecond: number;
+  msPerToken: number;
+  decodeTokensPerSecond: number;
+  /** Parameter bytes read per decoded token (every matrix once; embedding rows only, unless tied to the head). */
+  weightBytesPerToken: number;
+  achievedGBps: number;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Bytes of parameters streamed for one decoded token at `bytesPerWeight` per element. */
+export function weightBytesPerToken(model: Transformer, bytesPerWeight = 4): number {
+  let elements = 0;
+  for (const spec of model.specs) {
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    if (spec.path === 'model.embed_tokens.weight' && !model.config.tieWordEmbeddings)
+      elements += spec.shape[1]!;
+    else if (spec.path === 'model.embed_positions.weight') elements += spec.shape[1]!;
+    else elements += size;
+  }
+  return elements * bytesPerWeight;
+}
+
+/** A deterministic pseudo-random prompt of ids in the vocabulary. */
+function promptIds(length: number, vocab: number, seed: number): number[] {
+  return Array.from({ length }, (_, i) => (Math.imul(i + 1 + seed, 2654435761) >>> 0) % vocab);
+}
+
+async function oneRun(model: Transformer, prompt: number[], genTokens: number): Promise<DecodeRun> {
+  const cache = model.newCache();
+  try {
+    const next = async (ids: number[]) =>
+      scopeAsync(async () => {
+        const logits = model.forward([ids], { cache });
+        const last = scope(() => argmax(slice(logits, 1, ids.length - 1, ids.length)));
+        return (await last.data())[0]!;
+      });
+    const start = performance.now();
+    let token = await next(prompt);
+    const timeToFirstTokenMs = performance.now() - start;
+    const decodeStepsMs: number[] = [];
+    for (let i = 1; i < genTokens; i++) {
+      const t0 = performance.now();
+      token = await next([token]);
+      decodeStepsMs.push(performance.now() - t0);
+    }
+    return { timeToFirstTokenMs, decodeStepsMs };
+  } finally {
+    cache.dispose();
+  }
+}
+
+export async function benchmarkDecode(
+  model: Transformer,
+  options: DecodeBenchOptions,
+): Promise<DecodeBenchResult> {
+  const { promptTokens, genTokens, runs, warmup = 1, seed = 0 } = options;
+  if (promptTokens < 1 || genTokens < 2 || runs < 1)
+    throw new Error('need promptTokens >= 1, genTokens >= 2 and runs >= 1');
+  if (promptTokens + genTokens > model.config.maxPositionEmbeddings) {
+    throw new Error(
+      `prompt + generated tokens (${promptTokens + genTokens}) exceed the context of ${model.config.maxPositionEmbeddings}`,
+    );
+  }
+  const prompt = promptIds(promptTokens, model.config.vocabSize, seed);
+  for (let i = 0; i < warmup; i++) await oneRun(model, prompt, Math.min(genTokens, 4));
+  const results: DecodeRun[] = [];
+  for (let r = 0; r < runs; r++) {
+    const result = await oneRun(model, prompt, genTokens);
+    results.push(result);
+    options.onRun?.(r, result);
+  }
+  const ttft = median(results.map((r) => r.timeToFirstTokenMs));
+  const msPerToken = median(results.map((r) => median(r.decodeStepsMs)));
+  const bytes = weightBytesPerToken(model);
+  return {
+    promptTokens,
+    genTokens,
+    runs,
+    timeToFirstTokenMs: ttft,
+    prefillTokensPerSecond: (promptTokens / ttft) * 1000,
+    msPerToken,
+    decodeTokensPerSecond: 1000 / msPerToken,
+    weightBytesPerToken: bytes,
+    achievedGBps: bytes / msPerToken / 1e6,
+  };
+}
