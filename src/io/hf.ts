@@ -36,7 +36,7 @@ export interface LoadedHFModel {
   family: FamilyAdapter;
 }
 
-export function readJson(path: string, what: string): HFConfig {
+function readJson(path: string, what: string): HFConfig {
   let value: unknown;
   try {
     value = JSON.parse(readFileSync(path, 'utf8'));
