@@ -113,7 +113,10 @@ export function initWebGPU(options: WebGPUOptions = {}): Promise<WebGPUBackend> 
     const adapter = await getAdapter(options.powerPreference);
     if (!adapter) throw new Error('WebGPU is not available: no adapter was found');
     const device = await requestDevice(adapter);
-    const runtime = new GpuRuntime(device);
+    const runtime = new GpuRuntime(device, {
+      subgroupMatrixConfigs: subgroupMatrixConfigs(adapter),
+      subgroupMaxSize: (adapter.info as unknown as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
+    });
     setRuntime(runtime);
     const backend = makeBackend(runtime, adapter);
     registerBackend(backend);

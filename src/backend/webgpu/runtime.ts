@@ -7,6 +7,7 @@
  * yet submitted, so it only returns to the pool at the next submit; after that, `queue.writeBuffer` and
  * new dispatches are ordered behind the work that used it.
  */
+import type { SubgroupMatrixConfig } from './gpu.js';
 import { ParamWriter, paramBytes, type Words } from './params.js';
 
 /** The storage of one tensor: a pooled buffer of at least `byteSize` bytes. */
@@ -40,10 +41,20 @@ export class GpuRuntime {
   private errors: string[] = [];
   /** Bytes held by live and pooled buffers. */
   allocatedBytes = 0;
+  /** Tensor-core shapes of the adapter (empty without chromium-experimental-subgroup-matrix). */
+  readonly subgroupMatrixConfigs: readonly SubgroupMatrixConfig[];
+  readonly subgroupMaxSize: number;
 
-  constructor(device: GPUDevice) {
+  constructor(
+    device: GPUDevice,
+    adapterInfo: { subgroupMatrixConfigs?: SubgroupMatrixConfig[]; subgroupMaxSize?: number } = {},
+  ) {
     this.device = device;
     this.features = new Set(device.features);
+    this.subgroupMatrixConfigs = this.features.has('chromium-experimental-subgroup-matrix')
+      ? (adapterInfo.subgroupMatrixConfigs ?? [])
+      : [];
+    this.subgroupMaxSize = adapterInfo.subgroupMaxSize ?? 0;
     const align = Math.max(device.limits.minUniformBufferOffsetAlignment, paramBytes);
     this.params = new ParamWriter(dispatchesPerSubmit, align);
     this.paramBuffer = device.createBuffer({ size: this.params.capacityBytes, usage: 0x40 | 0x08 }); // UNIFORM | COPY_DST

@@ -1,0 +1,124 @@
+/**
+ * Half-precision matmul C[M,N] (f32) = A[M,K] (f16) · B[K,N] (f16), row-major. Where the adapter has
+ * chromium-experimental-subgroup-matrix with an f16 -> f32 shape, one subgroup per workgroup computes a
+ * 4x4 grid of tensor-core fragments (64x64 outputs for 16x16 fragments) straight from global memory;
+ * otherwise (or for shapes that are not multiples of that tile) a 16x16-tiled shader-f16 kernel with
+ * f32 accumulation computes the same product. Not part of the float32 kernel contract: the model's
+ * tensors are float32; this is the building block for f16 weights and the tensor-core benchmark.
+ */
+import type { SubgroupMatrixConfig } from '../gpu.js';
+import { Words } from '../params.js';
+import type { GpuRuntime, GpuStorage } from '../runtime.js';
+import { header } from '../shader.js';
+
+const fragmentsPerSide = 4;
+
+/** The tensor-core shape used for f16 inputs with f32 results, if the adapter has one. */
+export function f16Config(runtime: GpuRuntime): SubgroupMatrixConfig | null {
+  const candidates = runtime.subgroupMatrixConfigs.filter(
+    (c) => c.componentType === 'f16' && c.resultComponentType === 'f32',
+  );
+  // Prefer the largest fragment (fewer loads per multiply-accumulate).
+  candidates.sort((a, b) => b.M * b.N * b.K - a.M * a.N * a.K);
+  return candidates[0] ?? null;
+}
+
+export function subgroupMatrixShader(config: SubgroupMatrixConfig, subgroupSize: number): string {
+  const { M: fm, N: fn, K: fk } = config;
+  const ids = [];
+  for (let i = 0; i < fragmentsPerSide; i++)
+    for (let j = 0; j < fragmentsPerSide; j++) ids.push([i, j] as const);
+  const range = [...Array(fragmentsPerSide).keys()];
+  return `enable f16;
+enable chromium_experimental_subgroup_matrix;
+${header}
+alias Left = subgroup_matrix_left<f16, ${fk}, ${fm}>;
+alias Right = subgroup_matrix_right<f16, ${fn}, ${fk}>;
+alias Acc = subgroup_matrix_result<f32, ${fn}, ${fm}>;
+@group(0) @binding(1) var<storage, read> A: array<f16>;
+@group(0) @binding(2) var<storage, read> B: array<f16>;
+@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+@compute @workgroup_size(${subgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3<u32>) {
+  let N = pu(1); let K = pu(2);
+  let row0 = wid.y * ${fm * fragmentsPerSide}u;
+  let col0 = wid.x * ${fn * fragmentsPerSide}u;
+  ${ids.map(([i, j]) => `var acc${i}${j} = Acc();`).join(' ')}
+  for (var k = 0u; k < K; k += ${fk}u) {
+    ${range.map((i) => `let a${i} = subgroupMatrixLoad<Left>(&A, (row0 + ${i * fm}u) * K + k, false, K);`).join('\n    ')}
+    ${range.map((j) => `let b${j} = subgroupMatrixLoad<Right>(&B, k * N + col0 + ${j * fn}u, false, N);`).join('\n    ')}
+    ${ids.map(([i, j]) => `acc${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, acc${i}${j});`).join('\n    ')}
+  }
+  ${ids.map(([i, j]) => `subgroupMatrixStore(&C, (row0 + ${i * fm}u) * N + col0 + ${j * fn}u, acc${i}${j}, false, N);`).join('\n  ')}
+}`;
+}
+
+const fallbackShader = `enable f16;
+${header}
+@group(0) @binding(1) var<storage, read> A: array<f16>;
+@group(0) @binding(2) var<storage, read> B: array<f16>;
+@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+var<workgroup> As: array<f32, 256>;
+var<workgroup> Bs: array<f32, 256>;
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
+  let M = pu(0); let N = pu(1); let K = pu(2);
+  let row = wid.y * 16u + l.y;
+  let col = wid.x * 16u + l.x;
+  var acc = 0.0;
+  for (var k0 = 0u; k0 < K; k0 += 16u) {
+    let ka = k0 + l.x;
+    let kb = k0 + l.y;
+    As[l.y * 16u + l.x] = select(0.0, f32(A[min(row * K + ka, arrayLength(&A) - 1u)]), row < M && ka < K);
+    Bs[l.y * 16u + l.x] = select(0.0, f32(B[min(kb * N + col, arrayLength(&B) - 1u)]), kb < K && col < N);
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) { acc += As[l.y * 16u + kk] * Bs[kk * 16u + l.x]; }
+    workgroupBarrier();
+  }
+  if (row < M && col < N) { C[row * N + col] = acc; }
+}`;
+
+export type F16MatmulPath = 'subgroup-matrix' | 'tiled-f16';
+
+/** The path `encodeMatmulF16` takes for these dimensions. */
+export function f16MatmulPath(runtime: GpuRuntime, m: number, n: number, k: number): F16MatmulPath {
+  const config = f16Config(runtime);
+  if (
+    config &&
+    runtime.subgroupMaxSize > 0 &&
+    m % (config.M * fragmentsPerSide) === 0 &&
+    n % (config.N * fragmentsPerSide) === 0 &&
+    k % config.K === 0
+  ) {
+    return 'subgroup-matrix';
+  }
+  return 'tiled-f16';
+}
+
+/**
+ * Encodes C = A·B with f16 A [M,K] and B [K,N] (buffers of 2-byte values) into f32 C [M,N].
+ * `path` forces a path (the benchmark compares them). Needs shader-f16.
+ */
+export function encodeMatmulF16(
+  runtime: GpuRuntime,
+  a: GPUBuffer,
+  b: GPUBuffer,
+  c: GpuStorage,
+  m: number,
+  n: number,
+  k: number,
+  path: F16MatmulPath = f16MatmulPath(runtime, m, n, k),
+): F16MatmulPath {
+  if (!runtime.features.has('shader-f16')) throw new Error('f16 matmul needs the shader-f16 feature');
+  const words = new Words().u(m).u(n).u(k);
+  if (path === 'subgroup-matrix') {
+    const config = f16Config(runtime);
+    if (!config) throw new Error('this adapter has no f16 subgroup-matrix configuration');
+    const code = subgroupMatrixShader(config, runtime.subgroupMaxSize);
+    const groups = [n / (config.N * fragmentsPerSide), m / (config.M * fragmentsPerSide)];
+    runtime.dispatch(code, [a, b, c.buffer], words, groups);
+  } else {
+    runtime.dispatch(fallbackShader, [a, b, c.buffer], words, [Math.ceil(n / 16), Math.ceil(m / 16)]);
+  }
+  return path;
+}
