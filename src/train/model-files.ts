@@ -8,7 +8,7 @@
  * loads the directory unchanged. A config no family can express is written with our parameter paths
  * and `model_type: "slmkit"`; slmkit reads it back through slmkit_config.json.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import { cpuBackend } from '../backend/cpu/index.js';
@@ -17,7 +17,7 @@ import type { HFConfig } from '../families/hf-config.js';
 import { FAMILIES, familyFor } from '../families/registry.js';
 import type { FamilyAdapter } from '../families/types.js';
 import { writeAll, writeFileAtomic } from '../io/atomic.js';
-import { exportParameters, importParameters } from '../io/hf.js';
+import { exportParameters, importParameters, loadHFModel } from '../io/hf.js';
 import { configToHF } from '../io/hf-save.js';
 import { openCheckpoint, writeCheckpoint } from '../io/sharded.js';
 import { parameterSpecs } from '../model/params.js';
@@ -151,4 +151,27 @@ export function readModelDir(dir: string, backend?: Backend): Transformer {
     params.set(spec.path, t.keep());
   }
   return new Transformer(config, params);
+}
+
+/** Tokenizer and chat-template files copied along when a model directory is re-saved. */
+export const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'chat_template.jinja',
+  'tokenizer.model',
+];
+
+/** Copies the tokenizer files `from` has into `to`. */
+export function copyTokenizerFiles(from: string, to: string): void {
+  mkdirSync(to, { recursive: true });
+  for (const file of TOKENIZER_FILES) {
+    if (existsSync(join(from, file))) copyFileSync(join(from, file), join(to, file));
+  }
+}
+
+/** A model directory written by slmkit (exact ModelConfig) or any Hugging Face directory. */
+export async function loadAnyModelDir(dir: string, backend?: Backend): Promise<Transformer> {
+  if (isSlmkitModelDir(dir)) return readModelDir(dir, backend);
+  return (await loadHFModel(dir, { backend })).model;
 }

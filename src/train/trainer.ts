@@ -124,7 +124,9 @@ export class Trainer {
   constructor(setup: TrainerSetup) {
     this.setup = setup;
     this.model = setup.model;
-    const options = { ...defaultTrainOptions, ...setup.options };
+    // Options given as undefined keep their defaults.
+    const given = Object.entries(setup.options ?? {}).filter(([, v]) => v !== undefined);
+    const options: TrainOptions = { ...defaultTrainOptions, ...Object.fromEntries(given) };
     this.options = options;
     validateSchedule(this.schedule());
     for (const key of ['gradAccum', 'evalBatches', 'keepCheckpoints'] as const) {
