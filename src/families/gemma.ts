@@ -27,7 +27,7 @@ export function readGemmaCore(r: HFConfigReader, theta: number) {
   });
   const input: CoreInput = {
     ...core,
-    norm: { type: 'rmsnorm', eps: core.norm.eps, plusOne: true } as CoreInput['norm'],
+    norm: { type: 'rmsnorm', eps: core.norm.eps, plusOne: true },
     embeddingScale: gemmaEmbeddingScale(core.hiddenSize),
     attentionBias: r.bool('attention_bias', false),
   };

@@ -34,7 +34,7 @@ export type CoreInput = ModelConfigInput & {
   numKeyValueHeads: number;
   rope: RopeConfig;
   ropeSliding: RopeConfig | null;
-  norm: { type: 'rmsnorm'; eps: number };
+  norm: { type: 'rmsnorm'; eps: number; plusOne?: boolean };
 };
 
 export function readCore(r: HFConfigReader, d: CoreDefaults): CoreInput {

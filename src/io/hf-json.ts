@@ -4,7 +4,7 @@
  * hold floats keep a decimal point even for whole values.
  */
 
-/** Keys transformers declares as float (and lists of floats). */
+/** Keys transformers declares as float (and lists of floats), in config.json and generation_config.json. */
 const FLOAT_KEYS = new Set([
   'attention_dropout',
   'attention_factor',
@@ -19,6 +19,12 @@ const FLOAT_KEYS = new Set([
   'hidden_dropout',
   'high_freq_factor',
   'initializer_range',
+  'length_penalty',
+  'min_p',
+  'repetition_penalty',
+  'temperature',
+  'top_p',
+  'typical_p',
   'layer_norm_eps',
   'layer_norm_epsilon',
   'long_factor',
