@@ -125,7 +125,7 @@ test('a truncated safetensors file gives a clear error', async () => {
   await assert.rejects(loadHFModel(dir), /model\.safetensors/);
 });
 
-test('GPT-2 files without the transformer. prefix load like the prefixed ones', async () => {
+test('GPT-2 files without the transformer. prefix (and with mask buffers) load like the prefixed ones', async () => {
   const gpt2 = join(FIXTURES, 'gpt2');
   const dir = editedCopy(gpt2, (_, t) => t);
   const file = openSafetensors(join(gpt2, 'model.safetensors'));
@@ -135,10 +135,22 @@ test('GPT-2 files without the transformer. prefix load like the prefixed ones', 
     tensors[name.replace(/^transformer\./, '')] = { dtype: raw.dtype, shape: raw.shape, data: raw.bytes };
   }
   file.close();
+  // The causal-mask buffers old GPT-2 files carry are not parameters.
+  tensors['h.0.attn.bias'] = { dtype: 'F32', shape: [1, 1, 4, 4], data: new Float32Array(16) };
+  tensors['h.0.attn.masked_bias'] = { dtype: 'F32', shape: [], data: new Float32Array(1) };
   writeSafetensors(join(dir, 'model.safetensors'), tensors);
   const a = (await loadHFModel(gpt2)).model.forward([5, 6, 7]).dataSync();
   const b = (await loadHFModel(dir)).model.forward([5, 6, 7]).dataSync();
   assert.deepEqual(b, a);
+});
+
+test('dtype float64 loads the same values in double precision', async () => {
+  const single = await loadHFModel(LLAMA);
+  const double = await loadHFModel(LLAMA, { dtype: 'float64' });
+  assert.equal(double.model.dtype, 'float64');
+  const a = single.model.forward([4, 9, 2]).dataSync();
+  const b = double.model.forward([4, 9, 2]).dataSync();
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-5);
 });
 
 test('bfloat16 and float16 checkpoints are widened on load; saving in bfloat16 rounds once', async () => {
