@@ -131,7 +131,10 @@ export function gatherRule(
   for (const b of rule.blocks) {
     const size = rowSize(specs.get(b.path)!.shape);
     const src = values(b.path);
-    for (let i = 0; i < b.rows * size; i++) out[offset + i] = src[b.start * size + i]!;
+    const begin = b.start * size;
+    if (ArrayBuffer.isView(src))
+      out.set((src as Float32Array).subarray(begin, begin + b.rows * size), offset);
+    else for (let i = 0; i < b.rows * size; i++) out[offset + i] = src[begin + i]!;
     offset += b.rows * size;
   }
   if (!rule.transpose) return out;
