@@ -5,7 +5,14 @@
  * Ceilings: 67 TFLOP/s f32 (H100/H200 SXM datasheet, no tensor cores), 990 TFLOP/s dense f16 tensor cores.
  * Usage: node dist/bench/matmul.js [size]
  */
-import { encodeMatmul, encodeMatmulF16, f16Config, initWebGPU } from '../src/backend/webgpu/index.js';
+import {
+  encodeMatmul,
+  encodeMatmulF16,
+  type F16MatmulPath,
+  type FragmentGrid,
+  f16Config,
+  initWebGPU,
+} from '../src/backend/webgpu/index.js';
 import { f16ToFloat32, float32ArrayToF16 } from '../src/io/half.js';
 import { noise, printTable, type Row, row, timeGpu } from './gpu-timing.js';
 
@@ -78,23 +85,34 @@ const a16Buf = runtime.upload(a16);
 const b16Buf = runtime.upload(b16);
 const a16f = Float32Array.from(a16, f16ToFloat32);
 const b16f = Float32Array.from(b16, f16ToFloat32);
-const paths = runtime.features.has('shader-f16')
-  ? f16Config(runtime)
-    ? (['subgroup-matrix', 'tiled-f16'] as const)
-    : (['tiled-f16'] as const)
-  : [];
+const paths: F16MatmulPath[] = !runtime.features.has('shader-f16')
+  ? []
+  : f16Config(runtime)
+    ? ['subgroup-matrix', 'tiled-f16']
+    : ['tiled-f16'];
 if (!f16Config(runtime))
   console.log('f16 subgroup-matrix: not available on this adapter (no f16 -> f32 config)');
-for (const path of paths) {
+const grids: FragmentGrid[] = [
+  [4, 4],
+  [2, 4],
+  [4, 2],
+  [2, 2],
+];
+type Variant = { path: F16MatmulPath; grid: FragmentGrid };
+const variants = paths.flatMap((path): Variant[] =>
+  path === 'subgroup-matrix' ? grids.map((grid) => ({ path, grid })) : [{ path, grid: grids[0]! }],
+);
+for (const { path, grid } of variants) {
+  const label = path === 'subgroup-matrix' ? `f16 ${path} ${grid[0]}x${grid[1]} fragments` : `f16 ${path}`;
   try {
-    const encode = () => encodeMatmulF16(runtime, a16Buf.buffer, b16Buf.buffer, c, n, n, n, path);
+    const encode = () => encodeMatmulF16(runtime, a16Buf.buffer, b16Buf.buffer, c, n, n, n, path, grid);
     encode();
     const err = sampleError(new Float32Array(await runtime.read(c)), a16f, b16f, n, false, false);
-    console.log(`f16 ${path}: sampled relative error ${err.toExponential(2)}`);
+    console.log(`${label}: sampled relative error ${err.toExponential(2)}`);
     const seconds = await timeGpu(runtime, encode);
-    rows.push(row(`f16 ${path}`, `${n}^3`, seconds, flops / seconds / 1e12, 'TFLOP/s', f16Ceiling));
+    rows.push(row(label, `${n}^3`, seconds, flops / seconds / 1e12, 'TFLOP/s', f16Ceiling));
   } catch (error) {
-    console.log(`f16 ${path} failed: ${(error as Error).message.split('\n').slice(0, 6).join(' | ')}`);
+    console.log(`${label} failed: ${(error as Error).message.split('\n').slice(0, 8).join(' | ')}`);
   }
 }
 printTable(`matmul on ${backend.adapterInfo.description || backend.adapterInfo.device}`, rows);

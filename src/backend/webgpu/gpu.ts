@@ -5,7 +5,12 @@
  * chromium-experimental-subgroup-matrix (tensor cores).
  */
 
-const dawnFlags = ['enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis'];
+/** Dawn toggles; SLM_DAWN_TOGGLES (comma-separated) adds more, e.g. disable_robustness for experiments. */
+function dawnFlags(): string[] {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const extra = env?.SLM_DAWN_TOGGLES ? `,${env.SLM_DAWN_TOGGLES}` : '';
+  return [`enable-dawn-features=vulkan_enable_f16_on_nvidia,allow_unsafe_apis${extra}`];
+}
 
 let gpuPromise: Promise<GPU | null> | null = null;
 
@@ -22,7 +27,7 @@ export function getGPU(): Promise<GPU | null> {
       for (const [name, value] of Object.entries(dawn.globals)) {
         if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
       }
-      return dawn.create(dawnFlags);
+      return dawn.create(dawnFlags());
     } catch {
       return null;
     }
@@ -64,7 +69,14 @@ export interface SubgroupMatrixConfig {
 export function subgroupMatrixConfigs(adapter: GPUAdapter): SubgroupMatrixConfig[] {
   const configs = (adapter.info as unknown as { subgroupMatrixConfigs?: SubgroupMatrixConfig[] })
     .subgroupMatrixConfigs;
-  return configs ? [...configs].map((c) => ({ ...c })) : [];
+  // Dawn's config objects expose their fields as getters, so spreading them gives {}.
+  return [...(configs ?? [])].map(({ M, N, K, componentType, resultComponentType }) => ({
+    M,
+    N,
+    K,
+    componentType,
+    resultComponentType,
+  }));
 }
 
 const optionalFeatures = [

@@ -1,7 +1,7 @@
 /**
  * Half-precision matmul C[M,N] (f32) = A[M,K] (f16) · B[K,N] (f16), row-major. Where the adapter has
  * chromium-experimental-subgroup-matrix with an f16 -> f32 shape, one subgroup per workgroup computes a
- * 4x4 grid of tensor-core fragments (64x64 outputs for 16x16 fragments) straight from global memory;
+ * grid of tensor-core fragments (4x4 by default: 64x64 outputs for 16x16 fragments) from global memory;
  * otherwise (or for shapes that are not multiples of that tile) a 16x16-tiled shader-f16 kernel with
  * f32 accumulation computes the same product. Not part of the float32 kernel contract: the model's
  * tensors are float32; this is the building block for f16 weights and the tensor-core benchmark.
@@ -11,7 +11,9 @@ import { Words } from '../params.js';
 import type { GpuRuntime, GpuStorage } from '../runtime.js';
 import { header } from '../shader.js';
 
-const fragmentsPerSide = 4;
+/** Fragments per subgroup along M and along N (4x4: 64x64 outputs with 16x16 fragments). */
+export type FragmentGrid = readonly [number, number];
+const defaultGrid: FragmentGrid = [4, 4];
 
 /** The tensor-core shape used for f16 inputs with f32 results, if the adapter has one. */
 export function f16Config(runtime: GpuRuntime): SubgroupMatrixConfig | null {
@@ -23,12 +25,16 @@ export function f16Config(runtime: GpuRuntime): SubgroupMatrixConfig | null {
   return candidates[0] ?? null;
 }
 
-export function subgroupMatrixShader(config: SubgroupMatrixConfig, subgroupSize: number): string {
+export function subgroupMatrixShader(
+  config: SubgroupMatrixConfig,
+  subgroupSize: number,
+  [gm, gn]: FragmentGrid,
+): string {
   const { M: fm, N: fn, K: fk } = config;
-  const ids = [];
-  for (let i = 0; i < fragmentsPerSide; i++)
-    for (let j = 0; j < fragmentsPerSide; j++) ids.push([i, j] as const);
-  const range = [...Array(fragmentsPerSide).keys()];
+  const ids: [number, number][] = [];
+  for (let i = 0; i < gm; i++) for (let j = 0; j < gn; j++) ids.push([i, j]);
+  const rowsOf = [...Array(gm).keys()];
+  const colsOf = [...Array(gn).keys()];
   return `enable f16;
 enable chromium_experimental_subgroup_matrix;
 ${header}
@@ -41,12 +47,12 @@ alias Acc = subgroup_matrix_result<f32, ${fn}, ${fm}>;
 @compute @workgroup_size(${subgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>) {
   let N = pu(1); let K = pu(2);
-  let row0 = wid.y * ${fm * fragmentsPerSide}u;
-  let col0 = wid.x * ${fn * fragmentsPerSide}u;
+  let row0 = wid.y * ${fm * gm}u;
+  let col0 = wid.x * ${fn * gn}u;
   ${ids.map(([i, j]) => `var acc${i}${j} = Acc();`).join(' ')}
   for (var k = 0u; k < K; k += ${fk}u) {
-    ${range.map((i) => `let a${i} = subgroupMatrixLoad<Left>(&A, (row0 + ${i * fm}u) * K + k, false, K);`).join('\n    ')}
-    ${range.map((j) => `let b${j} = subgroupMatrixLoad<Right>(&B, k * N + col0 + ${j * fn}u, false, N);`).join('\n    ')}
+    ${rowsOf.map((i) => `let a${i} = subgroupMatrixLoad<Left>(&A, (row0 + ${i * fm}u) * K + k, false, K);`).join('\n    ')}
+    ${colsOf.map((j) => `let b${j} = subgroupMatrixLoad<Right>(&B, k * N + col0 + ${j * fn}u, false, N);`).join('\n    ')}
     ${ids.map(([i, j]) => `acc${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, acc${i}${j});`).join('\n    ')}
   }
   ${ids.map(([i, j]) => `subgroupMatrixStore(&C, (row0 + ${i * fm}u) * N + col0 + ${j * fn}u, acc${i}${j}, false, N);`).join('\n  ')}
@@ -81,23 +87,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
 export type F16MatmulPath = 'subgroup-matrix' | 'tiled-f16';
 
 /** The path `encodeMatmulF16` takes for these dimensions. */
-export function f16MatmulPath(runtime: GpuRuntime, m: number, n: number, k: number): F16MatmulPath {
+export function f16MatmulPath(
+  runtime: GpuRuntime,
+  m: number,
+  n: number,
+  k: number,
+  grid: FragmentGrid = defaultGrid,
+): F16MatmulPath {
   const config = f16Config(runtime);
-  if (
-    config &&
-    runtime.subgroupMaxSize > 0 &&
-    m % (config.M * fragmentsPerSide) === 0 &&
-    n % (config.N * fragmentsPerSide) === 0 &&
-    k % config.K === 0
-  ) {
-    return 'subgroup-matrix';
-  }
-  return 'tiled-f16';
+  const fits =
+    config && m % (config.M * grid[0]) === 0 && n % (config.N * grid[1]) === 0 && k % config.K === 0;
+  return fits && runtime.subgroupMaxSize > 0 ? 'subgroup-matrix' : 'tiled-f16';
 }
 
 /**
  * Encodes C = A·B with f16 A [M,K] and B [K,N] (buffers of 2-byte values) into f32 C [M,N].
- * `path` forces a path (the benchmark compares them). Needs shader-f16.
+ * `path` and `grid` force a variant (the benchmark compares them). Needs shader-f16.
  */
 export function encodeMatmulF16(
   runtime: GpuRuntime,
@@ -108,15 +113,15 @@ export function encodeMatmulF16(
   n: number,
   k: number,
   path: F16MatmulPath = f16MatmulPath(runtime, m, n, k),
+  grid: FragmentGrid = defaultGrid,
 ): F16MatmulPath {
   if (!runtime.features.has('shader-f16')) throw new Error('f16 matmul needs the shader-f16 feature');
   const words = new Words().u(m).u(n).u(k);
   if (path === 'subgroup-matrix') {
     const config = f16Config(runtime);
     if (!config) throw new Error('this adapter has no f16 subgroup-matrix configuration');
-    const code = subgroupMatrixShader(config, runtime.subgroupMaxSize);
-    const groups = [n / (config.N * fragmentsPerSide), m / (config.M * fragmentsPerSide)];
-    runtime.dispatch(code, [a, b, c.buffer], words, groups);
+    const code = subgroupMatrixShader(config, runtime.subgroupMaxSize, grid);
+    runtime.dispatch(code, [a, b, c.buffer], words, [n / (config.N * grid[1]), m / (config.M * grid[0])]);
   } else {
     runtime.dispatch(fallbackShader, [a, b, c.buffer], words, [Math.ceil(n / 16), Math.ceil(m / 16)]);
   }
