@@ -7,6 +7,7 @@
  * and nothing else is random.
  */
 import { join } from 'node:path';
+import type { Backend } from '../backend/backend.js';
 import type { Transformer } from '../model/transformer.js';
 import { backward, noGrad, tensor } from '../ops/index.js';
 import { scope, type Tensor } from '../tensor/tensor.js';
@@ -156,8 +157,8 @@ export class Trainer {
   }
 
   /** A trainer continuing from a checkpoint (a checkpoint-<step> directory or an output directory). */
-  static fromCheckpoint(path: string, setup: Omit<TrainerSetup, 'model'>): Trainer {
-    const saved = loadCheckpoint(path);
+  static fromCheckpoint(path: string, setup: Omit<TrainerSetup, 'model'> & { backend?: Backend }): Trainer {
+    const saved = loadCheckpoint(path, setup.backend);
     const savedOptions = (saved.state.options.train ?? {}) as Partial<TrainOptions>;
     const trainer = new Trainer({
       ...setup,
