@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Backend } from '../../src/backend/backend.js';
 import * as ops from '../../src/ops/index.js';
-import { scopeAsync, type Tensor } from '../../src/tensor/tensor.js';
+import { scope, scopeAsync, type Tensor } from '../../src/tensor/tensor.js';
 import { assertClose, type Tolerance } from '../helpers/assert-close.js';
 import { cpu, f32, int32, noise, requireWebGPU } from './setup.js';
 
@@ -264,6 +264,16 @@ if (backend) {
       assert.deepEqual(Array.from(await other.data()), [9, 9, 9, 9]);
       y.dispose();
       other.dispose();
+    });
+    test('memory stays bounded when large temporaries are freed between reads', async () => {
+      const x = f32(noise(1 << 19, 33), [1 << 19], backend); // 2 MiB
+      await x.data();
+      const before = backend.runtime.allocatedBytes;
+      for (let i = 0; i < 40; i++) scope(() => void ops.exp(ops.exp(x)));
+      await backend.sync();
+      const grown = backend.runtime.allocatedBytes - before;
+      assert.ok(grown <= 3 * (2 << 20), `the pool grew by ${grown} bytes over 40 steps`);
+      x.dispose();
     });
     test('many dispatches between reads (past one submit batch)', async () => {
       let x = f32([0.5], [1], backend);

@@ -26,6 +26,7 @@ export function sizeClass(bytes: number): number {
 
 const storageUsage = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
 const dispatchesPerSubmit = 512;
+const flushToReuseBytes = 1 << 20;
 
 export class GpuRuntime {
   readonly device: GPUDevice;
@@ -66,8 +67,18 @@ export class GpuRuntime {
   /** A buffer of at least `bytes` bytes, from the pool when one of its size class is free. */
   alloc(bytes: number): GpuStorage {
     const capacity = sizeClass(bytes);
-    const buffer = this.pool.get(capacity)?.pop() ?? this.createBuffer(capacity);
-    return { buffer, byteSize: bytes };
+    let buffer = this.pool.get(capacity)?.pop();
+    // A large buffer freed since the last submit is reusable once that work is submitted: submitting
+    // early beats growing memory by one buffer per pending step (an unsynced training or timing loop).
+    if (
+      !buffer &&
+      capacity >= flushToReuseBytes &&
+      this.releasedSinceSubmit.some((s) => s.buffer.size === capacity)
+    ) {
+      this.flush();
+      buffer = this.pool.get(capacity)?.pop();
+    }
+    return { buffer: buffer ?? this.createBuffer(capacity), byteSize: bytes };
   }
 
   private createBuffer(capacity: number): GPUBuffer {
