@@ -6,11 +6,13 @@
  * Usage: node dist/bench/matmul.js [size]
  */
 import {
+  describeF16Variant,
   encodeMatmul,
   encodeMatmulF16,
-  type F16MatmulPath,
-  type FragmentGrid,
+  type F16Variant,
   f16Config,
+  f16VariantFits,
+  f16Variants,
   initWebGPU,
 } from '../src/backend/webgpu/index.js';
 import { f16ToFloat32, float32ArrayToF16 } from '../src/io/half.js';
@@ -85,27 +87,15 @@ const a16Buf = runtime.upload(a16);
 const b16Buf = runtime.upload(b16);
 const a16f = Float32Array.from(a16, f16ToFloat32);
 const b16f = Float32Array.from(b16, f16ToFloat32);
-const paths: F16MatmulPath[] = !runtime.features.has('shader-f16')
-  ? []
-  : f16Config(runtime)
-    ? ['subgroup-matrix', 'tiled-f16']
-    : ['tiled-f16'];
+const variants = [...f16Variants(), { path: 'tiled-f16' } as F16Variant].filter((v) =>
+  f16VariantFits(runtime, v, n, n, n),
+);
 if (!f16Config(runtime))
   console.log('f16 subgroup-matrix: not available on this adapter (no f16 -> f32 config)');
-const grids: FragmentGrid[] = [
-  [4, 4],
-  [2, 4],
-  [4, 2],
-  [2, 2],
-];
-type Variant = { path: F16MatmulPath; grid: FragmentGrid };
-const variants = paths.flatMap((path): Variant[] =>
-  path === 'subgroup-matrix' ? grids.map((grid) => ({ path, grid })) : [{ path, grid: grids[0]! }],
-);
-for (const { path, grid } of variants) {
-  const label = path === 'subgroup-matrix' ? `f16 ${path} ${grid[0]}x${grid[1]} fragments` : `f16 ${path}`;
+for (const variant of variants) {
+  const label = `f16 ${describeF16Variant(variant)}`;
   try {
-    const encode = () => encodeMatmulF16(runtime, a16Buf.buffer, b16Buf.buffer, c, n, n, n, path, grid);
+    const encode = () => encodeMatmulF16(runtime, a16Buf.buffer, b16Buf.buffer, c, n, n, n, variant);
     encode();
     const err = sampleError(new Float32Array(await runtime.read(c)), a16f, b16f, n, false, false);
     console.log(`${label}: sampled relative error ${err.toExponential(2)}`);

@@ -5,7 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { encodeMatmulF16, f16Config, f16MatmulPath } from '../../src/backend/webgpu/index.js';
+import {
+  chooseF16Variant,
+  describeF16Variant,
+  encodeMatmulF16,
+  type F16Variant,
+  f16Config,
+  f16VariantFits,
+  f16Variants,
+} from '../../src/backend/webgpu/index.js';
 import { f16ToFloat32, float32ArrayToF16 } from '../../src/io/half.js';
 import * as ops from '../../src/ops/index.js';
 import { assertClose } from '../helpers/assert-close.js';
@@ -16,13 +24,13 @@ const backend = await requireWebGPU();
 if (backend) {
   const runtime = backend.runtime;
 
-  async function check(m: number, n: number, k: number, path: 'subgroup-matrix' | 'tiled-f16') {
+  async function check(m: number, n: number, k: number, variant: F16Variant) {
     const a16 = float32ArrayToF16(noise(m * k, 41));
     const b16 = float32ArrayToF16(noise(k * n, 42));
     const a = runtime.upload(a16);
     const b = runtime.upload(b16);
     const c = runtime.alloc(m * n * 4);
-    assert.equal(encodeMatmulF16(runtime, a.buffer, b.buffer, c, m, n, k, path), path);
+    assert.equal(encodeMatmulF16(runtime, a.buffer, b.buffer, c, m, n, k, variant), variant);
     const got = new Float32Array(await runtime.read(c));
     const toF32 = (bits: Uint16Array) => Float32Array.from(bits, f16ToFloat32);
     const expected = ops.matmul(f32(toF32(a16), [m, k]), f32(toF32(b16), [k, n])).dataSync();
@@ -32,19 +40,25 @@ if (backend) {
 
   describe('webgpu f16 matmul', () => {
     if (backend.runtime.features.has('shader-f16')) {
-      test('tiled shader-f16 path, ragged 70x50x36', () => check(70, 50, 36, 'tiled-f16'));
+      test('tiled shader-f16 path, ragged 70x50x36', () => check(70, 50, 36, { path: 'tiled-f16' }));
+      test('an unaligned shape chooses the tiled path', () => {
+        assert.equal(chooseF16Variant(runtime, 70, 50, 36).path, 'tiled-f16');
+      });
     } else {
       test('tiled shader-f16 path', (t) => t.skip('the adapter has no shader-f16'));
     }
     const config = f16Config(runtime);
     if (config) {
-      const [m, n, k] = [4 * config.M * 2, 4 * config.N * 3, config.K * 8];
-      test(`subgroup-matrix path (${config.M}x${config.N}x${config.K} fragments) ${m}x${n}x${k}`, async () => {
-        assert.equal(f16MatmulPath(runtime, m, n, k), 'subgroup-matrix');
-        await check(m, n, k, 'subgroup-matrix');
-      });
+      // Two by three workgroup tiles of the largest variant, and four K steps of the shared kernel.
+      const [m, n, k] = [256, 384, 128];
+      for (const variant of f16Variants()) {
+        test(`${describeF16Variant(variant)} (${config.M}x${config.N}x${config.K} fragments) ${m}x${n}x${k}`, async () => {
+          assert.ok(f16VariantFits(runtime, variant, m, n, k));
+          await check(m, n, k, variant);
+        });
+      }
     } else {
-      test('subgroup-matrix path', (t) =>
+      test('subgroup-matrix paths', (t) =>
         t.skip('the adapter has no f16 -> f32 subgroup-matrix configuration'));
     }
   });

@@ -10,10 +10,15 @@ import type { SubgroupMatrixConfig } from '../gpu.js';
 import { Words } from '../params.js';
 import type { GpuRuntime, GpuStorage } from '../runtime.js';
 import { header } from '../shader.js';
+import {
+  type SharedTiling,
+  sharedSubgroupMatrixShader,
+  sharedTile,
+  sharedTileK,
+} from './matmul-f16-shared.js';
 
 /** Fragments per subgroup along M and along N (4x4: 64x64 outputs with 16x16 fragments). */
 export type FragmentGrid = readonly [number, number];
-const defaultGrid: FragmentGrid = [4, 4];
 
 /** The tensor-core shape used for f16 inputs with f32 results, if the adapter has one. */
 export function f16Config(runtime: GpuRuntime): SubgroupMatrixConfig | null {
@@ -84,25 +89,64 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
   if (row < M && col < N) { C[row * N + col] = acc; }
 }`;
 
-export type F16MatmulPath = 'subgroup-matrix' | 'tiled-f16';
+/** Which f16 kernel, with its tiling. */
+export type F16Variant =
+  | { path: 'subgroup-matrix'; grid: FragmentGrid }
+  | { path: 'subgroup-matrix-shared'; tiling: SharedTiling }
+  | { path: 'tiled-f16' };
 
-/** The path `encodeMatmulF16` takes for these dimensions. */
-export function f16MatmulPath(
+export type F16MatmulPath = F16Variant['path'];
+
+/** The tensor-core variants, fastest measured on the H200 first (see BENCHMARKS.md). */
+export function f16Variants(): F16Variant[] {
+  return [
+    { path: 'subgroup-matrix-shared', tiling: { subgroups: [2, 2], grid: [2, 4] } },
+    { path: 'subgroup-matrix-shared', tiling: { subgroups: [4, 2], grid: [2, 4] } },
+    { path: 'subgroup-matrix-shared', tiling: { subgroups: [2, 2], grid: [2, 2] } },
+    { path: 'subgroup-matrix-shared', tiling: { subgroups: [1, 1], grid: [2, 4] } },
+    { path: 'subgroup-matrix', grid: [2, 4] },
+    { path: 'subgroup-matrix', grid: [4, 4] },
+  ];
+}
+
+export function describeF16Variant(variant: F16Variant): string {
+  if (variant.path === 'subgroup-matrix') return `${variant.path} ${variant.grid.join('x')} fragments`;
+  if (variant.path === 'subgroup-matrix-shared') {
+    const { subgroups, grid } = variant.tiling;
+    return `${variant.path} ${subgroups.join('x')} subgroups of ${grid.join('x')} fragments`;
+  }
+  return variant.path;
+}
+
+/** Whether a variant runs on this runtime for these dimensions. */
+export function f16VariantFits(
   runtime: GpuRuntime,
+  variant: F16Variant,
   m: number,
   n: number,
   k: number,
-  grid: FragmentGrid = defaultGrid,
-): F16MatmulPath {
+): boolean {
+  if (!runtime.features.has('shader-f16')) return false;
+  if (variant.path === 'tiled-f16') return true;
   const config = f16Config(runtime);
-  const fits =
-    config && m % (config.M * grid[0]) === 0 && n % (config.N * grid[1]) === 0 && k % config.K === 0;
-  return fits && runtime.subgroupMaxSize > 0 ? 'subgroup-matrix' : 'tiled-f16';
+  if (!config || runtime.subgroupMaxSize === 0) return false;
+  if (variant.path === 'subgroup-matrix') {
+    return (
+      m % (config.M * variant.grid[0]) === 0 && n % (config.N * variant.grid[1]) === 0 && k % config.K === 0
+    );
+  }
+  const [tm, tn] = sharedTile(config, variant.tiling);
+  return m % tm === 0 && n % tn === 0 && k % sharedTileK === 0 && n % 8 === 0;
+}
+
+/** The first tensor-core variant that fits, else the tiled shader-f16 kernel. */
+export function chooseF16Variant(runtime: GpuRuntime, m: number, n: number, k: number): F16Variant {
+  return f16Variants().find((v) => f16VariantFits(runtime, v, m, n, k)) ?? { path: 'tiled-f16' };
 }
 
 /**
- * Encodes C = A·B with f16 A [M,K] and B [K,N] (buffers of 2-byte values) into f32 C [M,N].
- * `path` and `grid` force a variant (the benchmark compares them). Needs shader-f16.
+ * Encodes C = A·B with f16 A [M,K] and B [K,N] (buffers of 2-byte values) into f32 C [M,N]; returns the
+ * variant used. `variant` forces one (the benchmark and tests compare them). Needs shader-f16.
  */
 export function encodeMatmulF16(
   runtime: GpuRuntime,
@@ -112,18 +156,27 @@ export function encodeMatmulF16(
   m: number,
   n: number,
   k: number,
-  path: F16MatmulPath = f16MatmulPath(runtime, m, n, k),
-  grid: FragmentGrid = defaultGrid,
-): F16MatmulPath {
-  if (!runtime.features.has('shader-f16')) throw new Error('f16 matmul needs the shader-f16 feature');
+  variant: F16Variant = chooseF16Variant(runtime, m, n, k),
+): F16Variant {
+  if (!f16VariantFits(runtime, variant, m, n, k)) {
+    throw new Error(
+      `f16 matmul variant ${describeF16Variant(variant)} does not fit ${m}x${n}x${k} on this adapter`,
+    );
+  }
   const words = new Words().u(m).u(n).u(k);
-  if (path === 'subgroup-matrix') {
-    const config = f16Config(runtime);
-    if (!config) throw new Error('this adapter has no f16 subgroup-matrix configuration');
-    const code = subgroupMatrixShader(config, runtime.subgroupMaxSize, grid);
-    runtime.dispatch(code, [a, b, c.buffer], words, [n / (config.N * grid[1]), m / (config.M * grid[0])]);
+  const config = f16Config(runtime)!;
+  if (variant.path === 'subgroup-matrix') {
+    const code = subgroupMatrixShader(config, runtime.subgroupMaxSize, variant.grid);
+    runtime.dispatch(code, [a, b, c.buffer], words, [
+      n / (config.N * variant.grid[1]),
+      m / (config.M * variant.grid[0]),
+    ]);
+  } else if (variant.path === 'subgroup-matrix-shared') {
+    const code = sharedSubgroupMatrixShader(config, runtime.subgroupMaxSize, variant.tiling);
+    const [tm, tn] = sharedTile(config, variant.tiling);
+    runtime.dispatch(code, [a, b, c.buffer], words, [n / tn, m / tm]);
   } else {
     runtime.dispatch(fallbackShader, [a, b, c.buffer], words, [Math.ceil(n / 16), Math.ceil(m / 16)]);
   }
-  return path;
+  return variant;
 }
