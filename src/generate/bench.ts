@@ -61,7 +61,7 @@ function promptIds(length: number, vocab: number, seed: number): number[] {
 }
 
 async function oneRun(model: Transformer, prompt: number[], genTokens: number): Promise<DecodeRun> {
-  const cache = model.newCache();
+  const cache = model.newCache(prompt.length + genTokens);
   try {
     const next = async (ids: number[]) =>
       scopeAsync(async () => {

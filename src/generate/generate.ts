@@ -64,7 +64,7 @@ export async function* generate(
   const history = [...promptIds];
   const generated: number[] = [];
   let emitted = '';
-  const cache = model.newCache();
+  const cache = model.newCache(promptIds.length + Math.max(maxNew, 1));
   try {
     let input: number[] = [...promptIds];
     for (let step = 0; step < maxNew; step++) {

@@ -5,7 +5,22 @@
  */
 import type { LayerSpec } from '../config/layer-plan.js';
 import type { ModelConfig } from '../config/model-config.js';
-import { attention, broadcastTo, concat, linear, permute, reshape, rope, split } from '../ops/index.js';
+import {
+  add,
+  affine,
+  attention,
+  attentionMask,
+  broadcastTo,
+  concat,
+  linear,
+  matmul,
+  permute,
+  reshape,
+  rope,
+  softcap,
+  softmax,
+  split,
+} from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { KVCache } from './kv-cache.js';
 import { applyNorm, applyQKNorm, type OptionalParamLookup, type ParamLookup } from './norms.js';
@@ -119,7 +134,23 @@ export function latentAttention(
     seq,
     ropeDim,
   ]);
-  if (ctx.cache) ({ keys: latent, values: kPe } = ctx.cache.append(ctx.slot, latent, kPe, 1));
+  const scale = c.attentionScale ?? 1 / Math.sqrt(nope + ropeDim);
+  if (ctx.cache) {
+    ({ keys: latent, values: kPe } = ctx.cache.append(ctx.slot, latent, kPe, 1));
+    const o = absorbedLatentAttention(
+      qNope!,
+      qPe,
+      latent,
+      kPe,
+      param(`${prefix}.kv_b_proj.weight`),
+      m,
+      layer,
+      c,
+      scale,
+    );
+    const merged = reshape(permute(o, [0, 2, 1, 3]), [batch, seq, h * m.vHeadDim]);
+    return linear(merged, param(`${prefix}.o_proj.weight`), bias(optional, `${prefix}.o_proj.bias`, b.o));
+  }
   const total = latent.shape[1]!;
   // Decompress: kv_b_proj(latent) -> per head [k_nope | v].
   const kv = reshape(linear(latent, param(`${prefix}.kv_b_proj.weight`)), [
@@ -133,10 +164,47 @@ export function latentAttention(
   const keys = permute(concat([kNope!, kRot], 3), [0, 2, 1, 3]); // [B, H, S, nope+rope]
   const queries = permute(concat([qNope!, qPe], 3), [0, 2, 1, 3]); // [B, H, T, nope+rope]
   const out = attention(queries, keys, permute(v!, [0, 2, 1, 3]), {
-    scale: c.attentionScale ?? 1 / Math.sqrt(nope + ropeDim),
+    scale,
     window: layer.window,
     softcap: c.attnLogitSoftcap,
   }); // [B, H, T, v]
   const merged = reshape(permute(out, [0, 2, 1, 3]), [batch, seq, h * m.vHeadDim]);
   return linear(merged, param(`${prefix}.o_proj.weight`), bias(optional, `${prefix}.o_proj.bias`, b.o));
+}
+
+/**
+ * MLA attention against the cached latent without decompressing it (DeepSeek-V2 §2.1.2's absorbed
+ * weights): q·k_nope = (W_UKᵀ q_nope)·c, and Σ p·v = W_UV (Σ p·c), so scores and the weighted sum run
+ * in the latent space of width kvLoraRank. qNope [B, T, H, nope], qPe [B, T, H, rope] (rotated),
+ * latent [B, S, r], kPe [B, S, rope] -> [B, H, T, v].
+ */
+function absorbedLatentAttention(
+  qNope: Tensor,
+  qPe: Tensor,
+  latent: Tensor,
+  kPe: Tensor,
+  kvB: Tensor,
+  m: NonNullable<ModelConfig['mla']>,
+  layer: LayerSpec,
+  c: ModelConfig,
+  scale: number,
+): Tensor {
+  const [batch, queries, heads] = qNope.shape as [number, number, number];
+  const keys = latent.shape[1]!;
+  const r = m.kvLoraRank;
+  const [wUK, wUV] = split(reshape(kvB, [heads, m.qkNopeHeadDim + m.vHeadDim, r]), 1, [
+    m.qkNopeHeadDim,
+    m.vHeadDim,
+  ]);
+  const qLatent = matmul(permute(qNope, [0, 2, 1, 3]), wUK!); // [B, H, T, nope] @ [H, nope, r] -> [B, H, T, r]
+  const cache = reshape(latent, [batch, 1, keys, r]);
+  let scores = add(
+    matmul(qLatent, cache, { transB: true }),
+    matmul(permute(qPe, [0, 2, 1, 3]), reshape(kPe, [batch, 1, keys, m.qkRopeHeadDim]), { transB: true }),
+  ); // [B, H, T, S]
+  scores = affine(scores, scale, 0);
+  if (c.attnLogitSoftcap) scores = softcap(scores, c.attnLogitSoftcap);
+  scores = add(scores, attentionMask(queries, keys, true, layer.window, scores));
+  const outLatent = matmul(softmax(scores), cache); // [B, H, T, r]
+  return matmul(outLatent, wUV!, { transB: true }); // [B, H, T, r] @ [H, v, r]ᵀ -> [B, H, T, v]
 }

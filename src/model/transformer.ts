@@ -132,8 +132,9 @@ export class Transformer {
     return this;
   }
 
-  newCache(): KVCache {
-    return new KVCache(this.order.length);
+  /** A KV cache for `capacity` positions (default: the context, at most 2048). */
+  newCache(capacity = Math.min(this.config.maxPositionEmbeddings, 2048)): KVCache {
+    return new KVCache(this.order.length, capacity);
   }
 
   private param = (path: string): Tensor => {

@@ -94,3 +94,23 @@ export function split(x: Tensor, axis: number, sizes: readonly number[]): Tensor
     return part;
   });
 }
+
+/**
+ * Writes `src` into `dst` in place, starting at `start` along `axis` (other axes must match). Not
+ * differentiable: it fills preallocated buffers such as KV caches.
+ */
+export function writeSlice(dst: Tensor, src: Tensor, axis: number, start: number): void {
+  const a = normalizeAxis(axis, dst.rank);
+  if (src.rank !== dst.rank || src.shape.some((d, i) => i !== a && d !== dst.shape[i])) {
+    throw new Error(
+      `writeSlice: ${formatShape(src.shape)} does not fit ${formatShape(dst.shape)} along axis ${a}`,
+    );
+  }
+  if (src.dtype !== dst.dtype) throw new Error(`writeSlice: dtypes differ (${dst.dtype} and ${src.dtype})`);
+  if (start < 0 || start + src.shape[a]! > dst.shape[a]!) {
+    throw new Error(
+      `writeSlice: rows [${start}, ${start + src.shape[a]!}) do not fit axis ${a} of ${formatShape(dst.shape)}`,
+    );
+  }
+  runKernel('writeSlice', [dst, src], { begin: dst.shape.map((_, i) => (i === a ? start : 0)) }, []);
+}

@@ -70,3 +70,15 @@ for (const [name, variant] of Object.entries(variants)) {
     cache.dispose();
   });
 }
+
+test('the KV cache is preallocated to its capacity and refuses to overflow', () => {
+  const model = Transformer.init(defineConfig(base), { seed: 1 });
+  const cache = model.newCache(6);
+  scope(() => model.forward([[1, 2, 3, 4]], { cache }));
+  const keys = cache.slots[0]!.keys!;
+  assert.deepEqual(keys.shape, [1, 2, 6, 4]);
+  scope(() => model.forward([[5]], { cache }));
+  assert.equal(cache.slots[0]!.keys, keys, 'the same buffer is written in place');
+  assert.throws(() => scope(() => model.forward([[6, 7]], { cache })), /holds 6 positions; 7 are needed/);
+  cache.dispose();
+});

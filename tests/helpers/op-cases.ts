@@ -392,6 +392,18 @@ const attentionCases: OpCase[] = [
   },
 ];
 
+const inPlaceCases: OpCase[] = [
+  {
+    name: 'writeSlice into the middle of axis 2 (a KV-cache append)',
+    inputs: (rng) => [normal(rng, [2, 3, 6, 4], { grad: false }), normal(rng, [2, 3, 2, 4], { grad: false })],
+    run: ([dst, src]) => {
+      const copy = ops.affine(dst!, 1, 0);
+      ops.writeSlice(copy, src!, 2, 3);
+      return copy;
+    },
+  },
+];
+
 const optimizerCases: OpCase[] = [
   {
     name: 'adamw kernel step 3',
@@ -422,6 +434,7 @@ export const opCases: readonly OpCase[] = [
   ...layoutCases,
   ...nnCases,
   ...attentionCases,
+  ...inPlaceCases,
   ...optimizerCases,
 ];
 

@@ -25,6 +25,7 @@ const families: [string, RegExp, { atol: number; rtol: number }][] = [
   ['norms and rope', /^(rmsNorm|layerNorm|rope)\b/, { atol: 1e-5, rtol: 1e-4 }],
   ['attention', /^attention\b/, { atol: 1e-5, rtol: 1e-4 }],
   ['adamw', /^adamw\b/, { atol: 1e-6, rtol: 1e-5 }],
+  ['in-place writes', /^writeSlice\b/, { atol: 0, rtol: 0 }],
 ];
 
 const backend = await requireWebGPU();

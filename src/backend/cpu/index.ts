@@ -5,7 +5,7 @@
 import { allocArray, type DType, type TypedArray } from '../../tensor/dtype.js';
 import { type Backend, type Kernel, registerBackend, registerKernel, type TensorInfo } from '../backend.js';
 import { affineKernel, binaryKernel, unaryGradKernel, unaryKernel } from './elementwise.js';
-import { concatKernel, padKernel, permuteKernel, sliceKernel } from './layout.js';
+import { concatKernel, padKernel, permuteKernel, sliceKernel, writeSliceKernel } from './layout.js';
 import { matmulKernel } from './matmul.js';
 import {
   adamwKernel,
@@ -56,6 +56,7 @@ const kernels: Record<string, Kernel<any>> = {
   slice: sliceKernel,
   pad: padKernel,
   concat: concatKernel,
+  writeSlice: writeSliceKernel,
 };
 
 registerBackend(cpuBackend);

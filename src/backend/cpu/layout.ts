@@ -44,6 +44,15 @@ export const padKernel: Kernel<{ begin: number[] }> = ([x], { begin }, [out]) =>
   return [result];
 };
 
+/**
+ * Writes src into dst at offset `begin`, in place (no output): how preallocated KV caches take new
+ * entries without reallocating.
+ */
+export const writeSliceKernel: Kernel<{ begin: number[] }> = ([dst, src], { begin }) => {
+  copyBlock(dst!.storage as TypedArray, dst!.shape, src!.storage as TypedArray, src!.shape, begin, 'write');
+  return [];
+};
+
 /** Moves a block of shape `blockShape` between `big` (at offset `begin`) and the dense `block`. */
 function copyBlock(
   big: TypedArray,

@@ -25,6 +25,7 @@ import {
   rmsNormKernel,
 } from './kernels/norms.js';
 import { argmaxKernel, softmaxKernel, sumKernel } from './kernels/reduce.js';
+import { writeSliceKernel } from './kernels/write-slice.js';
 import { GpuRuntime, type GpuStorage } from './runtime.js';
 import { setRuntime } from './shader.js';
 
@@ -51,6 +52,7 @@ export const webgpuKernels: Record<string, Kernel<any>> = {
   slice: sliceKernel,
   pad: padKernel,
   concat: concatKernel,
+  writeSlice: writeSliceKernel,
 };
 
 export interface WebGPUBackend extends Backend {
