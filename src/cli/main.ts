@@ -45,10 +45,14 @@ import {
 } from './args.js';
 import { benchCommand } from './bench.js';
 import { chatCommand } from './chat.js';
+import { evalCommand } from './eval.js';
+import { exportCommand } from './export.js';
+import { finetuneCommand } from './finetune.js';
 import { forwardCommand } from './forward.js';
 import { generateCommand } from './generate.js';
 import { templateCommand } from './template.js';
 import { tokenizeCommand } from './tokenize.js';
+import { trainCommand } from './train.js';
 
 export const commands: readonly Command<any>[] = [
   analyzeCommand,
@@ -58,6 +62,10 @@ export const commands: readonly Command<any>[] = [
   generateCommand,
   chatCommand,
   benchCommand,
+  evalCommand,
+  trainCommand,
+  finetuneCommand,
+  exportCommand,
 ];
 
 export function findCommand(name: string): Command<any> | undefined {
