@@ -40,6 +40,7 @@ documents are joined with blank lines.`,
     data: { type: 'string', required: true, valueName: 'PATH', description: 'the text to score' },
     context: { type: 'integer', description: "window length (default: the model's maxPositionEmbeddings)" },
     stride: { type: 'integer', description: 'tokens each window advances (default: half the window)' },
+    'batch-size': { type: 'integer', description: 'windows per forward pass (default 8)' },
     json: { type: 'boolean', description: 'print {"tokenPerplexity", "wordPerplexity", …} on stdout' },
     ...backendOption,
   },
@@ -55,6 +56,7 @@ documents are joined with blank lines.`,
     const result = await perplexity(model, tokenizer, text, {
       contextLength: options.context,
       stride: options.stride,
+      batchSize: options['batch-size'],
     });
     const seconds = (performance.now() - started) / 1000;
     if (options.json) {

@@ -29,6 +29,8 @@ export interface PerplexityOptions {
   contextLength?: number;
   /** Tokens advanced per window; default contextLength / 2. */
   stride?: number;
+  /** Windows per forward pass. Default 8. */
+  batchSize?: number;
 }
 
 export interface PerplexityResult {
@@ -51,47 +53,74 @@ export function perplexities(nll: number, tokens: number, words: number) {
   return { tokenPerplexity: Math.exp(nll / tokens), wordPerplexity: Math.exp(nll / words) };
 }
 
+interface Window {
+  begin: number;
+  end: number;
+  /** First target index this window scores (earlier ones were scored by an earlier window). */
+  scoredFrom: number;
+}
+
+/** The windows over ids[0..n): [begin, begin + context) every `stride`, each scoring only new targets. */
+export function planWindows(n: number, context: number, stride: number): Window[] {
+  const windows: Window[] = [];
+  let scoredEnd = 1; // ids[0..scoredEnd) are scored already (ids[0] never is)
+  // A window must start before its first scored target (that target needs one id of context), so with
+  // stride = context the windows overlap by one.
+  for (let begin = 0; scoredEnd < n; begin = Math.min(begin + stride, scoredEnd - 1)) {
+    const end = Math.min(begin + context, n);
+    if (end <= scoredEnd) continue;
+    windows.push({ begin, end, scoredFrom: scoredEnd });
+    scoredEnd = end;
+  }
+  return windows;
+}
+
 /**
  * Total NLL of ids[1..] given the ids before them, in windows of `context` advanced by `stride`; ids[0]
- * is context only. Returns the NLL, the tokens scored and the number of windows.
+ * is context only. Windows of equal length run `batchSize` at a time. Returns the NLL, the tokens
+ * scored and the number of windows.
  */
 export async function slidingWindowNll(
   model: Transformer,
   ids: readonly number[],
   context: number,
   stride: number,
+  batchSize = 8,
 ): Promise<{ nll: number; tokens: number; windows: number }> {
   if (!(Number.isInteger(context) && context >= 2))
     throw new Error(`context length must be ≥ 2, got ${context}`);
   if (!(Number.isInteger(stride) && stride >= 1 && stride <= context))
     throw new Error(`stride must be an integer in [1, context = ${context}], got ${stride}`);
+  const windows = planWindows(ids.length, context, stride);
   let nll = 0;
-  let tokens = 0;
-  let windows = 0;
-  let scoredEnd = 1; // ids[0..scoredEnd) are scored already (ids[0] never is)
-  for (let begin = 0; scoredEnd < ids.length; begin += stride) {
-    const end = Math.min(begin + context, ids.length);
-    if (end <= scoredEnd) continue;
-    const window = ids.slice(begin, end);
-    // Position p of the window predicts ids[begin + p + 1]; score only targets at or after scoredEnd.
-    const targets = Int32Array.from({ length: window.length }, (_, p) => {
-      const target = begin + p + 1;
-      return target >= scoredEnd && target < end ? ids[target]! : -100;
+  for (let i = 0; i < windows.length; ) {
+    const length = windows[i]!.end - windows[i]!.begin;
+    const group: Window[] = [];
+    while (i < windows.length && group.length < batchSize && windows[i]!.end - windows[i]!.begin === length) {
+      group.push(windows[i++]!);
+    }
+    const inputs = new Int32Array(group.length * length);
+    const targets = new Int32Array(group.length * length);
+    group.forEach(({ begin, end, scoredFrom }, row) => {
+      for (let p = 0; p < length; p++) {
+        // Position p predicts ids[begin + p + 1]; only targets from scoredFrom on count.
+        const target = begin + p + 1;
+        inputs[row * length + p] = ids[begin + p]!;
+        targets[row * length + p] = target >= scoredFrom && target < end ? ids[target]! : -100;
+      }
     });
     const loss = noGrad(() =>
       scope(() => {
-        const logits = model.forward([window]); // [1, T, vocab]
-        const t = tensor(targets, [1, window.length], { backend: model.backend });
+        const shape = [group.length, length];
+        const logits = model.forward(tensor(inputs, shape, { backend: model.backend })); // [B, T, vocab]
+        const t = tensor(targets, shape, { backend: model.backend });
         return crossEntropy(logits, t, { ignoreIndex: -100, reduction: 'sum' });
       }),
     );
     nll += await loss.item();
     loss.dispose();
-    tokens += end - scoredEnd;
-    scoredEnd = end;
-    windows++;
   }
-  return { nll, tokens, windows };
+  return { nll, tokens: ids.length - 1, windows: windows.length };
 }
 
 /** Token- and word-level perplexity of `text`. */
@@ -110,6 +139,6 @@ export async function perplexity(
   const textIds = tokenizer.encode(text, { addSpecialTokens: false });
   const ids = start === null ? textIds : [start, ...textIds];
   if (ids.length < 2) throw new Error('the evaluation text is too short: it needs at least one scored token');
-  const { nll, tokens, windows } = await slidingWindowNll(model, ids, context, stride);
+  const { nll, tokens, windows } = await slidingWindowNll(model, ids, context, stride, options.batchSize);
   return { ...perplexities(nll, tokens, words), nll, tokens, words, windows };
 }

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defineConfig } from '../../src/config/model-config.js';
-import { countWords, perplexity, slidingWindowNll } from '../../src/eval/perplexity.js';
+import { countWords, perplexity, planWindows, slidingWindowNll } from '../../src/eval/perplexity.js';
 import { Transformer } from '../../src/model/transformer.js';
 import { zeros } from '../../src/ops/index.js';
 
@@ -65,6 +65,32 @@ test('sliding windows count each token once and agree with one window when the c
   const short = await slidingWindowNll(model, ids, 4, 2);
   assert.equal(short.tokens, 19);
   assert.notEqual(short.nll, whole.nll);
+});
+
+test('windows cover every target once; batching windows does not change the NLL', async () => {
+  for (const [n, context, stride] of [
+    [50, 8, 3],
+    [9, 8, 8],
+    [100, 16, 16],
+    [7, 4, 1],
+  ] as const) {
+    const counts = new Array<number>(n).fill(0);
+    for (const w of planWindows(n, context, stride)) {
+      assert.ok(w.end - w.begin <= context && w.scoredFrom > w.begin);
+      for (let t = w.scoredFrom; t < w.end; t++) counts[t]!++;
+    }
+    assert.deepEqual(
+      counts,
+      [0, ...new Array(n - 1).fill(1)],
+      `n ${n}, context ${context}, stride ${stride}`,
+    );
+  }
+  const model = Transformer.init({ ...config, maxPositionEmbeddings: 16 }, { seed: 6 });
+  const ids = Array.from({ length: 61 }, (_, i) => (i * 53 + 7) % 257);
+  const one = await slidingWindowNll(model, ids, 12, 5, 1);
+  const batched = await slidingWindowNll(model, ids, 12, 5, 8);
+  assert.equal(batched.windows, one.windows);
+  assert.ok(Math.abs(batched.nll - one.nll) < 1e-3, `${batched.nll} vs ${one.nll}`);
 });
 
 test('word counting and errors', async () => {
