@@ -4,6 +4,10 @@
  * prefetch of the next K step), and each subgroup multiplies its `grid` of fragments out of workgroup
  * memory. Row strides are padded by 8 halves (16 bytes) against bank conflicts. Needs M % TM, N % TN,
  * K % 32 and (for the 16-byte loads) K % 8, N % 8 to be zero.
+ *
+ * Only one subgroup per workgroup compiles today: Tint requires the offset argument of
+ * subgroupMatrixLoad/Store to be workgroup-uniform, and a subgroup's fragment offset depends on its index
+ * in the workgroup (`diagnostic(off, subgroup_uniformity)` does not lift this; tried 2026-11-28).
  */
 import type { SubgroupMatrixConfig } from '../gpu.js';
 import { header } from '../shader.js';
@@ -78,12 +82,8 @@ export function sharedSubgroupMatrixShader(
     ${ids.map(([i, j]) => `acc${i}${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, acc${i}${j});`).join('\n    ')}
     }`,
   );
-  // Fragment offsets depend on the subgroup's index in the workgroup, which WGSL's uniformity analysis
-  // cannot prove subgroup-uniform; with full subgroups of consecutive invocations (NVIDIA) they are.
-  // The tests compare every variant with the cpu, so a device where this does not hold fails them.
   return `enable f16;
 enable chromium_experimental_subgroup_matrix;
-${single ? '' : 'diagnostic(off, subgroup_uniformity);'}
 ${header}
 alias Left = subgroup_matrix_left<f16, ${fk}, ${fm}>;
 alias Right = subgroup_matrix_right<f16, ${fn}, ${fk}>;

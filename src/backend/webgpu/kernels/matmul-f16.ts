@@ -98,19 +98,15 @@ export type F16Variant =
 export type F16MatmulPath = F16Variant['path'];
 
 /**
- * The tensor-core variants, fastest measured on the H200 first (BENCHMARKS.md); `chooseF16Variant` takes
- * the first that fits. The workgroup-memory variants with several subgroups need the subgroup-uniformity
- * diagnostic off (see matmul-f16-shared.ts).
+ * The tensor-core variants in order of preference (H200 medians, BENCHMARKS.md); `chooseF16Variant` takes
+ * the first that fits. The direct 2x4 kernel measured 49-51 TFLOP/s in three runs; the 4x4 one swung
+ * between 18 and 66. Workgroups of several subgroups do not compile (see matmul-f16-shared.ts).
  */
 export function f16Variants(): F16Variant[] {
   return [
-    { path: 'subgroup-matrix', grid: [4, 4] },
     { path: 'subgroup-matrix', grid: [2, 4] },
-    { path: 'subgroup-matrix-shared', tiling: { subgroups: [2, 2], grid: [2, 4] } },
-    { path: 'subgroup-matrix-shared', tiling: { subgroups: [4, 2], grid: [2, 4] } },
-    { path: 'subgroup-matrix-shared', tiling: { subgroups: [2, 2], grid: [4, 4] } },
-    { path: 'subgroup-matrix-shared', tiling: { subgroups: [2, 2], grid: [2, 2] } },
     { path: 'subgroup-matrix-shared', tiling: { subgroups: [1, 1], grid: [2, 4] } },
+    { path: 'subgroup-matrix', grid: [4, 4] },
   ];
 }
 
