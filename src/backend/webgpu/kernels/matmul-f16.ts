@@ -16,6 +16,7 @@ import {
   sharedTile,
   sharedTileK,
 } from './matmul-f16-shared.js';
+import { splitSubgroupMatrixShader } from './matmul-f16-split.js';
 
 /** Fragments per subgroup along M and along N (4x4: 64x64 outputs with 16x16 fragments). */
 export type FragmentGrid = readonly [number, number];
@@ -93,6 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
 export type F16Variant =
   | { path: 'subgroup-matrix'; grid: FragmentGrid }
   | { path: 'subgroup-matrix-shared'; tiling: SharedTiling }
+  | { path: 'subgroup-matrix-split'; tiling: SharedTiling }
   | { path: 'tiled-f16' };
 
 export type F16MatmulPath = F16Variant['path'];
@@ -107,12 +109,16 @@ export function f16Variants(): F16Variant[] {
     { path: 'subgroup-matrix', grid: [2, 4] },
     { path: 'subgroup-matrix-shared', tiling: { subgroups: [1, 1], grid: [2, 4] } },
     { path: 'subgroup-matrix', grid: [4, 4] },
+    // Not yet run on a device: several subgroups per workgroup, blocks picked by pointer.
+    { path: 'subgroup-matrix-split', tiling: { subgroups: [2, 2], grid: [2, 4] } },
+    { path: 'subgroup-matrix-split', tiling: { subgroups: [4, 2], grid: [2, 4] } },
+    { path: 'subgroup-matrix-split', tiling: { subgroups: [2, 2], grid: [4, 4] } },
   ];
 }
 
 export function describeF16Variant(variant: F16Variant): string {
   if (variant.path === 'subgroup-matrix') return `${variant.path} ${variant.grid.join('x')} fragments`;
-  if (variant.path === 'subgroup-matrix-shared') {
+  if (variant.path === 'subgroup-matrix-shared' || variant.path === 'subgroup-matrix-split') {
     const { subgroups, grid } = variant.tiling;
     return `${variant.path} ${subgroups.join('x')} subgroups of ${grid.join('x')} fragments`;
   }
@@ -172,8 +178,10 @@ export function encodeMatmulF16(
       n / (config.N * variant.grid[1]),
       m / (config.M * variant.grid[0]),
     ]);
-  } else if (variant.path === 'subgroup-matrix-shared') {
-    const code = sharedSubgroupMatrixShader(config, runtime.subgroupMaxSize, variant.tiling);
+  } else if (variant.path === 'subgroup-matrix-shared' || variant.path === 'subgroup-matrix-split') {
+    const make =
+      variant.path === 'subgroup-matrix-shared' ? sharedSubgroupMatrixShader : splitSubgroupMatrixShader;
+    const code = make(config, runtime.subgroupMaxSize, variant.tiling);
     const [tm, tn] = sharedTile(config, variant.tiling);
     runtime.dispatch(code, [a, b, c.buffer], words, [n / tn, m / tm]);
   } else {
