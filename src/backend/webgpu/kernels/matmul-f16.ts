@@ -16,7 +16,6 @@ import {
   sharedTile,
   sharedTileK,
 } from './matmul-f16-shared.js';
-import { splitSubgroupMatrixShader } from './matmul-f16-split.js';
 
 /** Fragments per subgroup along M and along N (4x4: 64x64 outputs with 16x16 fragments). */
 export type FragmentGrid = readonly [number, number];
@@ -94,31 +93,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
 export type F16Variant =
   | { path: 'subgroup-matrix'; grid: FragmentGrid }
   | { path: 'subgroup-matrix-shared'; tiling: SharedTiling }
-  | { path: 'subgroup-matrix-split'; tiling: SharedTiling }
   | { path: 'tiled-f16' };
 
 export type F16MatmulPath = F16Variant['path'];
 
 /**
  * The tensor-core variants in order of preference (H200 medians, BENCHMARKS.md); `chooseF16Variant` takes
- * the first that fits. The direct 2x4 kernel measured 49-51 TFLOP/s in three runs; the 4x4 one swung
- * between 18 and 66. Workgroups of several subgroups do not compile (see matmul-f16-shared.ts).
+ * the first that fits. Medians of five H200 invocations: direct 2x4 32-51 TFLOP/s (median 50.8), direct
+ * 4x4 18-69 (25.3), workgroup memory 1x1 22-55 (53.9, three). Several subgroups per workgroup do not
+ * compile (see matmul-f16-shared.ts).
  */
 export function f16Variants(): F16Variant[] {
   return [
     { path: 'subgroup-matrix', grid: [2, 4] },
     { path: 'subgroup-matrix-shared', tiling: { subgroups: [1, 1], grid: [2, 4] } },
     { path: 'subgroup-matrix', grid: [4, 4] },
-    // Not yet run on a device: several subgroups per workgroup, blocks picked by pointer.
-    { path: 'subgroup-matrix-split', tiling: { subgroups: [2, 2], grid: [2, 4] } },
-    { path: 'subgroup-matrix-split', tiling: { subgroups: [4, 2], grid: [2, 4] } },
-    { path: 'subgroup-matrix-split', tiling: { subgroups: [2, 2], grid: [4, 4] } },
   ];
 }
 
 export function describeF16Variant(variant: F16Variant): string {
   if (variant.path === 'subgroup-matrix') return `${variant.path} ${variant.grid.join('x')} fragments`;
-  if (variant.path === 'subgroup-matrix-shared' || variant.path === 'subgroup-matrix-split') {
+  if (variant.path === 'subgroup-matrix-shared') {
     const { subgroups, grid } = variant.tiling;
     return `${variant.path} ${subgroups.join('x')} subgroups of ${grid.join('x')} fragments`;
   }
@@ -178,10 +173,8 @@ export function encodeMatmulF16(
       n / (config.N * variant.grid[1]),
       m / (config.M * variant.grid[0]),
     ]);
-  } else if (variant.path === 'subgroup-matrix-shared' || variant.path === 'subgroup-matrix-split') {
-    const make =
-      variant.path === 'subgroup-matrix-shared' ? sharedSubgroupMatrixShader : splitSubgroupMatrixShader;
-    const code = make(config, runtime.subgroupMaxSize, variant.tiling);
+  } else if (variant.path === 'subgroup-matrix-shared') {
+    const code = sharedSubgroupMatrixShader(config, runtime.subgroupMaxSize, variant.tiling);
     const [tm, tn] = sharedTile(config, variant.tiling);
     runtime.dispatch(code, [a, b, c.buffer], words, [n / tn, m / tm]);
   } else {
