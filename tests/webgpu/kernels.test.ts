@@ -95,6 +95,30 @@ if (backend) {
         ([a, b]) => ops.matmul(a!, b!, { transB: true }),
         mm,
       ));
+    for (const transB of [false, true]) {
+      test(`few rows (matrix-vector kernel) M = 1, 5, 8 and 9, transB=${transB}`, async () => {
+        for (const [m, k, n, seed] of [
+          [1, 768, 2304, 40],
+          [5, 37, 70, 41],
+          [8, 64, 33, 42],
+          [9, 20, 50, 43],
+        ] as const) {
+          await same(
+            backend,
+            [rand([m, k], seed), rand(transB ? [n, k] : [k, n], seed + 100)],
+            ([a, b]) => ops.matmul(a!, b!, { transB }),
+            mm,
+          );
+        }
+      });
+    }
+    test('few rows with broadcast batches [2,3,1,4] @ [3,5,4]ᵀ', () =>
+      same(
+        backend,
+        [rand([2, 3, 1, 4], 44), rand([3, 5, 4], 45)],
+        ([a, b]) => ops.matmul(a!, b!, { transB: true }),
+        mm,
+      ));
     test('K = 0 gives zeros', () =>
       same(backend, [rand([3, 0], 11), rand([0, 4], 12)], ([a, b]) => ops.matmul(a!, b!), exact));
   });

@@ -4,7 +4,7 @@
  * workgroup-memory reads conflict-free), K in steps of 16 through workgroup memory, the next step's
  * global loads issued before the current step's arithmetic. Variants: transposes, vec4 global access
  * when the contiguous dimensions are multiples of 4, and bounds checks only when a dimension is not a
- * multiple of the tile.
+ * multiple of the tile. Products with at most 8 rows (decoding) go to the matrix-vector kernel.
  */
 import { broadcastStrides, sizeOf } from '../../../tensor/shape.js';
 import type { Kernel } from '../../backend.js';
@@ -12,10 +12,11 @@ import type { MatmulAttrs } from '../../cpu/matmul.js';
 import { Words } from '../params.js';
 import type { GpuStorage } from '../runtime.js';
 import { alloc, buf, header, runtime } from '../shader.js';
+import { batchOffsets, collapseBatch, maxBatchRank } from './batch.js';
+import { encodeMatvec, matvecMaxRows } from './matvec.js';
 
 const tile = 128;
 const tileK = 16;
-const maxBatchRank = 4;
 
 interface Variant {
   transA: boolean;
@@ -115,16 +116,7 @@ ${store}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let M = pu(0); let N = pu(1); let K = pu(2);
-  // Batch offsets: decompose the batch index over the (collapsed) batch shape.
-  var rest = wid.z;
-  var aBase = 0u; var bBase = 0u;
-  for (var d = i32(pu(3)) - 1; d >= 0; d--) {
-    let dim = pu(4u + u32(d));
-    let idx = rest % dim;
-    rest = rest / dim;
-    aBase += idx * pu(8u + u32(d));
-    bBase += idx * pu(12u + u32(d));
-  }
+  ${batchOffsets('wid.z')}
   let cBase = wid.z * M * N;
   let m0 = wid.y * ${tile}u;
   let n0 = wid.x * ${tile}u;
@@ -171,22 +163,15 @@ function shaderFor(v: Variant): string {
   return code;
 }
 
-/** Drops size-1 batch axes and merges neighbours that are contiguous in both operands. */
-export function collapseBatch(shape: number[], sa: number[], sb: number[]): [number[], number[], number[]] {
-  const dims: [number, number, number][] = [];
-  shape.forEach((d, i) => {
-    if (d !== 1) dims.push([d, sa[i]!, sb[i]!]);
-  });
-  const merged: [number, number, number][] = [];
-  for (const dim of dims) {
-    const last = merged[merged.length - 1];
-    if (last && last[1] === dim[1] * dim[0] && last[2] === dim[2] * dim[0]) {
-      merged[merged.length - 1] = [last[0] * dim[0], dim[1], dim[2]];
-    } else {
-      merged.push(dim);
-    }
-  }
-  return [merged.map((d) => d[0]), merged.map((d) => d[1]), merged.map((d) => d[2])];
+function words(m: number, n: number, k: number, shape: number[], sa: number[], sb: number[]): Words {
+  return new Words()
+    .u(m)
+    .u(n)
+    .u(k)
+    .u(shape.length)
+    .us(shape, maxBatchRank, 1)
+    .us(sa, maxBatchRank)
+    .us(sb, maxBatchRank);
 }
 
 /** Encodes C = op(A) op(B) for [batch..., M, N]; A's and B's batch strides are in elements. */
@@ -208,13 +193,17 @@ export function encodeMatmul(
   if (shape.length > maxBatchRank)
     throw new Error(`webgpu matmul supports up to ${maxBatchRank} non-contiguous batch axes`);
   if (batches > 65535) throw new Error(`webgpu matmul supports up to 65535 batched products, got ${batches}`);
+  if (m <= matvecMaxRows && !transA) {
+    encodeMatvec(a, b, c, { m, n, k, transB }, words(m, n, k, shape, sa, sb), batches);
+    return;
+  }
   const aCols = transA ? m : k;
   const bCols = transB ? k : n;
   const vec = aCols % 4 === 0 && bCols % 4 === 0 && n % 4 === 0;
   const checked = m % tile !== 0 || n % tile !== 0 || k % tileK !== 0;
-  const words = new Words().u(m).u(n).u(k).u(shape.length).us(shape, 4, 1).us(sa, 4).us(sb, 4);
   const groups = [Math.ceil(n / tile), Math.ceil(m / tile), batches];
-  runtime().dispatch(shaderFor({ transA, transB, vec, checked }), [a, b, c.buffer], words, groups);
+  const code = shaderFor({ transA, transB, vec, checked });
+  runtime().dispatch(code, [a, b, c.buffer], words(m, n, k, shape, sa, sb), groups);
 }
 
 export const matmulKernel: Kernel<MatmulAttrs> = ([a, b], { transA, transB }, [out]) => {
