@@ -70,6 +70,15 @@ for label, nbytes, fn in [
     add(f"elementwise {label}", shape, s, nbytes * elems / s / 1e9, "GB/s")
 del x, y, out
 
+for label, k, n in [("attn qkv 768->2304", 768, 2304), ("attn proj 768->768", 768, 768),
+                    ("mlp up 768->3072", 768, 3072), ("mlp down 3072->768", 3072, 768),
+                    ("lm head 768->50257", 768, 50257)]:
+    xv = torch.rand(1, k, device=dev, generator=g)
+    w = torch.rand(n, k, device=dev, generator=g)
+    s = time_cuda(lambda: F.linear(xv, w))
+    add(f"matvec {label}", f"[1,{k}]x[{n},{k}]T", s, 4 * n * k / s / 1e9, "GB/s")
+del xv, w
+
 B, H, T, D = 8, 12, 1024, 64
 q, k, v = (torch.rand(B, H, T, D, device=dev, generator=g) * 2 - 1 for _ in range(3))
 mask = torch.full((T, T), float("-inf"), device=dev).triu(1)

@@ -266,6 +266,13 @@ if (backend) {
   });
 
   describe('webgpu memory', () => {
+    test('a tensor past the storage binding limit is refused with a clear error', () => {
+      const limit = backend.runtime.device.limits.maxStorageBufferBindingSize;
+      if (limit >= 2 ** 31) return; // too large to allocate in a test on this adapter
+      const x = ops.zeros([limit / 4 + 4], { backend });
+      assert.throws(() => ops.exp(x), /exceeds this adapter's storage binding limit/);
+      x.dispose();
+    });
     test('float64 is refused; zeros, copyInto and reads of int32', async () => {
       assert.throws(() => ops.tensor(new Float64Array(2), [2], { backend }), /does not support float64/);
       const z = ops.zeros([5], { backend });

@@ -34,6 +34,8 @@ export class GpuRuntime {
   private readonly pool = new Map<number, GPUBuffer[]>();
   private releasedSinceSubmit: GpuStorage[] = [];
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  /** Bytes in use of each pooled buffer: bindings cover those, not the size class (binding limits). */
+  private readonly liveBytes = new WeakMap<GPUBuffer, number>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private readonly params: ParamWriter;
@@ -78,7 +80,9 @@ export class GpuRuntime {
       this.flush();
       buffer = this.pool.get(capacity)?.pop();
     }
-    return { buffer: buffer ?? this.createBuffer(capacity), byteSize: bytes };
+    const storage = { buffer: buffer ?? this.createBuffer(capacity), byteSize: bytes };
+    this.liveBytes.set(storage.buffer, bytes);
+    return storage;
   }
 
   private createBuffer(capacity: number): GPUBuffer {
@@ -147,7 +151,14 @@ export class GpuRuntime {
       { binding: 0, resource: { buffer: this.paramBuffer, offset, size: paramBytes } },
     ];
     buffers.forEach((buffer, i) => {
-      entries.push({ binding: i + 1, resource: { buffer } });
+      const bytes = this.liveBytes.get(buffer) ?? buffer.size;
+      const size = Math.min(buffer.size, Math.max(16, Math.ceil(bytes / 16) * 16));
+      if (size > this.device.limits.maxStorageBufferBindingSize) {
+        throw new Error(
+          `a ${bytes}-byte tensor exceeds this adapter's storage binding limit of ${this.device.limits.maxStorageBufferBindingSize} bytes`,
+        );
+      }
+      entries.push({ binding: i + 1, resource: { buffer, size } });
     });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     this.pass ??= this.commandEncoder().beginComputePass();
