@@ -37,9 +37,9 @@ function columnShader(inputs: string[], expr: string): string {
 ${bindings([...inputs, 'Out'], ['Out'])}
 var<workgroup> part: array<f32, 256>;
 @compute @workgroup_size(32, 8)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
   let rows = pu(0); let cols = pu(1);
-  let j = wid.x * 32u + l.x;
+  let j = linearGroup(wid, nwg) * 32u + l.x;
   var s = 0.0;
   if (j < cols) {
     for (var r = l.y; r < rows; r += 8u) { s += ${expr}; }
@@ -56,7 +56,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
 
 function columnSum(code: string, inputs: GPUBuffer[], rows: number, cols: number): GpuStorage {
   const out = alloc(cols);
-  runtime().dispatch(code, [...inputs, out.buffer], new Words().u(rows).u(cols), [Math.ceil(cols / 32)]);
+  runtime().dispatch(code, [...inputs, out.buffer], new Words().u(rows).u(cols), grid(Math.ceil(cols / 32)));
   return out;
 }
 

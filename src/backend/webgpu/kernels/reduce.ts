@@ -24,9 +24,9 @@ export const columnSumShader = `${header}
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 var<workgroup> part: array<f32, 256>;
 @compute @workgroup_size(32, 8)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
   let rows = pu(0); let cols = pu(1);
-  let col = wid.x * 32u + l.x;
+  let col = linearGroup(wid, nwg) * 32u + l.x;
   var s = 0.0;
   if (col < cols) {
     for (var r = l.y; r < rows; r += 8u) { s += X[r * cols + col]; }
@@ -49,7 +49,7 @@ function rowSum(x: GpuStorage, rows: number, inner: number): GpuStorage {
 
 export function columnSum(x: GPUBuffer, rows: number, cols: number): GpuStorage {
   const y = alloc(cols);
-  runtime().dispatch(columnSumShader, [x, y.buffer], new Words().u(rows).u(cols), [Math.ceil(cols / 32)]);
+  runtime().dispatch(columnSumShader, [x, y.buffer], new Words().u(rows).u(cols), grid(Math.ceil(cols / 32)));
   return y;
 }
 
