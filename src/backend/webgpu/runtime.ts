@@ -33,7 +33,10 @@ export class GpuRuntime {
   readonly features: ReadonlySet<string>;
   private readonly pool = new Map<number, GPUBuffer[]>();
   private releasedSinceSubmit: GpuStorage[] = [];
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelines = new Map<
+    string,
+    { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }
+  >();
   /** Bytes in use of each pooled buffer: bindings cover those, not the size class (binding limits). */
   private readonly liveBytes = new WeakMap<GPUBuffer, number>();
   private encoder: GPUCommandEncoder | null = null;
@@ -108,16 +111,21 @@ export class GpuRuntime {
 
   /** The pipeline for a WGSL module (cached by its source text). */
   pipeline(code: string): GPUComputePipeline {
-    let pipeline = this.pipelines.get(code);
-    if (!pipeline) {
+    return this.compiled(code).pipeline;
+  }
+
+  private compiled(code: string): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    let entry = this.pipelines.get(code);
+    if (!entry) {
       const module = this.device.createShaderModule({ code });
-      pipeline = this.device.createComputePipeline({
+      const pipeline = this.device.createComputePipeline({
         layout: 'auto',
         compute: { module, entryPoint: 'main' },
       });
-      this.pipelines.set(code, pipeline);
+      entry = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+      this.pipelines.set(code, entry);
     }
-    return pipeline;
+    return entry;
   }
 
   private commandEncoder(): GPUCommandEncoder {
@@ -145,7 +153,7 @@ export class GpuRuntime {
   ): void {
     if (groups.some((g) => g === 0)) return;
     if (this.params.full) this.flush();
-    const pipeline = this.pipeline(code);
+    const { pipeline, layout } = this.compiled(code);
     const offset = this.params.push(words);
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: this.paramBuffer, offset, size: paramBytes } },
@@ -160,7 +168,7 @@ export class GpuRuntime {
       }
       entries.push({ binding: i + 1, resource: { buffer, size } });
     });
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = this.device.createBindGroup({ layout, entries });
     this.pass ??= this.commandEncoder().beginComputePass();
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);

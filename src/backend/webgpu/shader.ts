@@ -27,6 +27,21 @@ export function alloc(elements: number): GpuStorage {
   return runtime().alloc(elements * 4);
 }
 
+const shaderCache = new Map<string, string>();
+
+/**
+ * Builds a shader once per key: kernels generate WGSL per variant, and handing the runtime the same
+ * string object keeps its pipeline lookup from hashing kilobytes of source on every dispatch.
+ */
+export function memoShader(key: string, build: () => string): string {
+  let code = shaderCache.get(key);
+  if (code === undefined) {
+    code = build();
+    shaderCache.set(key, code);
+  }
+  return code;
+}
+
 const maxGroups = 65535;
 
 /** Workgroup grid for `groups` workgroups along one logical axis. */

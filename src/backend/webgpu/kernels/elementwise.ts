@@ -7,7 +7,7 @@ import { type BinaryOpName, binaryOps, type UnaryOpName, unaryOps } from '../../
 import { broadcastStrides, type Shape, shapesEqual, sizeOf } from '../../../tensor/shape.js';
 import type { Kernel } from '../../backend.js';
 import { Words } from '../params.js';
-import { alloc, buf, entryArgs, grid, header, runtime } from '../shader.js';
+import { alloc, buf, entryArgs, grid, header, memoShader, runtime } from '../shader.js';
 import { wgslMath } from './wgsl-math.js';
 
 const wg = 256;
@@ -18,6 +18,10 @@ function typeAlias(vec: boolean): string {
 
 /** A module applying `body` (which assigns OUT[i]) to every index below word 0. */
 function mapShader(vec: boolean, bindings: string[], body: string): string {
+  return memoShader(`map ${vec} ${bindings.join()} ${body}`, () => buildMapShader(vec, bindings, body));
+}
+
+function buildMapShader(vec: boolean, bindings: string[], body: string): string {
   const decls = bindings
     .map((name, k) => {
       const last = k === bindings.length - 1;

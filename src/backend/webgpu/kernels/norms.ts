@@ -8,7 +8,7 @@ import type { Kernel, TensorInfo } from '../../backend.js';
 import type { LayerNormAttrs, RmsNormAttrs } from '../../cpu/nn.js';
 import { Words } from '../params.js';
 import type { GpuStorage } from '../runtime.js';
-import { alloc, buf, grid, header, runtime } from '../shader.js';
+import { alloc, buf, grid, header, memoShader, runtime } from '../shader.js';
 import { rowEntry, rowThreads, workgroupReduce } from './reduction.js';
 
 function bindings(names: readonly string[], writable: readonly string[]): string {
@@ -86,7 +86,7 @@ export const rmsNormKernel: Kernel<RmsNormAttrs> = (inputs, { eps, weightOffset,
   const rstd = alloc(rows);
   const words = new Words().u(rows).u(dim).f(eps).f(weightOffset);
   runtime().dispatch(
-    rmsForwardShader(hasWeight),
+    memoShader(`rmsForwardShader ${hasWeight}`, () => rmsForwardShader(hasWeight)),
     [...inputs.map(buf), y.buffer, rstd.buffer],
     words,
     grid(rows),
@@ -113,7 +113,12 @@ export const rmsNormBackwardKernel: Kernel<RmsNormAttrs> = (inputs, { weightOffs
   const [rows, dim] = rowsAndDim(inputs[0]!);
   const dx = alloc(rows * dim);
   const words = new Words().u(rows).u(dim).f(0).f(weightOffset);
-  runtime().dispatch(rmsBackwardShader(hasWeight), [...inputs.map(buf), dx.buffer], words, grid(rows));
+  runtime().dispatch(
+    memoShader(`rmsBackwardShader ${hasWeight}`, () => rmsBackwardShader(hasWeight)),
+    [...inputs.map(buf), dx.buffer],
+    words,
+    grid(rows),
+  );
   if (!hasWeight) return [dx];
   const [x, , rstd, dy] = inputs.map(buf);
   return [dx, columnSum(rmsWeightGradShader, [x!, rstd!, dy!], rows, dim)];
@@ -142,7 +147,9 @@ export const layerNormKernel: Kernel<LayerNormAttrs> = (inputs, { eps, hasWeight
   const mean = alloc(rows);
   const rstd = alloc(rows);
   const words = new Words().u(rows).u(dim).f(eps);
-  const code = layerForwardShader(hasWeight, hasBias);
+  const code = memoShader(`layerForwardShader ${hasWeight} ${hasBias}`, () =>
+    layerForwardShader(hasWeight, hasBias),
+  );
   runtime().dispatch(code, [...inputs.map(buf), y.buffer, mean.buffer, rstd.buffer], words, grid(rows));
   return [y, mean, rstd];
 };
@@ -175,7 +182,7 @@ export const layerNormBackwardKernel: Kernel<LayerNormAttrs> = (inputs, { hasWei
   const buffers = inputs.map(buf);
   const dx = alloc(rows * dim);
   runtime().dispatch(
-    layerBackwardShader(hasWeight),
+    memoShader(`layerBackwardShader ${hasWeight}`, () => layerBackwardShader(hasWeight)),
     [...buffers, dx.buffer],
     new Words().u(rows).u(dim),
     grid(rows),
