@@ -1,6 +1,6 @@
 /** `slm train`: pretrain a model from a config on text files (or the Brown corpus), or resume a run. */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadModelConfig } from '../config/load.js';
 import { Transformer } from '../model/transformer.js';
 import { loadTokenizer } from '../tokenizer/load.js';
@@ -251,7 +251,8 @@ async function resumeTrainer(
   if (!spec) throw new Error(`${dir}: trainer_state.json does not say what data the run used`);
   const tokenizer = await loadTokenizer(dir);
   const streams = tokenStreams(loadTrainingTexts(spec), tokenizer, spec.holdout);
-  if (out === undefined) delete overrides.outDir;
+  // New checkpoints go beside the one resumed from (the run may have moved since it was saved).
+  if (out === undefined) overrides.outDir = dirname(dir);
   return Trainer.fromCheckpoint(dir, {
     train: streams.train,
     validation: streams.validation,

@@ -1,6 +1,6 @@
 /** `slm train` and `slm eval` end to end on a tiny model: train, resume to more steps, evaluate. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -63,15 +63,25 @@ test('slm train trains a BPE and a model, saves an HF directory, resumes, and sl
   assert.equal(config.vocab_size, 280, 'the model takes the trained tokenizer’s vocabulary');
   assert.match(first.stderr, /training a byte-level BPE tokenizer of 280 tokens/);
 
-  const resumed = await run(trainCommand, ['--resume', out, '--steps', '6', '--json']);
+  // The run directory may move: the resumed run writes beside the checkpoint it came from.
+  const moved = join(scratch, 'moved');
+  renameSync(out, moved);
+  const resumed = await run(trainCommand, ['--resume', moved, '--steps', '6', '--json']);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.equal(JSON.parse(resumed.stdout).step, 6);
   assert.match(resumed.stderr, /resuming at step 4/);
-  const state = JSON.parse(readFileSync(join(out, 'checkpoint-6', 'trainer_state.json'), 'utf8'));
+  assert.ok(!existsSync(out));
+  const state = JSON.parse(readFileSync(join(moved, 'checkpoint-6', 'trainer_state.json'), 'utf8'));
   assert.equal(state.lossHistory.length, 6);
   assert.equal(state.options.train.seqLen, 16, 'the saved settings are reused');
 
-  const scored = await run(evalCommand, ['--model', out, '--data', join(scratch, 'held-out.txt'), '--json']);
+  const scored = await run(evalCommand, [
+    '--model',
+    moved,
+    '--data',
+    join(scratch, 'held-out.txt'),
+    '--json',
+  ]);
   assert.equal(scored.code, 0, scored.stderr);
   const result = JSON.parse(scored.stdout);
   assert.equal(result.words, 27);
@@ -82,8 +92,27 @@ test('slm train trains a BPE and a model, saves an HF directory, resumes, and sl
   assert.ok(Math.abs(result.wordPerplexity - Math.exp(result.nll / 27)) < 1e-6 * result.wordPerplexity);
 
   await assert.rejects(
-    run(trainCommand, ['--out', out, '--data', data]),
+    run(trainCommand, ['--out', moved, '--data', data]),
     /already holds a run; pass --resume/,
+  );
+});
+
+test('slm train --tokenizer uses the given tokenizer.json (the model takes its vocabulary)', async () => {
+  const data = join(scratch, 'one.jsonl');
+  writeFileSync(data, `${JSON.stringify({ text: 'hello world, hello tokenizer. '.repeat(40) })}\n`);
+  const out = join(scratch, 'with-tokenizer');
+  writeFileSync(join(scratch, 'config-2.json'), JSON.stringify(tinyConfig));
+  const result = await run(trainCommand, [
+    ...['--config', join(scratch, 'config-2.json'), '--data', data, '--holdout', '0'],
+    ...['--tokenizer', 'tests/fixtures/tokenizers/trained-bpe', '--steps', '2', '--batch-size', '2'],
+    ...['--seq-len', '16', '--out', out, '--json'],
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(JSON.parse(result.stdout).validationLoss, null, 'no validation data with --holdout 0');
+  assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).vocab_size, 2048);
+  assert.equal(
+    readFileSync(join(out, 'tokenizer.json'), 'utf8'),
+    readFileSync('tests/fixtures/tokenizers/trained-bpe/tokenizer.json', 'utf8'),
   );
 });
 
