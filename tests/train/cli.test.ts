@@ -92,7 +92,7 @@ test('slm train trains a BPE and a model, saves an HF directory, resumes, and sl
   assert.ok(Math.abs(result.wordPerplexity - Math.exp(result.nll / 27)) < 1e-6 * result.wordPerplexity);
 
   await assert.rejects(
-    run(trainCommand, ['--out', moved, '--data', data]),
+    run(trainCommand, ['--out', moved, '--data', data, '--steps', '1', '--seq-len', '8']),
     /already holds a run; pass --resume/,
   );
 });
