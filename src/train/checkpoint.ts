@@ -108,10 +108,15 @@ export function resolveCheckpoint(path: string): string {
   return found[found.length - 1]![1];
 }
 
-/** Writes a checkpoint atomically and prunes old ones; returns its directory. */
-export async function saveCheckpoint(
+/**
+ * Writes `<root>/checkpoint-<step>/` atomically: `write` fills a temp directory (calling `done` after
+ * each file), which is renamed into place when complete; older checkpoints are then pruned to `keep`.
+ * `write` must write trainer_state.json last (its presence marks a checkpoint complete).
+ */
+export async function writeCheckpointDir(
   root: string,
-  contents: CheckpointContents,
+  step: number,
+  write: (dir: string, done: (file: string) => void) => Promise<void>,
   options: SaveCheckpointOptions = {},
 ): Promise<string> {
   const keep = options.keep ?? 2;
@@ -120,25 +125,11 @@ export async function saveCheckpoint(
   for (const name of readdirSync(root)) {
     if (name.startsWith('.tmp-checkpoint-')) rmSync(join(root, name), { recursive: true, force: true });
   }
-  const step = contents.state.step;
   const temp = join(root, `.tmp-checkpoint-${step}-${process.pid}`);
   const final = join(root, `checkpoint-${step}`);
   mkdirSync(temp);
   try {
-    await writeModelDir(temp, contents.model, { tokenizer: contents.tokenizer, onFileWritten: done });
-    const moments: Parameters<typeof writeSafetensors>[1] = {};
-    for (const [name, m] of contents.optimizer.m) {
-      const v = contents.optimizer.v.get(name)!;
-      const shape = contents.model.params.get(name)?.shape ?? [m.length];
-      const dtype = m instanceof Float64Array ? 'F64' : 'F32';
-      moments[`${name}.exp_avg`] = { dtype, shape, data: m };
-      moments[`${name}.exp_avg_sq`] = { dtype, shape, data: v };
-    }
-    writeSafetensors(join(temp, OPTIMIZER_FILE), moments, { step: String(contents.optimizer.step) });
-    done(OPTIMIZER_FILE);
-    // Written last: its presence marks the checkpoint complete.
-    writeJsonFile(join(temp, TRAINER_STATE_FILE), contents.state);
-    done(TRAINER_STATE_FILE);
+    await write(temp, done);
     fsyncDirectory(temp);
     if (existsSync(final)) {
       // Saving the same step again (an interrupted run saved it already): swap, then drop the old copy.
@@ -160,6 +151,74 @@ export async function saveCheckpoint(
   return final;
 }
 
+/** AdamW moments as `<name>.exp_avg` / `<name>.exp_avg_sq`, the step in the metadata. */
+export function writeOptimizerState(
+  path: string,
+  state: AdamWState,
+  shapeOf: (name: string) => readonly number[] | undefined,
+): void {
+  const moments: Parameters<typeof writeSafetensors>[1] = {};
+  for (const [name, m] of state.m) {
+    const v = state.v.get(name)!;
+    const shape = shapeOf(name) ?? [m.length];
+    const dtype = m instanceof Float64Array ? 'F64' : 'F32';
+    moments[`${name}.exp_avg`] = { dtype, shape, data: m };
+    moments[`${name}.exp_avg_sq`] = { dtype, shape, data: v };
+  }
+  writeSafetensors(path, moments, { step: String(state.step) });
+}
+
+/** Reads the moments of `names` written by writeOptimizerState. */
+export function readOptimizerState(path: string, names: readonly string[]): AdamWState {
+  const reader = openSafetensors(path);
+  try {
+    const m = new Map<string, FloatArray>();
+    const v = new Map<string, FloatArray>();
+    for (const name of names) {
+      for (const [suffix, into] of [
+        ['exp_avg', m],
+        ['exp_avg_sq', v],
+      ] as const) {
+        if (!reader.has(`${name}.${suffix}`)) throw new Error(`${path}: no tensor '${name}.${suffix}'`);
+        into.set(name, reader.readFloat32(`${name}.${suffix}`));
+      }
+    }
+    return { step: Number(reader.metadata.step ?? 0), m, v };
+  } finally {
+    reader.close();
+  }
+}
+
+/** Writes a training checkpoint (model directory, optimizer, trainer state); returns its directory. */
+export function saveCheckpoint(
+  root: string,
+  contents: CheckpointContents,
+  options: SaveCheckpointOptions = {},
+): Promise<string> {
+  const { model, tokenizer, optimizer, state } = contents;
+  return writeCheckpointDir(
+    root,
+    state.step,
+    async (dir, done) => {
+      await writeModelDir(dir, model, { tokenizer, onFileWritten: done });
+      writeOptimizerState(join(dir, OPTIMIZER_FILE), optimizer, (name) => model.params.get(name)?.shape);
+      done(OPTIMIZER_FILE);
+      writeJsonFile(join(dir, TRAINER_STATE_FILE), state);
+      done(TRAINER_STATE_FILE);
+    },
+    options,
+  );
+}
+
+/** trainer_state.json of a checkpoint directory. */
+export function readTrainerState<S = TrainerState>(dir: string): S {
+  try {
+    return JSON.parse(readFileSync(join(dir, TRAINER_STATE_FILE), 'utf8'));
+  } catch (e) {
+    throw new Error(`${join(dir, TRAINER_STATE_FILE)}: cannot read (${(e as Error).message})`);
+  }
+}
+
 export interface LoadedCheckpoint {
   dir: string;
   model: Transformer;
@@ -170,30 +229,11 @@ export interface LoadedCheckpoint {
 /** Reads a checkpoint directory (or the newest one under an output directory). */
 export function loadCheckpoint(path: string, backend?: Backend): LoadedCheckpoint {
   const dir = resolveCheckpoint(path);
-  let state: TrainerState;
-  try {
-    state = JSON.parse(readFileSync(join(dir, TRAINER_STATE_FILE), 'utf8'));
-  } catch (e) {
-    throw new Error(`${join(dir, TRAINER_STATE_FILE)}: cannot read (${(e as Error).message})`);
-  }
+  const state = readTrainerState(dir);
   const model = readModelDir(dir, backend);
-  const reader = openSafetensors(join(dir, OPTIMIZER_FILE));
-  try {
-    const m = new Map<string, FloatArray>();
-    const v = new Map<string, FloatArray>();
-    for (const spec of model.specs) {
-      for (const [suffix, into] of [
-        ['exp_avg', m],
-        ['exp_avg_sq', v],
-      ] as const) {
-        const name = `${spec.path}.${suffix}`;
-        if (!reader.has(name)) throw new Error(`${join(dir, OPTIMIZER_FILE)}: no tensor '${name}'`);
-        into.set(spec.path, reader.readFloat32(name));
-      }
-    }
-    const step = Number(reader.metadata.step ?? state.step);
-    return { dir, model, optimizer: { step, m, v }, state };
-  } finally {
-    reader.close();
-  }
+  const optimizer = readOptimizerState(
+    join(dir, OPTIMIZER_FILE),
+    model.specs.map((s) => s.path),
+  );
+  return { dir, model, optimizer, state };
 }

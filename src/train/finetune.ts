@@ -4,10 +4,21 @@
  * frozen) or every parameter. The result is saved by the caller: a PEFT adapter directory for LoRA,
  * a full Hugging Face directory otherwise.
  */
+import { join } from 'node:path';
 import { LoraModel } from '../model/lora.js';
 import type { Transformer } from '../model/transformer.js';
 import { backward, noGrad, tensor } from '../ops/index.js';
 import { scope, type Tensor } from '../tensor/tensor.js';
+import {
+  OPTIMIZER_FILE,
+  readOptimizerState,
+  readTrainerState,
+  resolveCheckpoint,
+  TRAINER_STATE_FILE,
+  writeCheckpointDir,
+  writeOptimizerState,
+} from './checkpoint.js';
+import { type TokenizerFileSet, writeJsonFile, writeModelDir } from './model-files.js';
 import { AdamW, decayGroups, type OptimizedParam } from './optimizer.js';
 import { defaultPeakFlops, type ProgressSink, silentProgress, trainingFlopsPerToken } from './progress.js';
 import { learningRate, type ScheduleKind, validateSchedule } from './schedule.js';
@@ -24,6 +35,11 @@ export interface FinetuneOptions {
   clip: number;
   weightDecay: number;
   seed: number;
+  /** Checkpoint every N steps (0: only on interrupt); needs outDir. */
+  saveEvery: number;
+  keepCheckpoints: number;
+  /** Where checkpoint-<step>/ directories go; null: none are written. */
+  outDir: string | null;
 }
 
 export const defaultFinetuneOptions: FinetuneOptions = {
@@ -37,7 +53,20 @@ export const defaultFinetuneOptions: FinetuneOptions = {
   clip: 1,
   weightDecay: 0,
   seed: 0,
+  saveEvery: 0,
+  keepCheckpoints: 2,
+  outDir: null,
 };
+
+/** trainer_state.json of a fine-tuning checkpoint. */
+export interface FinetuneState {
+  kind: 'finetune';
+  step: number;
+  dataPosition: { epoch: number; cursor: number };
+  losses: number[];
+  /** The options and what the caller put in extraState (data, base model, LoRA settings). */
+  options: Record<string, unknown>;
+}
 
 export interface FinetuneSetup {
   /** LoRA adapters to train (base frozen), or a model to train in full. */
@@ -49,6 +78,15 @@ export interface FinetuneSetup {
   options?: Partial<FinetuneOptions>;
   progress?: ProgressSink;
   signal?: AbortSignal;
+  /** Tokenizer files saved in checkpoints of a full fine-tune. */
+  tokenizer?: TokenizerFileSet | null;
+  /** Saved in trainer_state.json beside the options. */
+  extraState?: Record<string, unknown>;
+  /**
+   * Continue from this checkpoint directory: the step, example position, losses and optimizer moments
+   * are restored (the caller loads the adapters or model weights from it into `target`).
+   */
+  resumeFrom?: string | null;
 }
 
 export interface FinetuneResult {
@@ -57,6 +95,7 @@ export interface FinetuneResult {
   losses: number[];
   validationLoss: number | null;
   tokensPerSecond: number;
+  lastCheckpoint: string | null;
 }
 
 function lossOf(target: LoraModel | Transformer, batch: SftBatch): Tensor {
@@ -107,11 +146,51 @@ export async function finetune(setup: FinetuneSetup): Promise<FinetuneResult> {
   const optimizer = new AdamW(params, { weightDecay: o.weightDecay });
   const batcher = new SftBatcher(setup.train, o.batchSize, o.seed, setup.padId);
   const progress = setup.progress ?? silentProgress;
-  const losses: number[] = [];
+  let losses: number[] = [];
   let tokens = 0;
   let seconds = 0;
   let step = 0;
   let interrupted = false;
+  let lastCheckpoint: string | null = null;
+  let stepsRun = 0;
+  if (setup.resumeFrom) {
+    const dir = resolveCheckpoint(setup.resumeFrom);
+    const state = readTrainerState<FinetuneState>(dir);
+    if (state.kind !== 'finetune') throw new Error(`${dir} is not a fine-tuning checkpoint`);
+    optimizer.loadState(
+      readOptimizerState(
+        join(dir, OPTIMIZER_FILE),
+        params.map((p) => p.name),
+      ),
+    );
+    batcher.setState(state.dataPosition);
+    step = state.step;
+    losses = state.losses;
+  }
+  const save = async () => {
+    const state: FinetuneState = {
+      kind: 'finetune',
+      step,
+      dataPosition: batcher.state,
+      losses,
+      options: { finetune: o, ...setup.extraState },
+    };
+    const moments = await optimizer.state();
+    lastCheckpoint = await writeCheckpointDir(
+      o.outDir!,
+      step,
+      async (dir, done) => {
+        if (lora) await lora.save(dir);
+        else await writeModelDir(dir, model, { tokenizer: setup.tokenizer });
+        done('weights');
+        const shapes = new Map(params.map((p) => [p.name, p.param.shape]));
+        writeOptimizerState(join(dir, OPTIMIZER_FILE), moments, (name) => shapes.get(name));
+        writeJsonFile(join(dir, TRAINER_STATE_FILE), state);
+      },
+      { keep: o.keepCheckpoints },
+    );
+    progress.log(`saved ${lastCheckpoint}`);
+  };
   const peak = defaultPeakFlops(model.backend);
   let flops = 0;
   try {
@@ -137,6 +216,7 @@ export async function finetune(setup: FinetuneSetup): Promise<FinetuneResult> {
         flops += batch.inputs.length * trainingFlopsPerToken(model, batch.seqLen);
       }
       step++;
+      stepsRun++;
       const lr = learningRate(step, schedule);
       const { gradNorm } = await optimizer.step({ lr, clip: o.clip, microBatches: o.gradAccum });
       optimizer.zeroGrad();
@@ -151,15 +231,24 @@ export async function finetune(setup: FinetuneSetup): Promise<FinetuneResult> {
         gradNorm,
         tokensPerSecond: rate,
         mfu: flops / seconds / peak,
-        etaSeconds: (seconds / step) * (o.steps - step),
+        etaSeconds: (seconds / stepsRun) * (o.steps - step),
       });
+      if (o.outDir && o.saveEvery > 0 && step % o.saveEvery === 0) await save();
     }
+    if (interrupted && o.outDir && step > 0) await save();
     const validationLoss = setup.validation?.length
       ? await sftLoss(target, setup.validation, o.batchSize, setup.padId)
       : null;
     if (validationLoss !== null)
       progress.log(`validation loss (responses only) ${validationLoss.toFixed(4)}`);
-    return { step, interrupted, losses, validationLoss, tokensPerSecond: seconds > 0 ? tokens / seconds : 0 };
+    return {
+      step,
+      interrupted,
+      losses,
+      validationLoss,
+      tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
+      lastCheckpoint,
+    };
   } finally {
     progress.finish();
     optimizer.dispose();

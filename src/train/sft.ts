@@ -158,6 +158,29 @@ export class SftBatcher {
     return rng.shuffle(Array.from({ length: this.examples.length }, (_, i) => i));
   }
 
+  /** Where the batcher is: the epoch and the examples of it already handed out. */
+  get state(): { epoch: number; cursor: number } {
+    return { epoch: this.epoch, cursor: this.cursor };
+  }
+
+  setState({ epoch, cursor }: { epoch: number; cursor: number }): void {
+    if (
+      !(
+        Number.isInteger(epoch) &&
+        epoch >= 0 &&
+        Number.isInteger(cursor) &&
+        cursor >= 0 &&
+        cursor <= this.examples.length
+      )
+    )
+      throw new Error(
+        `example position (epoch ${epoch}, cursor ${cursor}) does not fit ${this.examples.length} examples`,
+      );
+    this.epoch = epoch;
+    this.cursor = cursor;
+    this.order = this.shuffled();
+  }
+
   next(): SftBatch {
     const chosen: SftExample[] = [];
     while (chosen.length < this.batchSize) {

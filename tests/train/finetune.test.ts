@@ -96,6 +96,43 @@ test('LoRA fine-tuning lowers the response loss and leaves the base weights alon
   assert.deepEqual(Array.from(base.params.get('model.layers.0.self_attn.q_proj.weight')!.dataSync()), frozen);
 });
 
+test('an interrupted LoRA fine-tune resumes from its checkpoint with the same losses', async () => {
+  const jsonl = ['what is', 'hello', 'the capital', 'of france', 'paris is']
+    .map((prompt, i) => JSON.stringify({ prompt, response: ` answer ${i}.` }))
+    .join('\n');
+  const examples = sftExamples(tokenizer, jsonl, 64);
+  const loraConfig = { rank: 2, alpha: 4, targetModules: ['q_proj', 'v_proj'] };
+  const options = { steps: 6, batchSize: 2, gradAccum: 2, lr: 1e-2, warmup: 1, schedule: 'wsd' as const };
+  const straight = await finetune({
+    target: LoraModel.create(Transformer.init(config, { seed: 5 }), loraConfig, 1),
+    train: examples,
+    padId: eos,
+    options,
+  });
+  const outDir = join(scratch, 'ft-resume');
+  const controller = new AbortController();
+  const first = await finetune({
+    target: LoraModel.create(Transformer.init(config, { seed: 5 }), loraConfig, 1),
+    train: examples,
+    padId: eos,
+    options: { ...options, outDir },
+    signal: controller.signal,
+    progress: { step: (r) => r.step === 2 && controller.abort(), log() {}, finish() {} },
+  });
+  assert.equal(first.interrupted, true);
+  assert.equal(first.lastCheckpoint, join(outDir, 'checkpoint-2'));
+  const resumedLora = LoraModel.load(first.lastCheckpoint!, Transformer.init(config, { seed: 5 }));
+  const rest = await finetune({
+    target: resumedLora,
+    train: examples,
+    padId: eos,
+    options,
+    resumeFrom: outDir,
+  });
+  assert.equal(rest.step, 6);
+  assert.deepEqual(rest.losses, straight.losses);
+});
+
 function capture(): CommandIO & { err: string[] } {
   const err: string[] = [];
   return {
@@ -131,10 +168,16 @@ test('slm finetune --lora-rank writes a PEFT adapter; slm export --merge-lora fo
   const adapter = join(scratch, 'adapter');
   await run(finetuneCommand, [
     ...['--model', modelDir, '--data', data, '--lora-rank', '2', '--lora-targets', 'q_proj,o_proj'],
-    ...['--steps', '3', '--batch-size', '2', '--lr', '0.01', '--out', adapter],
+    ...['--steps', '2', '--save-every', '2', '--batch-size', '2', '--lr', '0.01', '--out', adapter],
   ]);
   for (const file of ['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json'])
     assert.ok(existsSync(join(adapter, file)), file);
+  assert.ok(existsSync(join(adapter, 'checkpoint-2', 'optimizer.safetensors')));
+  // --resume repeats the saved plan (model, data, LoRA settings) and continues to more steps.
+  await run(finetuneCommand, ['--resume', adapter, '--steps', '4']);
+  const state = JSON.parse(readFileSync(join(adapter, 'checkpoint-4', 'trainer_state.json'), 'utf8'));
+  assert.equal(state.losses.length, 4);
+  assert.equal(state.options.plan.lora.rank, 2);
   assert.deepEqual(JSON.parse(readFileSync(join(adapter, 'adapter_config.json'), 'utf8')).target_modules, [
     'q_proj',
     'o_proj',
