@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { loadModelConfig } from '../config/load.js';
 import { Transformer } from '../model/transformer.js';
 import { loadTokenizer } from '../tokenizer/load.js';
-import { resolveCheckpoint } from '../train/checkpoint.js';
+import { readTrainerState, resolveCheckpoint } from '../train/checkpoint.js';
 import { ProgressBar } from '../train/progress.js';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule.js';
 import {
@@ -245,8 +245,9 @@ async function resumeTrainer(
   signal: AbortSignal,
 ): Promise<Trainer> {
   const dir = resolveCheckpoint(path);
-  const { readFileSync } = await import('node:fs');
-  const state = JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8'));
+  const state = readTrainerState(dir);
+  if ((state as { kind?: string }).kind === 'finetune')
+    throw new UsageError(`${dir} is a fine-tuning checkpoint: continue it with slm finetune --resume`);
   const spec = state.options?.data as DataSpec | undefined;
   if (!spec) throw new Error(`${dir}: trainer_state.json does not say what data the run used`);
   const tokenizer = await loadTokenizer(dir);
