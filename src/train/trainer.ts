@@ -6,7 +6,7 @@
  * an uninterrupted run exactly: the weights, AdamW moments, step count and data position are restored,
  * and nothing else is random.
  */
-import { join } from 'node:path';
+import { basename } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import type { Transformer } from '../model/transformer.js';
 import { backward, noGrad, tensor } from '../ops/index.js';
@@ -315,12 +315,15 @@ export class Trainer {
         progress.log(`saved ${await this.saveCheckpoint()}`);
       }
     }
+    const savedNow =
+      this.lastCheckpoint !== null && basename(this.lastCheckpoint) === `checkpoint-${this.step}`;
     if (interrupted && o.outDir && this.step > 0) {
-      progress.log(`interrupted at step ${this.step}: saved ${await this.saveCheckpoint()}`);
+      const where = savedNow ? this.lastCheckpoint : await this.saveCheckpoint();
+      progress.log(`interrupted at step ${this.step}: checkpoint ${where}`);
     }
     if (!interrupted && o.outDir) {
       await writeModelDir(o.outDir, this.model, { tokenizer: this.setup.tokenizer });
-      progress.log(`final model written to ${join(o.outDir)}`);
+      progress.log(`final model written to ${o.outDir}`);
     }
     progress.finish();
     return {
