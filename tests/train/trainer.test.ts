@@ -10,6 +10,7 @@ import { listCheckpoints, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { readModelDir } from '../../src/train/model-files.js';
 import type { ProgressSink, StepReport } from '../../src/train/progress.js';
 import { Trainer, type TrainOptions } from '../../src/train/trainer.js';
+import { assertClose } from '../helpers/assert-close.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'slmkit-trainer-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -172,6 +173,34 @@ test('a crash while writing a checkpoint leaves the previous checkpoint complete
     listCheckpoints(outDir).map(([step]) => step),
     [3, 4],
   );
+});
+
+test('gradient accumulation over 2 micro-batches of 2 equals one batch of 4', async () => {
+  const run = async (batchSize: number, gradAccum: number) => {
+    const trainer = new Trainer({
+      model: Transformer.init(config, { seed: 6 }),
+      train: corpus(1000, 3),
+      options: { ...base, steps: 2, batchSize, gradAccum, clip: 0.1 },
+    });
+    const result = await trainer.run();
+    return {
+      result,
+      weights: trainer.model.params.get('model.layers.1.self_attn.v_proj.weight')!.dataSync(),
+    };
+  };
+  const whole = await run(4, 1);
+  const split = await run(2, 2);
+  assertClose(
+    split.result.lossHistory.map((r) => r.loss),
+    whole.result.lossHistory.map((r) => r.loss),
+    { atol: 1e-5, message: 'losses' },
+  );
+  assertClose(
+    split.result.lossHistory.map((r) => r.gradNorm),
+    whole.result.lossHistory.map((r) => r.gradNorm),
+    { atol: 1e-5, message: 'gradient norms' },
+  );
+  assertClose(split.weights, whole.weights, { atol: 1e-6, message: 'weights after 2 steps' });
 });
 
 test('bad options and data are refused with the problem named', () => {
