@@ -85,6 +85,11 @@ const trainOptions = {
     type: 'integer',
     description: `checkpoint every N steps; 0 = only at the end (default ${d.saveEvery})`,
   },
+  'keep-best': {
+    type: 'boolean',
+    description:
+      'the final model is the one with the lowest validation loss of the run, not the last (early stopping)',
+  },
   out: {
     type: 'string',
     short: 'o',
@@ -151,6 +156,7 @@ saved settings are reused; options given on the command line override them).`,
     set('seed', o.seed);
     set('peakFlops', o['peak-flops']);
     set('outDir', o.out);
+    if (o['keep-best']) overrides.keepBest = true;
 
     const progress = new ProgressBar(io.stderr as typeof process.stderr);
     const controller = new AbortController();
@@ -182,6 +188,7 @@ saved settings are reused; options given on the command line override them).`,
         mfu: result.mfu,
         out: t.outDir,
         checkpoint: result.lastCheckpoint,
+        bestStep: result.bestStep,
       };
       if (o.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
       return result.interrupted ? 130 : 0;

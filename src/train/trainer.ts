@@ -7,8 +7,8 @@
  * and nothing else is random.
  */
 import { basename } from 'node:path';
-import type { Backend } from '../backend/backend.js';
-import type { Transformer } from '../model/transformer.js';
+import { type Backend, findBackend } from '../backend/backend.js';
+import { Transformer } from '../model/transformer.js';
 import { backward, noGrad, tensor } from '../ops/index.js';
 import { scope, type Tensor } from '../tensor/tensor.js';
 import {
@@ -51,6 +51,8 @@ export interface TrainOptions {
   /** Checkpoint every N steps (0: only at the end and on interrupt). */
   saveEvery: number;
   keepCheckpoints: number;
+  /** The final model in outDir is the one with the lowest validation loss seen (early stopping). */
+  keepBest: boolean;
   /** Where checkpoints and the final model go; null: nothing is written. */
   outDir: string | null;
   seed: number;
@@ -77,6 +79,7 @@ export const defaultTrainOptions: TrainOptions = {
   evalBatches: 8,
   saveEvery: 500,
   keepCheckpoints: 2,
+  keepBest: false,
   outDir: null,
   seed: 0,
   peakFlops: null,
@@ -107,6 +110,8 @@ export interface TrainResult {
   tokensPerSecond: number;
   mfu: number;
   lastCheckpoint: string | null;
+  /** With keepBest: the step whose weights became the final model (null: no evaluation ran). */
+  bestStep: number | null;
 }
 
 export class Trainer {
@@ -283,6 +288,7 @@ export class Trainer {
     let stepsRun = 0;
     let interrupted = false;
     const rate = () => (stepSeconds > 0 ? (stepsRun * tokensPerStep) / stepSeconds : 0);
+    let best: { step: number; loss: number; weights: Map<string, Float32Array> } | null = null;
 
     while (this.step < o.steps) {
       if (this.setup.signal?.aborted) {
@@ -306,6 +312,11 @@ export class Trainer {
         const result = await this.evaluate();
         if (result) {
           this.evalHistory.push({ step: this.step, ...result });
+          if (o.keepBest && (best === null || result.loss < best.loss)) {
+            const weights = new Map<string, Float32Array>();
+            for (const [path, t] of this.model.params) weights.set(path, Float32Array.from(await t.data()));
+            best = { step: this.step, loss: result.loss, weights };
+          }
           progress.log(
             `step ${this.step}: validation loss ${result.loss.toFixed(4)}, perplexity ${result.perplexity.toFixed(2)}`,
           );
@@ -322,8 +333,12 @@ export class Trainer {
       progress.log(`interrupted at step ${this.step}: checkpoint ${where}`);
     }
     if (!interrupted && o.outDir) {
-      await writeModelDir(o.outDir, this.model, { tokenizer: this.setup.tokenizer });
-      progress.log(`final model written to ${o.outDir}`);
+      const finalModel = best ? modelFromWeights(this.model, best.weights) : this.model;
+      await writeModelDir(o.outDir, finalModel, { tokenizer: this.setup.tokenizer });
+      if (finalModel !== this.model) finalModel.dispose();
+      progress.log(
+        `final model written to ${o.outDir}${best ? ` (weights of step ${best.step}, the lowest validation loss ${best.loss.toFixed(4)})` : ''}`,
+      );
     }
     progress.finish();
     return {
@@ -334,6 +349,16 @@ export class Trainer {
       tokensPerSecond: rate(),
       mfu: (rate() * flopsPerToken) / peak,
       lastCheckpoint: this.lastCheckpoint,
+      bestStep: best?.step ?? null,
     };
   }
+}
+
+/** A cpu copy of `model` with other weights (the architecture unchanged). */
+function modelFromWeights(model: Transformer, weights: Map<string, Float32Array>): Transformer {
+  const cpu = findBackend('cpu');
+  const params = new Map<string, Tensor>();
+  for (const spec of model.specs)
+    params.set(spec.path, tensor(weights.get(spec.path)!, spec.shape, { backend: cpu }));
+  return new Transformer(model.config, params);
 }

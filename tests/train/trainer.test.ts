@@ -203,6 +203,29 @@ test('gradient accumulation over 2 micro-batches of 2 equals one batch of 4', as
   assertClose(split.weights, whole.weights, { atol: 1e-6, message: 'weights after 2 steps' });
 });
 
+test('keepBest writes the weights of the lowest validation loss as the final model', async () => {
+  const pattern = (length: number, mul: number) =>
+    Int32Array.from({ length }, (_, i) => 1 + ((i * mul + 1) % 13));
+  // Validation text of another pattern: its loss falls at first, then rises as the model specialises.
+  const validation = pattern(300, 5);
+  const outDir = join(scratch, 'best');
+  const result = await new Trainer({
+    model: Transformer.init(config, { seed: 1 }),
+    train: pattern(600, 7),
+    validation,
+    options: { ...base, steps: 12, lr: 2e-2, warmup: 1, evalEvery: 3, keepBest: true, outDir },
+  }).run();
+  const losses = result.evalHistory.map((e) => e.loss);
+  const bestIndex = losses.indexOf(Math.min(...losses));
+  assert.ok(bestIndex < losses.length - 1, `the best evaluation is not the last: ${losses}`);
+  assert.equal(result.bestStep, result.evalHistory[bestIndex]!.step);
+  const score = (model: Transformer) =>
+    new Trainer({ model, train: pattern(600, 7), validation, options: base }).evaluate();
+  assert.ok(Math.abs((await score(readModelDir(outDir)))!.loss - losses[bestIndex]!) < 1e-5);
+  const last = readModelDir(join(outDir, 'checkpoint-12'));
+  assert.ok(Math.abs((await score(last))!.loss - losses.at(-1)!) < 1e-5);
+});
+
 test('bad options and data are refused with the problem named', () => {
   const model = Transformer.init(config);
   assert.throws(
