@@ -9,8 +9,8 @@ import {
   div,
   linear,
   mul,
-  noGrad,
   reshape,
+  routeTopK,
   sigmoid,
   slice,
   softmax,
@@ -54,27 +54,6 @@ export function denseFFN(
 }
 
 /**
- * Group-limited routing: scores of experts outside the topkGroup best groups become 0 (as HF's
- * masked_fill(…, 0.0), so a masked expert can still win against negative scores).
- */
-function limitToGroups(
-  choice: Float64Array,
-  g: NonNullable<ModelConfig['moe']>['groupLimit'] & object,
-): void {
-  const size = choice.length / g.numGroups;
-  const groupScores = Array.from({ length: g.numGroups }, (_, k) => {
-    const members = Array.from(choice.subarray(k * size, (k + 1) * size)).sort((a, b) => b - a);
-    return g.groupScore === 'max' ? members[0]! : members[0]! + (members[1] ?? 0);
-  });
-  const kept = new Set(
-    Array.from({ length: g.numGroups }, (_, k) => k)
-      .sort((a, b) => groupScores[b]! - groupScores[a]! || a - b)
-      .slice(0, g.topkGroup),
-  );
-  for (let k = 0; k < g.numGroups; k++) if (!kept.has(k)) choice.fill(0, k * size, (k + 1) * size);
-}
-
-/**
  * DeepSeek MoE: router scores (softmax or sigmoid), top-k experts per token (selection may add the
  * V3 correction bias), optional renormalisation, routed scaling, plus shared experts. Experts are
  * evaluated densely and weighted by a routing matrix that is zero off the selected experts, which is
@@ -93,23 +72,10 @@ export function moeFFN(
   const flat = reshape(x, [tokens, d]);
   const logits = linear(flat, param(`${prefix}.gate.weight`)); // [N, E]
   const scores = moe.scoringFunc === 'softmax' ? softmax(logits) : sigmoid(logits);
-  const mask = noGrad(() => {
-    const s = scores.dataSync();
-    const correction = moe.correctionBias
-      ? optional(`${prefix}.gate.e_score_correction_bias`)?.dataSync()
-      : undefined;
-    const e = moe.numExperts;
-    const m = x.dtype === 'float64' ? new Float64Array(tokens * e) : new Float32Array(tokens * e);
-    const choice = new Float64Array(e);
-    for (let n = 0; n < tokens; n++) {
-      for (let j = 0; j < e; j++) choice[j] = s[n * e + j]! + (correction?.[j] ?? 0);
-      if (moe.groupLimit) limitToGroups(choice, moe.groupLimit);
-      const order = Array.from({ length: e }, (_, j) => j).sort(
-        (a, b2) => choice[b2]! - choice[a]! || a - b2,
-      );
-      for (const j of order.slice(0, moe.numExpertsPerToken)) m[n * e + j] = 1;
-    }
-    return tensor(m, [tokens, e], { backend: x.backend });
+  const mask = routeTopK(scores, {
+    k: moe.numExpertsPerToken,
+    correction: moe.correctionBias ? optional(`${prefix}.gate.e_score_correction_bias`) : null,
+    groups: moe.groupLimit ?? null,
   });
   let weights = mul(scores, mask); // [N, E], zero off the top-k
   if (moe.normTopkProb) {

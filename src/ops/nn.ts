@@ -161,3 +161,37 @@ function checkLastAxis(what: string, param: Tensor | null, x: Tensor): void {
     );
   }
 }
+
+export interface RouteTopKOptions {
+  k: number;
+  /** Added to the scores for selection only (DeepSeek-V3's e_score_correction_bias) [E]. */
+  correction?: Tensor | null;
+  /** Group-limited routing (DeepSeek): only the topkGroup best of numGroups expert groups are eligible. */
+  groups?: { numGroups: number; topkGroup: number; groupScore: 'max' | 'top2_sum' } | null;
+}
+
+/**
+ * Mixture-of-experts routing mask of scores [..., E]: 1 at each row's top-k experts, else 0 (ties to
+ * the lower index). Computed on the device, so routing never reads back; not differentiable (the
+ * weights that multiply the mask carry the gradient).
+ */
+export function routeTopK(scores: Tensor, { k, correction = null, groups = null }: RouteTopKOptions): Tensor {
+  const dtype = floatDType('routeTopK', scores, ...(correction ? [correction] : []));
+  const experts = scores.shape[scores.rank - 1]!;
+  if (!Number.isInteger(k) || k < 1 || k > experts)
+    throw new Error(`routeTopK: k must be in [1, ${experts}], got ${k}`);
+  if (groups && (experts % groups.numGroups !== 0 || groups.topkGroup > groups.numGroups)) {
+    throw new Error(
+      `routeTopK: ${experts} experts do not split into ${groups.numGroups} groups keeping ${groups.topkGroup}`,
+    );
+  }
+  const attrs = {
+    k,
+    hasCorrection: correction !== null,
+    numGroups: groups?.numGroups ?? 1,
+    topkGroup: groups?.topkGroup ?? 1,
+    groupScore: groups?.groupScore ?? 'max',
+  };
+  const inputs = correction ? [scores, correction] : [scores];
+  return runKernel('routeTopK', inputs, attrs, [{ shape: scores.shape, dtype }])[0]!;
+}

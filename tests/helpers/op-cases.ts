@@ -404,6 +404,30 @@ const inPlaceCases: OpCase[] = [
   },
 ];
 
+const routingCases: OpCase[] = [
+  {
+    name: 'routeTopK top-2 of 6 experts',
+    inputs: (rng) => [normal(rng, [5, 6], { grad: false })],
+    run: ([scores]) => ops.routeTopK(scores!, { k: 2 }),
+  },
+  {
+    name: 'routeTopK with correction bias, 4 groups keeping 2 (top-2 sum), top-3 of 8',
+    inputs: (rng) => [normal(rng, [7, 8], { grad: false }), normal(rng, [8], { grad: false, scale: 0.5 })],
+    run: ([scores, correction]) =>
+      ops.routeTopK(scores!, {
+        k: 3,
+        correction: correction!,
+        groups: { numGroups: 4, topkGroup: 2, groupScore: 'top2_sum' },
+      }),
+  },
+  {
+    name: 'routeTopK group max score, ties to the lower index',
+    inputs: () => [{ data: Float64Array.from([1, 1, 0.5, 0.5, 2, 2, 2, 0]), shape: [2, 4], grad: false }],
+    run: ([scores]) =>
+      ops.routeTopK(scores!, { k: 1, groups: { numGroups: 2, topkGroup: 1, groupScore: 'max' } }),
+  },
+];
+
 const optimizerCases: OpCase[] = [
   {
     name: 'adamw kernel step 3',
@@ -435,6 +459,7 @@ export const opCases: readonly OpCase[] = [
   ...nnCases,
   ...attentionCases,
   ...inPlaceCases,
+  ...routingCases,
   ...optimizerCases,
 ];
 

@@ -17,6 +17,7 @@ import {
   rmsNormBackwardKernel,
   rmsNormKernel,
   ropeKernel,
+  routeTopKKernel,
   scatterAddKernel,
 } from './nn.js';
 import { argmaxKernel, softmaxKernel, sumKernel } from './reduce.js';
@@ -51,6 +52,7 @@ const kernels: Record<string, Kernel<any>> = {
   layerNorm: layerNormKernel,
   layerNormBackward: layerNormBackwardKernel,
   rope: ropeKernel,
+  routeTopK: routeTopKKernel,
   adamw: adamwKernel,
   permute: permuteKernel,
   slice: sliceKernel,

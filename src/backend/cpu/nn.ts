@@ -298,3 +298,51 @@ export const adamwKernel: Kernel<AdamWAttrs> = (
   }
   return [];
 };
+
+export interface RouteTopKAttrs {
+  /** Experts kept per token. */
+  k: number;
+  /** Add the correction bias (input 1) to the scores for selection only (DeepSeek-V3). */
+  hasCorrection: boolean;
+  /** Group-limited routing: experts in numGroups equal groups, only the topkGroup best groups eligible. */
+  numGroups: number;
+  topkGroup: number;
+  /** Group score: its best expert ('max') or the sum of its best two ('top2_sum'). */
+  groupScore: 'max' | 'top2_sum';
+}
+
+/**
+ * Mixture-of-experts routing mask [N, E]: 1 at each token's top-k experts by score (+ correction),
+ * after masking the groups outside the top groups to 0 (as transformers' DeepSeek code); ties go to
+ * the lower index.
+ */
+export const routeTopKKernel: Kernel<RouteTopKAttrs> = (inputs, attrs, [out]) => {
+  const scores = inputs[0]!.storage as FloatArray;
+  const correction = attrs.hasCorrection ? (inputs[1]!.storage as FloatArray) : null;
+  const experts = inputs[0]!.shape[inputs[0]!.shape.length - 1]!;
+  const tokens = scores.length / experts;
+  const mask = allocArray(out!.dtype, scores.length) as FloatArray;
+  const choice = new Float64Array(experts);
+  const size = experts / attrs.numGroups;
+  for (let n = 0; n < tokens; n++) {
+    for (let j = 0; j < experts; j++)
+      choice[j] = scores[n * experts + j]! + (correction ? correction[j]! : 0);
+    if (attrs.numGroups > 1) {
+      const groupScores = Array.from({ length: attrs.numGroups }, (_, g) => {
+        const members = Array.from(choice.subarray(g * size, (g + 1) * size)).sort((a, b) => b - a);
+        return attrs.groupScore === 'max' ? members[0]! : members[0]! + (members[1] ?? 0);
+      });
+      const kept = new Set(
+        Array.from({ length: attrs.numGroups }, (_, g) => g)
+          .sort((a, b) => groupScores[b]! - groupScores[a]! || a - b)
+          .slice(0, attrs.topkGroup),
+      );
+      for (let g = 0; g < attrs.numGroups; g++) if (!kept.has(g)) choice.fill(0, g * size, (g + 1) * size);
+    }
+    const order = Array.from({ length: experts }, (_, j) => j).sort(
+      (a, b) => choice[b]! - choice[a]! || a - b,
+    );
+    for (const j of order.slice(0, attrs.k)) mask[n * experts + j] = 1;
+  }
+  return [mask];
+};

@@ -25,6 +25,7 @@ import {
   rmsNormKernel,
 } from './kernels/norms.js';
 import { argmaxKernel, softmaxKernel, sumKernel } from './kernels/reduce.js';
+import { routeTopKKernel } from './kernels/route.js';
 import { writeSliceKernel } from './kernels/write-slice.js';
 import { GpuRuntime, type GpuStorage } from './runtime.js';
 import { setRuntime } from './shader.js';
@@ -53,6 +54,7 @@ export const webgpuKernels: Record<string, Kernel<any>> = {
   pad: padKernel,
   concat: concatKernel,
   writeSlice: writeSliceKernel,
+  routeTopK: routeTopKKernel,
 };
 
 export interface WebGPUBackend extends Backend {
