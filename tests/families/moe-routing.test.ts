@@ -59,7 +59,7 @@ function routed(groupLimit: MoEConfig['groupLimit']): {
 
 function close(a: number[], b: number[]): void {
   assert.equal(a.length, b.length);
-  a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) < 1e-12, `${a} vs ${b}`));
+  for (const [i, v] of a.entries()) assert.ok(Math.abs(v - b[i]!) < 1e-12, `${a} vs ${b}`);
 }
 
 test('greedy top-2 picks experts 0 and 2', () => {
