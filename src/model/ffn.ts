@@ -15,7 +15,6 @@ import {
   slice,
   softmax,
   sum,
-  tensor,
 } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { activate, type OptionalParamLookup, type ParamLookup } from './norms.js';
