@@ -66,7 +66,8 @@ async function importWebGPU(): Promise<WebGPUModule | string> {
 
 /**
  * Makes the chosen backend the default for new tensors and returns it. `webgpu` fails with a clear
- * error when there is no backend module or no adapter; `auto` falls back to cpu in both cases.
+ * error when there is no backend module or no adapter; `auto` falls back to cpu in both cases and when
+ * the only adapter is a software one.
  */
 export async function selectBackend(choice: BackendChoice): Promise<Backend> {
   if (choice === 'cpu') return setBackend('cpu');
@@ -83,7 +84,19 @@ export async function selectBackend(choice: BackendChoice): Promise<Backend> {
     );
   }
   const backend = await module.initWebGPU();
+  if (choice === 'auto' && isSoftwareAdapter(backend)) return setBackend('cpu');
   return setBackend(backend?.name ?? 'webgpu');
+}
+
+/**
+ * Software WebGPU adapters (Mesa's llvmpipe/lavapipe, SwiftShader) emulate a GPU on the CPU and run
+ * slmkit's workloads far slower than the cpu backend, so `auto` passes them over (`webgpu` still uses them).
+ */
+export function isSoftwareAdapter(backend: Backend | undefined): boolean {
+  const info = (backend as { adapterInfo?: Record<string, string> } | undefined)?.adapterInfo;
+  if (!info) return false;
+  const text = Object.values(info).join(' ').toLowerCase();
+  return /llvmpipe|lavapipe|swiftshader|software/.test(text);
 }
 
 /** backendChoice + selectBackend in one call, for a command's run(). */

@@ -1,6 +1,7 @@
 /** The argument parser and the --backend helper of the `slm` command framework. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { findBackend } from '../../src/backend/backend.js';
 import {
   commandHelp,
   defineCommand,
@@ -10,7 +11,7 @@ import {
   suggest,
   UsageError,
 } from '../../src/cli/args.js';
-import { backendChoice, backendOption, selectBackend } from '../../src/cli/backend.js';
+import { backendChoice, backendOption, isSoftwareAdapter, selectBackend } from '../../src/cli/backend.js';
 
 const command = defineCommand({
   name: 'demo',
@@ -158,5 +159,18 @@ test('selectBackend: cpu always works; webgpu works or fails with a clear reason
   }
   const auto = await selectBackend('auto');
   assert.ok(auto.name === 'cpu' || auto.name === 'webgpu');
+  // auto passes over a software adapter (lavapipe here and in CI): the cpu backend is faster.
+  const gpu = findBackend('webgpu');
+  if (gpu && isSoftwareAdapter(gpu)) assert.equal(auto.name, 'cpu');
   await selectBackend('cpu');
+});
+
+test('software adapters are recognised by their adapter info', () => {
+  const fake = (description: string) => ({
+    name: 'webgpu',
+    adapterInfo: { vendor: 'x', architecture: '', device: '', description },
+  });
+  assert.equal(isSoftwareAdapter(fake('llvmpipe (LLVM 15.0.6, 256 bits)') as never), true);
+  assert.equal(isSoftwareAdapter(fake('NVIDIA H200') as never), false);
+  assert.equal(isSoftwareAdapter(undefined), false);
 });
