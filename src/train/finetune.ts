@@ -195,6 +195,9 @@ export async function finetune(setup: FinetuneSetup): Promise<FinetuneResult> {
   let flops = 0;
   try {
     while (step < o.steps) {
+      // On the cpu backend every await resolves as a microtask, so without this the event loop never
+      // runs and a Ctrl-C handler (which sets the abort signal) would wait for the end of training.
+      await yieldToEventLoop();
       if (setup.signal?.aborted) {
         interrupted = true;
         break;
@@ -254,4 +257,8 @@ export async function finetune(setup: FinetuneSetup): Promise<FinetuneResult> {
     optimizer.dispose();
     if (!lora) model.requireGrad(false);
   }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -291,6 +291,9 @@ export class Trainer {
     let best: { step: number; loss: number; weights: Map<string, Float32Array> } | null = null;
 
     while (this.step < o.steps) {
+      // On the cpu backend every await resolves as a microtask, so without this the event loop never
+      // runs and a Ctrl-C handler (which sets the abort signal) would wait for the end of training.
+      await yieldToEventLoop();
       if (this.setup.signal?.aborted) {
         interrupted = true;
         break;
@@ -361,4 +364,8 @@ function modelFromWeights(model: Transformer, weights: Map<string, Float32Array>
   for (const spec of model.specs)
     params.set(spec.path, tensor(weights.get(spec.path)!, spec.shape, { backend: cpu }));
   return new Transformer(model.config, params);
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
