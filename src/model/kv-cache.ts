@@ -3,9 +3,10 @@
  * and filled in place. One slot per virtual layer (a shared block executed twice has two slots).
  * Standard attention caches K and V [B, G, capacity, headDim]; MLA caches only the normalised latent
  * [B, capacity, kvLoraRank] and the rotated shared key [B, capacity, ropeDim] (absorbed-weight decode).
- * Caches serve inference: writes are not differentiable.
+ * Sliding-window layers keep only their window (a ring buffer of `window` positions), so their memory
+ * does not grow with the context. Caches serve inference: writes are not differentiable.
  */
-import { slice, writeSlice, zeros } from '../ops/index.js';
+import { concat, slice, writeSlice, zeros } from '../ops/index.js';
 import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -21,18 +22,25 @@ export class KVCache {
   /** Positions already cached (the model advances it after each forward). */
   length = 0;
 
+  /** Positions each slot stores: the capacity, or the window of a sliding-window layer (ring buffer). */
+  readonly slotSizes: number[];
+
   constructor(
     virtualLayers: number,
     /** Positions the cache can hold. */
     readonly capacity: number,
+    /** Attention window of each virtual layer (null: full attention). */
+    windows: readonly (number | null)[] = [],
   ) {
-    if (!Number.isInteger(capacity) || capacity < 1)
+    if (!Number.isInteger(capacity) || capacity < 1) {
       throw new Error(`KV cache capacity must be a positive integer, got ${capacity}`);
+    }
     this.slots = Array.from({ length: virtualLayers }, () => ({ keys: null, values: null }));
+    this.slotSizes = this.slots.map((_, i) => Math.min(capacity, windows[i] ?? capacity));
   }
 
-  private buffer(like: Tensor, axis: number): Tensor {
-    const shape = like.shape.map((d, i) => (i === axis ? this.capacity : d));
+  private buffer(like: Tensor, axis: number, size: number): Tensor {
+    const shape = like.shape.map((d, i) => (i === axis ? size : d));
     return zeros(shape, { dtype: like.dtype, backend: like.backend }).keep();
   }
 
@@ -49,8 +57,10 @@ export class KVCache {
         `the KV cache holds ${this.capacity} positions; ${end} are needed (create it with a larger capacity)`,
       );
     }
-    s.keys ??= this.buffer(keys, axis);
-    s.values ??= this.buffer(values, axis);
+    const size = this.slotSizes[slot]!;
+    s.keys ??= this.buffer(keys, axis, size);
+    s.values ??= this.buffer(values, axis, size);
+    const out: Tensor[] = [];
     for (const [buffer, entries] of [
       [s.keys, keys],
       [s.values, values],
@@ -60,9 +70,43 @@ export class KVCache {
           `KV cache slot ${slot} holds ${formatShape(buffer.shape)}; got entries ${formatShape(entries.shape)}`,
         );
       }
-      writeSlice(buffer, entries, axis, this.length);
+      out.push(
+        size === this.capacity
+          ? this.appendLinear(buffer, entries, axis)
+          : this.appendRing(buffer, entries, axis, size),
+      );
     }
-    return { keys: slice(s.keys, axis, 0, end), values: slice(s.values, axis, 0, end) };
+    return { keys: out[0]!, values: out[1]! };
+  }
+
+  /** Writes at positions length… and returns positions 0 … length+T−1. */
+  private appendLinear(buffer: Tensor, entries: Tensor, axis: number): Tensor {
+    writeSlice(buffer, entries, axis, this.length);
+    return slice(buffer, axis, 0, this.length + entries.shape[axis]!);
+  }
+
+  /**
+   * Ring buffer of `size` positions (position p at index p mod size): returns the cached history in
+   * order followed by the new entries (what the window can see), then stores the newest `size` positions.
+   */
+  private appendRing(buffer: Tensor, entries: Tensor, axis: number, size: number): Tensor {
+    const added = entries.shape[axis]!;
+    const history = Math.min(this.length, size);
+    const start = (this.length - history) % size;
+    const parts: Tensor[] = [];
+    if (history > 0) {
+      const first = Math.min(history, size - start);
+      parts.push(slice(buffer, axis, start, start + first));
+      if (history > first) parts.push(slice(buffer, axis, 0, history - first));
+    }
+    const visible = concat([...parts, entries], axis);
+    const kept = Math.min(added, size);
+    const newest = slice(entries, axis, added - kept, added);
+    const at = (this.length + added - kept) % size;
+    const firstWrite = Math.min(kept, size - at);
+    writeSlice(buffer, slice(newest, axis, 0, firstWrite), axis, at);
+    if (kept > firstWrite) writeSlice(buffer, slice(newest, axis, firstWrite, kept), axis, 0);
+    return visible;
   }
 
   /** Forgets every cached position (buffers are kept for reuse). */

@@ -134,7 +134,11 @@ export class Transformer {
 
   /** A KV cache for `capacity` positions (default: the context, at most 2048). */
   newCache(capacity = Math.min(this.config.maxPositionEmbeddings, 2048)): KVCache {
-    return new KVCache(this.order.length, capacity);
+    return new KVCache(
+      this.order.length,
+      capacity,
+      this.order.map((physical) => this.layers[physical]!.window),
+    );
   }
 
   private param = (path: string): Tensor => {

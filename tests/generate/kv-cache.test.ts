@@ -61,6 +61,11 @@ for (const [name, variant] of Object.entries(variants)) {
     }
     assert.equal(cache.length, sequence.length);
     assert.ok(worst <= 1e-5, `max |cached − full| = ${worst}`);
+    if (variant.slidingWindow) {
+      // The sliding layer keeps a ring of `window` positions; the full layer the whole capacity.
+      assert.equal(cache.slots[0]!.keys!.shape[2], variant.slidingWindow);
+      assert.equal(cache.slots[1]!.keys!.shape[2], cache.capacity);
+    }
     if (variant.mla) {
       // The MLA cache holds only the latent and the RoPE key per token per virtual layer.
       assert.equal(cache.floatsPerToken(), (10 + 4) * model.order.length);
