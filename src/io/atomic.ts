@@ -44,7 +44,7 @@ export function writeFileAtomic(path: string, write: (fd: number) => void): void
 }
 
 /** Makes a rename durable. Best effort: some platforms cannot open or fsync a directory. */
-function syncDirectory(dir: string): void {
+export function syncDirectory(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, 'r');

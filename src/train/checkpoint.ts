@@ -8,19 +8,10 @@
  * any point leaves the previous checkpoint untouched and loadable; a half-written temp directory is
  * never taken for a checkpoint and is removed by the next save.
  */
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
+import { syncDirectory } from '../io/atomic.js';
 import { openSafetensors } from '../io/safetensors.js';
 import { writeSafetensors } from '../io/safetensors-write.js';
 import type { Transformer } from '../model/transformer.js';
@@ -74,18 +65,6 @@ export interface SaveCheckpointOptions {
   onFileWritten?: (file: string) => void;
 }
 
-function fsyncDirectory(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Some platforms cannot fsync a directory; the rename is still atomic.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
 /** Complete checkpoints under `root`, oldest first, as [step, path]. */
 export function listCheckpoints(root: string): [number, string][] {
   if (!existsSync(root)) return [];
@@ -130,7 +109,7 @@ export async function writeCheckpointDir(
   mkdirSync(temp);
   try {
     await write(temp, done);
-    fsyncDirectory(temp);
+    syncDirectory(temp);
     if (existsSync(final)) {
       // Saving the same step again (an interrupted run saved it already): swap, then drop the old copy.
       const old = `${temp}.old`;
@@ -140,7 +119,7 @@ export async function writeCheckpointDir(
     } else {
       renameSync(temp, final);
     }
-    fsyncDirectory(root);
+    syncDirectory(root);
   } catch (error) {
     rmSync(temp, { recursive: true, force: true });
     throw error;
