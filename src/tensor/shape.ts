@@ -76,3 +76,15 @@ export function inferShape(requested: Shape, size: number): number[] {
   out[unknown] = size / known;
   return out;
 }
+
+/** True when `small` broadcast to `big` repeats along leading axes only (its shape is a suffix of big's). */
+export function isBroadcastSuffix(small: Shape, big: Shape): boolean {
+  const offset = big.length - small.length;
+  let leadingOnes = true;
+  for (let i = 0; i < small.length; i++) {
+    if (small[i] === 1 && leadingOnes && big[offset + i] !== 1) continue;
+    leadingOnes = false;
+    if (small[i] !== big[offset + i]) return false;
+  }
+  return true;
+}

@@ -7,7 +7,7 @@ import {
   unaryOps,
 } from '../../ops/elementwise-table.js';
 import { allocArray, type FloatArray } from '../../tensor/dtype.js';
-import { broadcastStrides, type Shape, shapesEqual, sizeOf } from '../../tensor/shape.js';
+import { broadcastStrides, isBroadcastSuffix, shapesEqual, sizeOf } from '../../tensor/shape.js';
 import type { Kernel } from '../backend.js';
 
 type UnaryLoop = (x: FloatArray, out: FloatArray, n: number, M: typeof jsHelpers) => void;
@@ -82,18 +82,6 @@ export const unaryGradKernel: Kernel<{ op: UnaryOpName }> = ([x, y, dy], { op },
   return [result];
 };
 
-/** True when `small` broadcast to `big` repeats along leading axes only (its shape is a suffix of big's). */
-function isSuffix(small: Shape, big: Shape): boolean {
-  const offset = big.length - small.length;
-  let leadingOnes = true;
-  for (let i = 0; i < small.length; i++) {
-    if (small[i] === 1 && leadingOnes && big[offset + i] !== 1) continue;
-    leadingOnes = false;
-    if (small[i] !== big[offset + i]) return false;
-  }
-  return true;
-}
-
 export const binaryKernel: Kernel<{ op: BinaryOpName }> = ([a, b], { op }, [out]) => {
   const outShape = out!.shape;
   const n = sizeOf(outShape);
@@ -103,9 +91,9 @@ export const binaryKernel: Kernel<{ op: BinaryOpName }> = ([a, b], { op }, [out]
   const loops = binaryLoops.get(op)!;
   if (shapesEqual(a!.shape, outShape) && shapesEqual(b!.shape, outShape)) {
     loops.same(av, bv, result, n, n);
-  } else if (shapesEqual(a!.shape, outShape) && isSuffix(b!.shape, outShape)) {
+  } else if (shapesEqual(a!.shape, outShape) && isBroadcastSuffix(b!.shape, outShape)) {
     loops.bCycle(av, bv, result, n, bv.length);
-  } else if (shapesEqual(b!.shape, outShape) && isSuffix(a!.shape, outShape)) {
+  } else if (shapesEqual(b!.shape, outShape) && isBroadcastSuffix(a!.shape, outShape)) {
     loops.aCycle(av, bv, result, n, av.length);
   } else {
     // General broadcasting: walk the output with a multi-index.

@@ -4,7 +4,7 @@
  * broadcast: same shapes, one operand cycling (a suffix shape, e.g. a bias), or general strides.
  */
 import { type BinaryOpName, binaryOps, type UnaryOpName, unaryOps } from '../../../ops/elementwise-table.js';
-import { broadcastStrides, type Shape, shapesEqual, sizeOf } from '../../../tensor/shape.js';
+import { broadcastStrides, isBroadcastSuffix, shapesEqual, sizeOf } from '../../../tensor/shape.js';
 import type { Kernel } from '../../backend.js';
 import { Words } from '../params.js';
 import { alloc, buf, entryArgs, grid, header, memoShader, runtime } from '../shader.js';
@@ -84,18 +84,6 @@ export const affineKernel: Kernel<{ scale: number; shift: number }> = ([x], { sc
   return [y];
 };
 
-/** True when `small` broadcast to `big` repeats along leading axes only (its shape is a suffix of big's). */
-function isSuffix(small: Shape, big: Shape): boolean {
-  const offset = big.length - small.length;
-  let leadingOnes = true;
-  for (let i = 0; i < small.length; i++) {
-    if (small[i] === 1 && leadingOnes && big[offset + i] !== 1) continue;
-    leadingOnes = false;
-    if (small[i] !== big[offset + i]) return false;
-  }
-  return true;
-}
-
 const maxRank = 8;
 
 export const binaryKernel: Kernel<{ op: BinaryOpName }> = ([a, b], { op }, [out]) => {
@@ -112,7 +100,10 @@ export const binaryKernel: Kernel<{ op: BinaryOpName }> = ([a, b], { op }, [out]
     const width = vectorWidth(n);
     const code = mapShader(width === 4, ['A', 'B', 'C'], `let a = A[i]; let b = B[i]; C[i] = ${expr};`);
     runtime().dispatch(code, buffers, new Words().u(n / width), grid(Math.ceil(n / width / wg)));
-  } else if ((aFull && isSuffix(b!.shape, outShape)) || (bFull && isSuffix(a!.shape, outShape))) {
+  } else if (
+    (aFull && isBroadcastSuffix(b!.shape, outShape)) ||
+    (bFull && isBroadcastSuffix(a!.shape, outShape))
+  ) {
     // One operand repeats with period m (a bias over the last axes, a scalar).
     const m = aFull ? bSize : aSize;
     const width = m % 4 === 0 ? 4 : 1;
