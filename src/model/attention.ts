@@ -13,6 +13,7 @@ import {
   broadcastTo,
   concat,
   linear,
+  masksAnything,
   matmul,
   permute,
   reshape,
@@ -204,7 +205,9 @@ function absorbedLatentAttention(
   ); // [B, H, T, S]
   scores = affine(scores, scale, 0);
   if (c.attnLogitSoftcap) scores = softcap(scores, c.attnLogitSoftcap);
-  scores = add(scores, attentionMask(queries, keys, true, layer.window, scores));
+  if (masksAnything(queries, keys, true, layer.window)) {
+    scores = add(scores, attentionMask(queries, keys, true, layer.window, scores));
+  }
   const outLatent = matmul(softmax(scores), cache); // [B, H, T, r]
   return matmul(outLatent, wUV!, { transB: true }); // [B, H, T, r] @ [H, v, r]ᵀ -> [B, H, T, v]
 }

@@ -22,7 +22,26 @@ export interface AttentionOptions {
   softcap?: number | null;
 }
 
-/** Additive mask [T, S]: 0 where visible, −∞ elsewhere. Query i sits at key position i + S − T. */
+/** Whether a causal/windowed mask hides anything when T queries end at the last of S keys. */
+export function masksAnything(
+  queries: number,
+  keys: number,
+  causal: boolean,
+  window: number | null,
+): boolean {
+  const offset = keys - queries;
+  if (causal && queries > 1) return true;
+  return window !== null && offset >= window;
+}
+
+const maskCache = new Map<string, Tensor>();
+const maskCacheSize = 32;
+
+/**
+ * Additive mask [T, S]: 0 where visible, −∞ elsewhere. Query i sits at key position i + S − T. Masks
+ * are cached per shape, backend and dtype (kept tensors; callers must not dispose them), so repeated
+ * calls of one shape cost no host loop and no upload.
+ */
 export function attentionMask(
   queries: number,
   keys: number,
@@ -30,6 +49,13 @@ export function attentionMask(
   window: number | null,
   like: Tensor,
 ): Tensor {
+  const key = `${queries},${keys},${causal},${window},${like.backend.name},${like.dtype}`;
+  const cached = maskCache.get(key);
+  if (cached && !cached.isDisposed) {
+    maskCache.delete(key);
+    maskCache.set(key, cached);
+    return cached;
+  }
   const data = like.dtype === 'float64' ? new Float64Array(queries * keys) : new Float32Array(queries * keys);
   const offset = keys - queries;
   for (let i = 0; i < queries; i++) {
@@ -39,7 +65,14 @@ export function attentionMask(
       data[i * keys + j] = visible ? 0 : -Infinity;
     }
   }
-  return tensor(data, [queries, keys], { backend: like.backend });
+  const mask = tensor(data, [queries, keys], { backend: like.backend }).keep();
+  maskCache.set(key, mask);
+  if (maskCache.size > maskCacheSize) {
+    const [oldest, evicted] = maskCache.entries().next().value as [string, Tensor];
+    maskCache.delete(oldest);
+    evicted.dispose();
+  }
+  return mask;
 }
 
 /**
@@ -70,7 +103,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const qg = reshape(q, [batch, groups, rep * queries, dk]);
   let scores = affine(matmul(qg, k, { transB: true }), scale, 0);
   if (options.softcap) scores = softcap(scores, options.softcap);
-  if (causal || window !== null) {
+  if (masksAnything(queries, keys, causal, window)) {
     const mask = attentionMask(queries, keys, causal, window, q);
     scores = add(reshape(scores, [batch, groups, rep, queries, keys]), mask);
   }

@@ -197,3 +197,21 @@ describe('attention', () => {
     assert.throws(() => ops.attention(ops.reshape(q4, [2, 2, 2]), k, v), /attention shapes do not fit/);
   });
 });
+
+test('attention masks: skipped when they hide nothing, cached per shape otherwise', () => {
+  assert.equal(ops.masksAnything(1, 9, true, null), false, 'one causal query sees every key');
+  assert.equal(ops.masksAnything(1, 9, true, 9), false, 'a window as long as the keys hides nothing');
+  assert.equal(ops.masksAnything(1, 9, true, 8), true);
+  assert.equal(ops.masksAnything(2, 9, true, null), true);
+  assert.equal(ops.masksAnything(3, 3, false, null), false);
+  const like = ops.zeros([1]);
+  const mask = ops.attentionMask(3, 5, true, 2, like);
+  assert.equal(ops.attentionMask(3, 5, true, 2, like), mask, 'the same shape reuses the cached mask');
+  assert.notEqual(ops.attentionMask(3, 5, true, null, like), mask);
+  // Query q sits at key position q + 2 and sees keys j with q < j ≤ q + 2 (window 2).
+  const expected = Array.from({ length: 15 }, (_, i) => {
+    const [q, j] = [Math.floor(i / 5), i % 5];
+    return j > q && j <= q + 2 ? 0 : -Infinity;
+  });
+  assert.deepEqual(Array.from(mask.dataSync()), expected);
+});
