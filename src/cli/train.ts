@@ -73,6 +73,10 @@ const trainOptions = {
     type: 'number',
     description: `AdamW weight decay of matrices (default ${d.weightDecay})`,
   },
+  dropout: {
+    type: 'number',
+    description: `dropout probability on embeddings and residual branches while training (default ${d.dropout})`,
+  },
   'eval-every': {
     type: 'integer',
     description: `validation loss every N steps; 0 = only at the end (default ${d.evalEvery})`,
@@ -150,6 +154,10 @@ saved settings are reused; options given on the command line override them).`,
     set('gradAccum', o['grad-accum']);
     set('clip', o.clip);
     set('weightDecay', o['weight-decay']);
+    if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1)) {
+      throw new UsageError(`--dropout must be in [0, 1), got ${o.dropout}`);
+    }
+    set('dropout', o.dropout);
     set('evalEvery', o['eval-every']);
     set('evalBatches', o['eval-batches']);
     set('saveEvery', o['save-every']);

@@ -10,6 +10,7 @@ import {
   add,
   affine,
   crossEntropy,
+  dropout,
   embedding,
   full,
   gelu,
@@ -21,7 +22,7 @@ import {
   zeros,
 } from '../ops/index.js';
 import type { DType } from '../tensor/dtype.js';
-import { Rng } from '../tensor/random.js';
+import { fmix32, Rng } from '../tensor/random.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type AttentionContext, latentAttention, standardAttention } from './attention.js';
@@ -42,6 +43,16 @@ export interface ForwardOptions {
   cache?: KVCache | null;
   /** Collects the residual stream after the embedding and after each virtual layer. */
   hiddenStates?: Tensor[];
+  /**
+   * Training-time dropout: with probability p, elements of the embedding output and of every
+   * attention and FFN branch output are zeroed (inverted dropout; masks derived from `seed`).
+   */
+  dropout?: { p: number; seed: number } | null;
+}
+
+/** The seed of dropout site `site` in a forward pass seeded with `seed`. */
+function siteSeed(seed: number, site: number): number {
+  return (fmix32(seed >>> 0) ^ fmix32((site + 0x632be5ab) >>> 0)) >>> 0;
 }
 
 export type TokenInput = Tensor | readonly number[] | readonly (readonly number[])[];
@@ -168,7 +179,10 @@ export class Transformer {
   }
 
   /** Final-normed hidden states [B, T, d]. */
-  hidden(input: TokenInput, { cache = null, hiddenStates }: ForwardOptions = {}): Tensor {
+  hidden(
+    input: TokenInput,
+    { cache = null, hiddenStates, dropout: drop = null }: ForwardOptions = {},
+  ): Tensor {
     const c = this.config;
     const ids = this.toIds(input);
     const seq = ids.shape[1]!;
@@ -188,6 +202,9 @@ export class Transformer {
       );
       x = add(x, embedding(this.param('model.embed_positions.weight'), positions));
     }
+    const regularise = (t: Tensor, site: number) =>
+      drop && drop.p > 0 ? dropout(t, drop.p, siteSeed(drop.seed, site)) : t;
+    x = regularise(x, 0);
     hiddenStates?.push(x);
 
     const tables = new Map<RopeConfig, { cos: Tensor; sin: Tensor; freqs: RopeFrequencies }>();
@@ -212,7 +229,7 @@ export class Transformer {
     };
     this.order.forEach((physical, slot) => {
       ctx.slot = slot;
-      x = this.block(x, this.layers[physical]!, ctx);
+      x = this.block(x, this.layers[physical]!, ctx, (t, branch) => regularise(t, 1 + 2 * slot + branch));
       hiddenStates?.push(x);
     });
     if (cache) cache.length = start + seq;
@@ -232,12 +249,17 @@ export class Transformer {
   }
 
   /** Mean next-token cross-entropy of `targets` [B, T] (int32; ignoreIndex −100 skips a position). */
-  loss(input: TokenInput, targets: Tensor, ignoreIndex = -100): Tensor {
-    const logits = this.forward(input);
+  loss(input: TokenInput, targets: Tensor, ignoreIndex = -100, options: ForwardOptions = {}): Tensor {
+    const logits = this.forward(input, options);
     return crossEntropy(logits, targets, { ignoreIndex });
   }
 
-  private block(x: Tensor, layer: LayerSpec, ctx: AttentionContext): Tensor {
+  private block(
+    x: Tensor,
+    layer: LayerSpec,
+    ctx: AttentionContext,
+    regularise: (branch: Tensor, which: 0 | 1) => Tensor,
+  ): Tensor {
     const c = this.config;
     const p = `model.layers.${layer.index}`;
     const norm = (h: Tensor, name: string) => applyNorm(h, `${p}.${name}`, c.norm, this.optional);
@@ -255,16 +277,20 @@ export class Transformer {
       layer.moe
         ? moeFFN(h, `${p}.mlp`, c, this.param, this.optional)
         : denseFFN(h, `${p}.mlp`, c, this.param, this.optional);
-    const scaled = (h: Tensor) => (c.residualScale !== null ? affine(h, c.residualScale, 0) : h);
+    // Each branch's output: dropout (training), then the residual scale (MiniCPM), before the add.
+    const branch = (h: Tensor, which: 0 | 1) => {
+      const out = regularise(h, which);
+      return c.residualScale !== null ? affine(out, c.residualScale, 0) : out;
+    };
 
     if (c.blockTopology === 'parallel') {
       const h = norm(x, 'input_layernorm');
-      return add(add(x, scaled(attend(h))), scaled(feed(h)));
+      return add(add(x, branch(attend(h), 0)), branch(feed(h), 1));
     }
     if (c.blockTopology === 'parallel_two_norms') {
       return add(
-        add(x, scaled(attend(norm(x, 'input_layernorm')))),
-        scaled(feed(norm(x, 'post_attention_layernorm'))),
+        add(x, branch(attend(norm(x, 'input_layernorm')), 0)),
+        branch(feed(norm(x, 'post_attention_layernorm')), 1),
       );
     }
     let attn: Tensor;
@@ -272,7 +298,7 @@ export class Transformer {
     else if (c.normPlacement === 'sandwich')
       attn = norm(attend(norm(x, 'input_layernorm')), 'post_attention_layernorm');
     else attn = norm(attend(x), 'post_attention_layernorm');
-    let y = add(x, scaled(attn));
+    let y = add(x, branch(attn, 0));
     if (c.augmentedShortcuts) {
       // PanGu-π augmented shortcuts: Σ_j up_j(GELU(down_j(x))) beside the identity shortcut of attention.
       for (let j = 0; j < c.augmentedShortcuts.count; j++) {
@@ -285,7 +311,7 @@ export class Transformer {
     else if (c.normPlacement === 'sandwich')
       ffn = norm(feed(norm(y, 'pre_feedforward_layernorm')), 'post_feedforward_layernorm');
     else ffn = norm(feed(y), 'post_feedforward_layernorm');
-    return add(y, scaled(ffn));
+    return add(y, branch(ffn, 1));
   }
 
   /** Frees every parameter (and gradient). */

@@ -195,3 +195,16 @@ export function routeTopK(scores: Tensor, { k, correction = null, groups = null 
   const inputs = correction ? [scores, correction] : [scores];
   return runKernel('routeTopK', inputs, attrs, [{ shape: scores.shape, dtype }])[0]!;
 }
+
+/**
+ * Inverted dropout: each element zeroed with probability p, the rest scaled by 1/(1−p). The mask is a
+ * counter-based hash of `seed` (identical on every backend, reproducible when a run resumes); p = 0
+ * returns x unchanged.
+ */
+export function dropout(x: Tensor, p: number, seed: number): Tensor {
+  if (!(p >= 0 && p < 1)) throw new Error(`dropout probability must be in [0, 1), got ${p}`);
+  if (p === 0) return x;
+  const dtype = floatDType('dropout', x);
+  const [mask] = runKernel('dropoutMask', [x], { p, seed: seed >>> 0 }, [{ shape: x.shape, dtype }]);
+  return mul(x, mask!);
+}

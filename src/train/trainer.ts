@@ -10,6 +10,7 @@ import { basename } from 'node:path';
 import { type Backend, findBackend } from '../backend/backend.js';
 import { Transformer } from '../model/transformer.js';
 import { backward, noGrad, tensor } from '../ops/index.js';
+import { fmix32 } from '../tensor/random.js';
 import { scope, type Tensor } from '../tensor/tensor.js';
 import {
   type EvalRecord,
@@ -56,6 +57,8 @@ export interface TrainOptions {
   /** Where checkpoints and the final model go; null: nothing is written. */
   outDir: string | null;
   seed: number;
+  /** Training-time dropout probability on embeddings and residual branches (0: off). */
+  dropout: number;
   /** Peak FLOP/s for MFU; null: the backend's default estimate. */
   peakFlops: number | null;
 }
@@ -82,6 +85,7 @@ export const defaultTrainOptions: TrainOptions = {
   keepBest: false,
   outDir: null,
   seed: 0,
+  dropout: 0,
   peakFlops: null,
 };
 
@@ -207,13 +211,18 @@ export class Trainer {
     return { loss, perplexity: Math.exp(loss) };
   }
 
-  /** Mean next-token loss of a batch. */
-  private batchLoss(batch: Batch): Tensor {
+  /**
+   * Mean next-token loss of a batch; with `dropoutSeed`, training-time dropout (seeded per step and
+   * micro-batch, so a resumed run draws the same masks).
+   */
+  private batchLoss(batch: Batch, dropoutSeed: number | null = null): Tensor {
     const backend = this.model.backend;
     const shape = [batch.batchSize, batch.seqLen];
     const inputs = tensor(batch.inputs, shape, { backend });
     const targets = tensor(batch.targets, shape, { backend });
-    return this.model.loss(inputs, targets);
+    const p = this.options.dropout;
+    const dropout = dropoutSeed !== null && p > 0 ? { p, seed: dropoutSeed } : null;
+    return this.model.loss(inputs, targets, -100, { dropout });
   }
 
   /** One optimizer step; returns its record. */
@@ -225,7 +234,7 @@ export class Trainer {
       const batch = this.batcher.next();
       losses.push(
         scope(() => {
-          const loss = this.batchLoss(batch);
+          const loss = this.batchLoss(batch, fmix32((this.options.seed ^ fmix32(t * 64 + micro)) >>> 0));
           backward(loss);
           return loss;
         }),

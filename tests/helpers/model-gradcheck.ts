@@ -1,7 +1,7 @@
 /** Finite-difference check of a whole model's loss gradient (float64, cpu). */
 import assert from 'node:assert/strict';
 import type { ModelConfig } from '../../src/config/model-config.js';
-import { Transformer } from '../../src/model/transformer.js';
+import { type ForwardOptions, Transformer } from '../../src/model/transformer.js';
 import { backward, noGrad, tensor } from '../../src/ops/index.js';
 import { Rng } from '../../src/tensor/random.js';
 import { scope } from '../../src/tensor/tensor.js';
@@ -14,6 +14,8 @@ export interface ModelGradcheckOptions {
   entriesPerTensor?: number;
   atol?: number;
   rtol?: number;
+  /** Forward options of the loss (e.g. a fixed dropout mask). */
+  lossOptions?: ForwardOptions;
 }
 
 /** Builds a float64 model with every parameter perturbed, and compares dL/dθ with central differences. */
@@ -21,7 +23,15 @@ export function checkModelGradients(
   config: ModelConfig,
   options: ModelGradcheckOptions = {},
 ): { checked: number; maxError: number } {
-  const { seqLen = 7, batch = 2, seed = 3, entriesPerTensor = 1, atol = 1e-7, rtol = 1e-5 } = options;
+  const {
+    seqLen = 7,
+    batch = 2,
+    seed = 3,
+    entriesPerTensor = 1,
+    atol = 1e-7,
+    rtol = 1e-5,
+    lossOptions = {},
+  } = options;
   const rng = new Rng(seed);
   const model = Transformer.init(config, { seed, dtype: 'float64' });
   // Perturb every parameter so no bias is zero and no norm weight is one.
@@ -38,9 +48,9 @@ export function checkModelGradients(
     batch,
     seqLen,
   ]);
-  const lossValue = () => noGrad(() => scope(() => model.loss(ids, targets).itemSync()));
+  const lossValue = () => noGrad(() => scope(() => model.loss(ids, targets, -100, lossOptions).itemSync()));
   scope(() => {
-    backward(model.loss(ids, targets));
+    backward(model.loss(ids, targets, -100, lossOptions));
   });
   let checked = 0;
   let maxError = 0;

@@ -428,6 +428,14 @@ const routingCases: OpCase[] = [
   },
 ];
 
+const dropoutCases: OpCase[] = [
+  {
+    name: 'dropout p 0.25 seed 1234 (the same mask on every backend)',
+    inputs: (rng) => [normal(rng, [3, 5, 7])],
+    run: ([x]) => ops.dropout(x!, 0.25, 1234),
+  },
+];
+
 const optimizerCases: OpCase[] = [
   {
     name: 'adamw kernel step 3',
@@ -460,6 +468,7 @@ export const opCases: readonly OpCase[] = [
   ...attentionCases,
   ...inPlaceCases,
   ...routingCases,
+  ...dropoutCases,
   ...optimizerCases,
 ];
 

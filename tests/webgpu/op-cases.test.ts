@@ -27,6 +27,7 @@ const families: [string, RegExp, { atol: number; rtol: number }][] = [
   ['adamw', /^adamw\b/, { atol: 1e-6, rtol: 1e-5 }],
   ['in-place writes', /^writeSlice\b/, { atol: 0, rtol: 0 }],
   ['expert routing', /^routeTopK\b/, { atol: 0, rtol: 0 }],
+  ['dropout', /^dropout\b/, { atol: 0, rtol: 0 }],
 ];
 
 const backend = await requireWebGPU();

@@ -3,6 +3,7 @@
  * LayerNorm, RoPE and the AdamW step. Forward kernels return what their backward needs (llm.c style).
  */
 import { allocArray, type FloatArray } from '../../tensor/dtype.js';
+import { fmix32 } from '../../tensor/random.js';
 import { sizeOf } from '../../tensor/shape.js';
 import type { Kernel } from '../backend.js';
 
@@ -343,6 +344,30 @@ export const routeTopKKernel: Kernel<RouteTopKAttrs> = (inputs, attrs, [out]) =>
       (a, b) => choice[b]! - choice[a]! || a - b,
     );
     for (const j of order.slice(0, attrs.k)) mask[n * experts + j] = 1;
+  }
+  return [mask];
+};
+
+export interface DropoutMaskAttrs {
+  /** Probability of dropping an element. */
+  p: number;
+  /** 32-bit seed; the same seed gives the same mask on every backend. */
+  seed: number;
+}
+
+/**
+ * Inverted-dropout mask shaped like the input: element i is kept (value 1/(1−p)) when
+ * u_i = fmix32(i + fmix32(seed)) / 2³² (top 24 bits) is at least p, else 0. A counter-based hash,
+ * so the WebGPU kernel computes the identical mask.
+ */
+export const dropoutMaskKernel: Kernel<DropoutMaskAttrs> = ([x], { p, seed }, [out]) => {
+  const n = sizeOf(x!.shape);
+  const mask = allocArray(out!.dtype, n) as FloatArray;
+  const base = fmix32(seed >>> 0);
+  const keep = 1 / (1 - p);
+  for (let i = 0; i < n; i++) {
+    const u = (fmix32((i + base) >>> 0) >>> 8) / 16777216;
+    mask[i] = u >= p ? keep : 0;
   }
   return [mask];
 };

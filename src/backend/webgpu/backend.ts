@@ -7,6 +7,7 @@ import type { DType, TypedArray } from '../../tensor/dtype.js';
 import { sizeOf } from '../../tensor/shape.js';
 import { type Backend, type Kernel, registerBackend, registerKernel, type TensorInfo } from '../backend.js';
 import { getAdapter, requestDevice, type SubgroupMatrixConfig, subgroupMatrixConfigs } from './gpu.js';
+import { dropoutMaskKernel } from './kernels/dropout.js';
 import { affineKernel, binaryKernel, unaryGradKernel, unaryKernel } from './kernels/elementwise.js';
 import { concatKernel, padKernel, permuteKernel, sliceKernel } from './kernels/layout.js';
 import { matmulKernel } from './kernels/matmul.js';
@@ -55,6 +56,7 @@ export const webgpuKernels: Record<string, Kernel<any>> = {
   concat: concatKernel,
   writeSlice: writeSliceKernel,
   routeTopK: routeTopKKernel,
+  dropoutMask: dropoutMaskKernel,
 };
 
 export interface WebGPUBackend extends Backend {
