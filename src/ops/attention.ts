@@ -3,10 +3,14 @@
  * with causal and sliding-window masks, logit soft-capping and queries offset into a longer key
  * sequence (decoding with a KV cache).
  */
+import { record } from '../autograd/tape.js';
+import { hasKernel } from '../backend/backend.js';
+import type { FlashAttentionAttrs } from '../backend/cpu/flash-attention.js';
 import { formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { tensor } from './creation.js';
 import { add, affine, softcap } from './elementwise.js';
+import { floatDType, runKernel } from './kernel.js';
 import { reshape } from './layout.js';
 import { matmul } from './linalg.js';
 import { softmax } from './nn.js';
@@ -20,6 +24,24 @@ export interface AttentionOptions {
   window?: number | null;
   /** Gemma-2 attention soft-cap, applied to the scaled scores before the mask. */
   softcap?: number | null;
+  /**
+   * 'fused' runs the flashAttention kernels (scores never stored), 'composite' the five-op path
+   * (matmul, scale, soft-cap, mask, softmax, matmul). Default: $SLM_ATTENTION if set, else fused when
+   * the backend has the kernels.
+   */
+  implementation?: 'fused' | 'composite';
+}
+
+function chosenImplementation(options: AttentionOptions, backend: string): 'fused' | 'composite' {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const asked = options.implementation ?? env?.SLM_ATTENTION?.trim();
+  if (asked === 'composite') return 'composite';
+  if (asked !== undefined && asked !== '' && asked !== 'fused') {
+    throw new Error(`SLM_ATTENTION must be 'fused' or 'composite', got '${asked}'`);
+  }
+  const fused = hasKernel(backend, 'flashAttention') && hasKernel(backend, 'flashAttentionBackward');
+  if (asked === 'fused' && !fused) throw new Error(`backend '${backend}' has no flashAttention kernels`);
+  return fused ? 'fused' : 'composite';
 }
 
 /** Whether a causal/windowed mask hides anything when T queries end at the last of S keys. */
@@ -99,6 +121,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   if (heads % groups !== 0) throw new Error(`${heads} query heads are not a multiple of ${groups} KV heads`);
   const rep = heads / groups;
   const { scale = 1 / Math.sqrt(dk), causal = true, window = null } = options;
+  if (chosenImplementation(options, q.backend.name) === 'fused') {
+    const attrs = { scale, causal, window: window ?? -1, softcap: options.softcap ?? 0 };
+    return fusedAttention(q, k, v, attrs);
+  }
   // Group the query heads that share a KV head: [B, G, rep·T, Dk] @ [B, G, S, Dk]ᵀ -> [B, G, rep·T, S]
   const qg = reshape(q, [batch, groups, rep * queries, dk]);
   let scores = affine(matmul(qg, k, { transB: true }), scale, 0);
@@ -109,4 +135,21 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   }
   const probs = reshape(softmax(scores), [batch, groups, rep * queries, keys]);
   return reshape(matmul(probs, v), [batch, heads, queries, dv]);
+}
+
+/** The flashAttention kernel pair: o [B, H, T, Dv] and its gradient rule from the saved logsumexp. */
+function fusedAttention(q: Tensor, k: Tensor, v: Tensor, attrs: FlashAttentionAttrs): Tensor {
+  const dtype = floatDType('attention', q, k, v);
+  const [batch, heads, queries] = q.shape as [number, number, number];
+  const [o, lse] = runKernel('flashAttention', [q, k, v], attrs, [
+    { shape: [batch, heads, queries, v.shape[3]!], dtype },
+    { shape: [batch, heads, queries], dtype },
+  ]);
+  return record(o!, 'attention', [q, k, v], (dO) =>
+    runKernel('flashAttentionBackward', [q, k, v, o!, lse!, dO], attrs, [
+      { shape: q.shape, dtype },
+      { shape: k.shape, dtype },
+      { shape: v.shape, dtype },
+    ]),
+  );
 }
