@@ -1,0 +1,159 @@
+/**
+ * The matrix-vector kernel of a planned decode step (batch 1), with the neighbouring ops fused in:
+ * RMSNorm of the input (Σx² recomputed per workgroup, folded in as one scale after the dot), several
+ * weight matrices stacked along the output (q/k/v, or gate/up paired per row), an optional bias and
+ * one epilogue: store, residual add (out += W·x), SiLU(gate)·up, or logits plus a per-workgroup argmax.
+ *
+ * Layout: W [N, K] row-major (the nn.Linear weight); 8 rows per 256-thread workgroup, 32 lanes per row
+ * striding over K with vec4 loads when K % 4 = 0; lane sums reduced through workgroup memory. Every
+ * size is a WGSL constant (one shader per shape), so the dispatch needs no parameter block.
+ */
+
+export type MatvecEpilogue = 'store' | 'residual' | 'siluMul' | 'argmax';
+
+export interface FusedMatvecSpec {
+  /** Input length (columns of every weight). */
+  k: number;
+  /** Rows of each weight matrix, stacked in output order ('siluMul': [I, I], gate then up, paired). */
+  sources: readonly number[];
+  /** RMSNorm of the input with this eps (weights bound after the input). */
+  normEps: number | null;
+  /** A bias buffer over the stacked rows (siluMul: [gate bias | up bias]). */
+  bias: boolean;
+  epilogue: MatvecEpilogue;
+}
+
+export const matvecRowsPerGroup = 8;
+
+/** Output rows of a spec (siluMul pairs its two sources). */
+export function matvecOutputs(spec: FusedMatvecSpec): number {
+  return spec.epilogue === 'siluMul' ? spec.sources[0]! : spec.sources.reduce((a, b) => a + b, 0);
+}
+
+/** WGSL float literal (always with a decimal point or exponent). */
+export function wgslFloat(value: number): string {
+  const s = String(Math.fround(value));
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+/** Binding order: x, [norm weight], weights…, [bias], out, [argmax partials]. */
+export function fusedMatvecShader(spec: FusedMatvecSpec): string {
+  const { k, sources, normEps, bias, epilogue } = spec;
+  if (epilogue === 'siluMul' && (sources.length !== 2 || sources[0] !== sources[1]))
+    throw new Error('siluMul pairs two sources of equal rows (gate, up)');
+  const vec = k % 4 === 0;
+  const elem = vec ? 'vec4<f32>' : 'f32';
+  const kv = vec ? k / 4 : k;
+  const nOut = matvecOutputs(spec);
+  let binding = 1;
+  const decl: string[] = [];
+  const bind = (name: string, type: string, access: 'read' | 'read_write') =>
+    decl.push(`@group(0) @binding(${binding++}) var<storage, ${access}> ${name}: array<${type}>;`);
+  bind('x', elem, 'read');
+  if (normEps !== null) bind('nw', elem, 'read');
+  sources.forEach((_, i) => {
+    bind(`W${i}`, elem, 'read');
+  });
+  if (bias) bind('bias', 'f32', 'read');
+  bind('out', 'f32', 'read_write');
+  if (epilogue === 'argmax') bind('partial', 'f32', 'read_write');
+
+  const input = normEps !== null ? 'x[i] * nw[i]' : 'x[i]';
+  const dot = (w: string) => (vec ? `dot(${w}, ${input})` : `${w} * ${input}`);
+  const paired = epilogue === 'siluMul';
+  let accumulate: string;
+  if (paired) {
+    accumulate = `let base = row * ${kv}u;
+    for (var i = lane; i < ${kv}u; i += 32u) { acc0 += ${dot('W0[base + i]')}; acc1 += ${dot('W1[base + i]')}; }`;
+  } else {
+    let start = 0;
+    accumulate = sources
+      .map((rows, s) => {
+        const cond = s === sources.length - 1 ? '' : `if (row < ${start + rows}u) `;
+        const code = `${cond}{ let base = (row - ${start}u) * ${kv}u;
+      for (var i = lane; i < ${kv}u; i += 32u) { acc0 += ${dot(`W${s}[base + i]`)}; } }`;
+        start += rows;
+        return code;
+      })
+      .join(' else ');
+  }
+  const norm =
+    normEps === null
+      ? ''
+      : `var ss = 0.0;
+  for (var i = lid; i < ${kv}u; i += 256u) { let v = x[i]; ss += ${vec ? 'dot(v, v)' : 'v * v'}; }
+  red0[lid] = ss;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (lid < s) { red0[lid] += red0[lid + s]; }
+    workgroupBarrier();
+  }
+  inv = 1.0 / sqrt(red0[0] / ${wgslFloat(k)} + ${wgslFloat(normEps)});
+  workgroupBarrier();`;
+  const b = (index: string) => (bias ? ` + bias[${index}]` : '');
+  let epilogueCode: string;
+  switch (epilogue) {
+    case 'store':
+      epilogueCode = `out[row] = red0[lid] * inv${b('row')};`;
+      break;
+    case 'residual':
+      epilogueCode = `out[row] = out[row] + (red0[lid] * inv${b('row')});`;
+      break;
+    case 'siluMul':
+      epilogueCode = `let g = red0[lid] * inv${b('row')};
+    let u = red1[lid] * inv${b(`${nOut}u + row`)};
+    out[row] = g / (1.0 + exp(-g)) * u;`;
+      break;
+    case 'argmax':
+      epilogueCode = `let v = red0[lid] * inv${b('row')};
+    out[row] = v;
+    best[slot] = v;`;
+      break;
+  }
+  const argmaxTail =
+    epilogue === 'argmax'
+      ? `
+  workgroupBarrier();
+  if (lid == 0u) {
+    var bv = best[0];
+    var bi = block * 8u;
+    for (var t = 1u; t < 8u; t++) {
+      if (block * 8u + t < ${nOut}u && best[t] > bv) { bv = best[t]; bi = block * 8u + t; }
+    }
+    partial[2u * block] = bv;
+    partial[2u * block + 1u] = f32(bi);
+  }`
+      : '';
+  return `${decl.join('\n')}
+var<workgroup> red0: array<f32, 256>;
+${paired ? 'var<workgroup> red1: array<f32, 256>;' : ''}
+${epilogue === 'argmax' ? 'var<workgroup> best: array<f32, 8>;' : ''}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let block = wid.x + wid.y * nwg.x;
+  let slot = lid / 32u;
+  let lane = lid % 32u;
+  let row = block * 8u + slot;
+  var inv = 1.0;
+  ${norm}
+  var acc0 = 0.0;
+  var acc1 = 0.0;
+  if (row < ${nOut}u) {
+    ${accumulate}
+  }
+  red0[lid] = acc0;
+  ${paired ? 'red1[lid] = acc1;' : ''}
+  workgroupBarrier();
+  for (var s = 16u; s > 0u; s >>= 1u) {
+    if (lane < s) {
+      red0[lid] += red0[lid + s];
+      ${paired ? 'red1[lid] += red1[lid + s];' : ''}
+    }
+    workgroupBarrier();
+  }
+  ${epilogue === 'argmax' ? `if (lane == 0u && row >= ${nOut}u) { best[slot] = -3.0e38; }` : ''}
+  if (lane == 0u && row < ${nOut}u) {
+    ${epilogueCode}
+  }${argmaxTail}
+}`;
+}

@@ -1,0 +1,57 @@
+/**
+ * planSupport: the Llama-style configs the planned decode step covers, and a named reason for each
+ * config it leaves to the eager path.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defineConfig, type ModelConfigInput } from '../../src/config/model-config.js';
+import { presetConfig } from '../../src/config/presets.js';
+import { planSupport } from '../../src/generate/decode-support.js';
+import { readHFConfig } from '../../src/io/hf.js';
+
+const base: ModelConfigInput = { vocabSize: 64, hiddenSize: 32, numLayers: 2, numAttentionHeads: 4 };
+
+test('Llama-style configs and presets are planned', () => {
+  assert.equal(planSupport(defineConfig(base)), null);
+  assert.equal(
+    planSupport(defineConfig({ ...base, numKeyValueHeads: 1, attentionBias: true, mlpBias: true })),
+    null,
+  );
+  assert.equal(
+    planSupport(defineConfig({ ...base, rope: { partialRotaryFactor: 0.5, interleaved: true } })),
+    null,
+  );
+  for (const name of ['smollm2-135m', 'qwen2.5-0.5b', 'llama3.2-1b'])
+    assert.equal(planSupport(presetConfig(name)), null, name);
+  for (const name of ['llama', 'qwen2', 'llama-bias', 'llama-llama3rope-untied'])
+    assert.equal(planSupport(readHFConfig(`tests/fixtures/hf/${name}`).config), null, name);
+});
+
+test('every other config gets the reason it decodes eagerly', () => {
+  const cases: [string, string][] = [
+    ['deepseek_v2', 'MLA'],
+    ['minicpm3', 'MLA'],
+    ['qwen2-sliding', 'sliding'],
+    ['gpt2', 'learned'],
+    ['phi', 'RMSNorm'],
+    ['qwen3', 'q/k norm'],
+    ['olmo2', 'q/k norm'],
+  ];
+  for (const [fixture, word] of cases) {
+    const reason = planSupport(readHFConfig(`tests/fixtures/hf/${fixture}`).config);
+    assert.ok(reason?.toLowerCase().includes(word.toLowerCase()), `${fixture}: ${reason}`);
+  }
+  assert.match(planSupport(presetConfig('openelm-270m')) ?? '', /per-layer|layernorm|norm/i);
+  assert.match(planSupport(defineConfig({ ...base, normPlacement: 'sandwich' })) ?? '', /norm placement/);
+  assert.match(planSupport(defineConfig({ ...base, blockTopology: 'parallel' })) ?? '', /parallel/);
+  assert.match(planSupport(defineConfig({ ...base, attnLogitSoftcap: 50 })) ?? '', /soft-cap/);
+  assert.match(planSupport(defineConfig({ ...base, finalLogitSoftcap: 30 })) ?? '', /soft-cap/);
+  assert.match(
+    planSupport(defineConfig({ ...base, layerSharing: { mode: 'immediate', repeats: 2 } })) ?? '',
+    /sharing/,
+  );
+  assert.match(
+    planSupport(defineConfig({ ...base, ffnType: 'standard', hiddenAct: 'gelu' })) ?? '',
+    /gated SiLU/,
+  );
+});

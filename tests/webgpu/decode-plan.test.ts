@@ -1,0 +1,205 @@
+/**
+ * The planned decode step on webgpu against the eager cpu oracle: for several tiny Llama-style configs
+ * (GQA 3:1, MQA with untied head and q/k/v bias, partial and interleaved RoPE, odd head dims and widths
+ * that take the scalar kernels, several attention splits), the greedy tokens equal the cpu's token for
+ * token and the logits are within 1e-4 at every step; dispatches per token are 6·layers + 3.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defineConfig, type ModelConfigInput } from '../../src/config/model-config.js';
+import { DecodePlan } from '../../src/generate/decode-plan.js';
+import { Transformer } from '../../src/model/transformer.js';
+import { slice, tensor } from '../../src/ops/index.js';
+import { scope } from '../../src/tensor/tensor.js';
+import { cpu, requireWebGPU } from './setup.js';
+
+const backend = await requireWebGPU();
+
+/** A cpu model and the same weights on webgpu. */
+export function modelPair(
+  config: ModelConfigInput,
+  seed: number,
+): { cpuModel: Transformer; gpuModel: Transformer } {
+  const cpuModel = Transformer.init(defineConfig({ initializerRange: 0.2, ...config }), {
+    seed,
+    backend: cpu(),
+  });
+  const params = new Map(
+    [...cpuModel.params].map(([path, t]) => [
+      path,
+      tensor(Float32Array.from(t.dataSync()), t.shape, { backend: backend! }).keep(),
+    ]),
+  );
+  return { cpuModel, gpuModel: new Transformer(cpuModel.config, params) };
+}
+
+/** Greedy decoding on the cpu: the logits of every generated position and the tokens. */
+export function cpuGreedy(
+  model: Transformer,
+  prompt: number[],
+  steps: number,
+): { tokens: number[]; logits: Float32Array[] } {
+  const cache = model.newCache(prompt.length + steps);
+  const tokens: number[] = [];
+  const logits: Float32Array[] = [];
+  let input = prompt;
+  for (let s = 0; s <= steps; s++) {
+    const row = scope(() => {
+      const out = model.forward([input], { cache });
+      return Float32Array.from(slice(out, 1, input.length - 1, input.length).dataSync());
+    });
+    let best = 0;
+    for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+    logits.push(row);
+    tokens.push(best);
+    input = [best];
+  }
+  return { tokens, logits };
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
+
+const cases: { name: string; config: ModelConfigInput; splits?: number; seed?: number }[] = [
+  {
+    name: 'GQA 3:1, tied head',
+    config: {
+      vocabSize: 97,
+      hiddenSize: 48,
+      numLayers: 2,
+      numAttentionHeads: 6,
+      numKeyValueHeads: 2,
+      intermediateSize: 44,
+    },
+  },
+  {
+    name: 'MQA, untied head, q/k/v bias, 4 attention splits',
+    config: {
+      vocabSize: 130,
+      hiddenSize: 32,
+      numLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 1,
+      tieWordEmbeddings: false,
+      attentionBias: { q: true, k: true, v: true },
+    },
+    splits: 4,
+  },
+  {
+    name: 'partial rotary 0.5, MHA, 3 layers',
+    config: {
+      vocabSize: 64,
+      hiddenSize: 64,
+      numLayers: 3,
+      numAttentionHeads: 4,
+      rope: { partialRotaryFactor: 0.5, theta: 500 },
+    },
+    splits: 3,
+  },
+  {
+    name: 'odd head dim 9, width 30 (scalar kernels), partial rotary',
+    config: {
+      vocabSize: 50,
+      hiddenSize: 30,
+      numLayers: 2,
+      numAttentionHeads: 3,
+      numKeyValueHeads: 1,
+      headDim: 9,
+      intermediateSize: 22,
+      rope: { partialRotaryFactor: 0.5 },
+    },
+    seed: 11,
+  },
+  {
+    name: 'interleaved RoPE with llama3 scaling, o and MLP biases, explicit attention scale',
+    config: {
+      vocabSize: 70,
+      hiddenSize: 40,
+      numLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      attentionBias: true,
+      mlpBias: true,
+      attentionScale: 0.3,
+      tieWordEmbeddings: false,
+      rope: {
+        interleaved: true,
+        scaling: {
+          type: 'llama3',
+          factor: 8,
+          lowFreqFactor: 1,
+          highFreqFactor: 4,
+          originalMaxPositionEmbeddings: 16,
+        },
+      },
+    },
+    splits: 5,
+  },
+];
+
+if (backend) {
+  for (const { name, config, splits, seed = 7 } of cases) {
+    test(`planned decode equals the cpu, token for token and logits within 1e-4: ${name}`, async () => {
+      const { cpuModel, gpuModel } = modelPair(config, seed);
+      const prompt = [3, 1, 4, 1, 5];
+      const steps = 24;
+      const expected = cpuGreedy(cpuModel, prompt, steps);
+      const plan = await DecodePlan.create(gpuModel, prompt.length + steps, splits ? { splits } : {});
+      try {
+        const first = await plan.prefill(prompt, { logits: true });
+        assert.equal(first.token, expected.tokens[0]);
+        assert.ok(maxDiff(first.logits!, expected.logits[0]!) <= 1e-4);
+        const tokens = [first.token];
+        let worst = 0;
+        for (let s = 1; s <= steps; s++) {
+          // The first step feeds the prefill's token; later ones use the argmax already on the GPU.
+          const result = await plan.step(s === 1 ? first.token : undefined, { logits: true });
+          worst = Math.max(worst, maxDiff(result.logits!, expected.logits[s]!));
+          tokens.push(result.token);
+        }
+        assert.deepEqual(tokens, expected.tokens);
+        assert.ok(worst <= 1e-4, `max |planned − cpu| logits = ${worst}`);
+        assert.ok(new Set(tokens).size > 1, 'a decode that repeats one token proves little');
+        assert.equal(plan.position, prompt.length + steps);
+      } finally {
+        plan.dispose();
+        gpuModel.dispose();
+      }
+    });
+  }
+
+  test('a planned step is 6 dispatches per layer + 3, one submit, and the count is what replays', async () => {
+    const { gpuModel } = modelPair(cases[0]!.config, 1);
+    const plan = await DecodePlan.create(gpuModel, 16);
+    try {
+      assert.equal(plan.dispatchesPerToken, 6 * 2 + 3);
+      const { token } = await plan.prefill([1, 2, 3]);
+      await plan.step(token);
+      for (let s = 0; s < 4; s++) await plan.step();
+      assert.equal(plan.dispatchCount, 5 * (6 * 2 + 3));
+      assert.ok(plan.dispatchCount / 5 <= 6 * gpuModel.config.numLayers + 3);
+    } finally {
+      plan.dispose();
+      gpuModel.dispose();
+    }
+  });
+
+  test('the plan refuses a full cache, a missing first token and an out-of-vocabulary token', async () => {
+    const { gpuModel } = modelPair(cases[0]!.config, 2);
+    const plan = await DecodePlan.create(gpuModel, 4);
+    try {
+      await plan.prefill([1, 2, 3]);
+      await assert.rejects(plan.step(), /pass one after prefill/);
+      await assert.rejects(plan.step(1000), /outside the vocabulary/);
+      await plan.step(5);
+      await assert.rejects(plan.step(), /holds 4 positions/);
+    } finally {
+      plan.dispose();
+      gpuModel.dispose();
+    }
+  });
+}
