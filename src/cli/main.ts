@@ -53,6 +53,7 @@ import { generateCommand } from './generate.js';
 import { templateCommand } from './template.js';
 import { tokenizeCommand } from './tokenize.js';
 import { trainCommand } from './train.js';
+import { webCommand } from './web.js';
 
 export const commands: readonly Command<any>[] = [
   analyzeCommand,
@@ -66,6 +67,7 @@ export const commands: readonly Command<any>[] = [
   trainCommand,
   finetuneCommand,
   exportCommand,
+  webCommand,
 ];
 
 export function findCommand(name: string): Command<any> | undefined {
