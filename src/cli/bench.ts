@@ -33,6 +33,12 @@ export const benchCommand = defineCommand({
       description: 'tokens to generate per run (default 32)',
     },
     runs: { type: 'integer', default: 3, valueName: 'N', description: 'timed runs (default 3)' },
+    'decode-path': {
+      type: 'string',
+      choices: ['auto', 'planned', 'eager'],
+      valueName: 'auto|planned|eager',
+      description: 'auto (default): the planned webgpu decode step where the config allows it, else eager',
+    },
     json: { type: 'boolean', description: 'print one JSON object' },
     ...backendOption,
   },
@@ -47,7 +53,9 @@ export const benchCommand = defineCommand({
     const model = loaded.dir
       ? (await loadHFModel(loaded.dir, { backend })).model
       : Transformer.init(loaded.config, { seed: 0, backend });
+    const path = (options['decode-path'] ?? 'auto') as 'auto' | 'planned' | 'eager';
     const result = await benchmarkDecode(model, {
+      path,
       promptTokens: options['prompt-tokens'],
       genTokens: options['gen-tokens'],
       runs: options.runs,
@@ -74,6 +82,7 @@ export const benchCommand = defineCommand({
         `prefill              ${result.prefillTokensPerSecond.toFixed(1)} tokens/s`,
         `decode               ${result.decodeTokensPerSecond.toFixed(1)} tokens/s (${result.msPerToken.toFixed(2)} ms/token, median of ${result.runs} runs)`,
         `weights per token    ${(result.weightBytesPerToken / 1e6).toFixed(1)} MB -> ${result.achievedGBps.toFixed(1)} GB/s`,
+        `decode path          ${result.path}${result.eagerReason ? ` (${result.eagerReason})` : ''}, ${result.dispatchesPerToken ?? '-'} dispatches/token`,
         '',
       ].join('\n'),
     );

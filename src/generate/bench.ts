@@ -6,6 +6,9 @@
 import type { Transformer } from '../model/transformer.js';
 import { argmax, slice } from '../ops/index.js';
 import { scope, scopeAsync } from '../tensor/tensor.js';
+import { DecodePlan } from './decode-plan.js';
+import { plannedPathReason } from './decode-support.js';
+import { countDispatches, type DecodePath } from './decoder.js';
 
 export interface DecodeBenchOptions {
   promptTokens: number;
@@ -14,6 +17,8 @@ export interface DecodeBenchOptions {
   /** Untimed runs first (pipeline compilation, allocator warm-up). */
   warmup?: number;
   seed?: number;
+  /** 'auto' (default): the planned step where plannedPathReason allows it (greedy), else eager. */
+  path?: 'auto' | DecodePath;
   onRun?: (run: number, result: DecodeRun) => void;
 }
 
@@ -34,6 +39,11 @@ export interface DecodeBenchResult {
   /** Parameter bytes read per decoded token (every matrix once; embedding rows only, unless tied to the head). */
   weightBytesPerToken: number;
   achievedGBps: number;
+  path: DecodePath;
+  /** Why the eager path was used (null when planned). */
+  eagerReason: string | null;
+  /** GPU dispatches per decoded token (null off webgpu). */
+  dispatchesPerToken: number | null;
 }
 
 export function median(values: readonly number[]): number {
@@ -84,6 +94,40 @@ async function oneRun(model: Transformer, prompt: number[], genTokens: number): 
   }
 }
 
+/** The same run through the planned decode step (prefill eager into the plan's cache, then replays). */
+async function plannedRun(model: Transformer, prompt: number[], genTokens: number): Promise<DecodeRun> {
+  const plan = await DecodePlan.create(model, prompt.length + genTokens);
+  try {
+    const start = performance.now();
+    const first = await plan.prefill(prompt);
+    const timeToFirstTokenMs = performance.now() - start;
+    const decodeStepsMs: number[] = [];
+    let token: number | undefined = first.token;
+    for (let i = 1; i < genTokens; i++) {
+      const t0 = performance.now();
+      await plan.step(token);
+      token = undefined; // later steps feed the argmax already on the GPU
+      decodeStepsMs.push(performance.now() - t0);
+    }
+    return { timeToFirstTokenMs, decodeStepsMs };
+  } finally {
+    plan.dispose();
+  }
+}
+
+/** Dispatches of one eager decode step after a short prefill (null off webgpu). */
+async function eagerDispatchesPerToken(model: Transformer, prompt: number[]): Promise<number | null> {
+  const cache = model.newCache(prompt.length + 1);
+  try {
+    await scopeAsync(async () => (await argmax(model.forward([prompt], { cache })).data())[0]);
+    return await countDispatches(model, () =>
+      scopeAsync(async () => (await argmax(model.forward([[prompt[0]!]], { cache })).data())[0]),
+    );
+  } finally {
+    cache.dispose();
+  }
+}
+
 export async function benchmarkDecode(
   model: Transformer,
   options: DecodeBenchOptions,
@@ -97,10 +141,23 @@ export async function benchmarkDecode(
     );
   }
   const prompt = promptIds(promptTokens, model.config.vocabSize, seed);
-  for (let i = 0; i < warmup; i++) await oneRun(model, prompt, Math.min(genTokens, 4));
+  const requested = options.path ?? 'auto';
+  const eagerReason = requested === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
+  if (requested === 'planned' && eagerReason) throw new Error(`no planned decode: ${eagerReason}`);
+  const path: DecodePath = eagerReason === null ? 'planned' : 'eager';
+  const run = path === 'planned' ? plannedRun : oneRun;
+  let dispatchesPerToken: number | null = null;
+  if (path === 'planned') {
+    const plan = await DecodePlan.create(model, 2);
+    dispatchesPerToken = plan.dispatchesPerToken;
+    plan.dispose();
+  } else {
+    dispatchesPerToken = await eagerDispatchesPerToken(model, prompt.slice(0, 4));
+  }
+  for (let i = 0; i < warmup; i++) await run(model, prompt, Math.min(genTokens, 4));
   const results: DecodeRun[] = [];
   for (let r = 0; r < runs; r++) {
-    const result = await oneRun(model, prompt, genTokens);
+    const result = await run(model, prompt, genTokens);
     results.push(result);
     options.onRun?.(r, result);
   }
@@ -117,5 +174,8 @@ export async function benchmarkDecode(
     decodeTokensPerSecond: 1000 / msPerToken,
     weightBytesPerToken: bytes,
     achievedGBps: bytes / msPerToken / 1e6,
+    path,
+    eagerReason,
+    dispatchesPerToken,
   };
 }

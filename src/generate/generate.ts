@@ -3,17 +3,15 @@
  * async iterator of {id, text}. Stops at max tokens, an EOS id or a stop string.
  */
 import type { Transformer } from '../model/transformer.js';
-import { slice } from '../ops/index.js';
 import { Rng } from '../tensor/random.js';
-import { scope, scopeAsync } from '../tensor/tensor.js';
-import { type SamplingOptions, selectToken } from './sampling.js';
+import { createDecoder, type DecoderOptions } from './decoder.js';
 
 /** The part of a tokenizer generation needs (decoding for streamed text and stop strings). */
 export interface TextDecoder {
   decode(ids: readonly number[], options?: { skipSpecialTokens?: boolean }): string;
 }
 
-export interface GenerateOptions extends SamplingOptions {
+export interface GenerateOptions extends DecoderOptions {
   maxNewTokens: number;
   eosTokenIds?: readonly number[];
   stopStrings?: readonly string[];
@@ -49,7 +47,10 @@ export function checkPrompt(model: Transformer, promptIds: readonly number[], ma
   }
 }
 
-/** Streams generated tokens. The model's KV cache is created here and freed when the loop ends. */
+/**
+ * Streams generated tokens. The KV cache (or, on webgpu for planned configs and greedy decoding, the
+ * planned decode step: decoder.ts) is created here and freed when the loop ends.
+ */
 export async function* generate(
   model: Transformer,
   promptIds: readonly number[],
@@ -64,16 +65,11 @@ export async function* generate(
   const history = [...promptIds];
   const generated: number[] = [];
   let emitted = '';
-  const cache = model.newCache(promptIds.length + Math.max(maxNew, 1));
+  const decoder = await createDecoder(model, promptIds.length + Math.max(maxNew, 1), options, rng);
   try {
     let input: number[] = [...promptIds];
     for (let step = 0; step < maxNew; step++) {
-      const logits = await scopeAsync(async () => {
-        const out = model.forward([input], { cache });
-        const last = scope(() => slice(out, 1, out.shape[1]! - 1, out.shape[1]!));
-        return Float32Array.from(await last.data());
-      });
-      const id = selectToken(logits, history, options, rng);
+      const id = await decoder.next(input, history);
       history.push(id);
       generated.push(id);
       input = [id];
@@ -99,7 +95,7 @@ export async function* generate(
       if (finishReason) return;
     }
   } finally {
-    cache.dispose();
+    decoder.dispose();
   }
 }
 

@@ -6,56 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defineConfig, type ModelConfigInput } from '../../src/config/model-config.js';
+import type { ModelConfigInput } from '../../src/config/model-config.js';
 import { DecodePlan } from '../../src/generate/decode-plan.js';
-import { Transformer } from '../../src/model/transformer.js';
-import { slice, tensor } from '../../src/ops/index.js';
-import { scope } from '../../src/tensor/tensor.js';
-import { cpu, requireWebGPU } from './setup.js';
+import { cpuGreedy, modelPair } from './decode-helpers.js';
+import { requireWebGPU } from './setup.js';
 
 const backend = await requireWebGPU();
-
-/** A cpu model and the same weights on webgpu. */
-export function modelPair(
-  config: ModelConfigInput,
-  seed: number,
-): { cpuModel: Transformer; gpuModel: Transformer } {
-  const cpuModel = Transformer.init(defineConfig({ initializerRange: 0.2, ...config }), {
-    seed,
-    backend: cpu(),
-  });
-  const params = new Map(
-    [...cpuModel.params].map(([path, t]) => [
-      path,
-      tensor(Float32Array.from(t.dataSync()), t.shape, { backend: backend! }).keep(),
-    ]),
-  );
-  return { cpuModel, gpuModel: new Transformer(cpuModel.config, params) };
-}
-
-/** Greedy decoding on the cpu: the logits of every generated position and the tokens. */
-export function cpuGreedy(
-  model: Transformer,
-  prompt: number[],
-  steps: number,
-): { tokens: number[]; logits: Float32Array[] } {
-  const cache = model.newCache(prompt.length + steps);
-  const tokens: number[] = [];
-  const logits: Float32Array[] = [];
-  let input = prompt;
-  for (let s = 0; s <= steps; s++) {
-    const row = scope(() => {
-      const out = model.forward([input], { cache });
-      return Float32Array.from(slice(out, 1, input.length - 1, input.length).dataSync());
-    });
-    let best = 0;
-    for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
-    logits.push(row);
-    tokens.push(best);
-    input = [best];
-  }
-  return { tokens, logits };
-}
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
@@ -144,7 +100,7 @@ const cases: { name: string; config: ModelConfigInput; splits?: number; seed?: n
 if (backend) {
   for (const { name, config, splits, seed = 7 } of cases) {
     test(`planned decode equals the cpu, token for token and logits within 1e-4: ${name}`, async () => {
-      const { cpuModel, gpuModel } = modelPair(config, seed);
+      const { cpuModel, gpuModel } = modelPair(backend, config, seed);
       const prompt = [3, 1, 4, 1, 5];
       const steps = 24;
       const expected = cpuGreedy(cpuModel, prompt, steps);
@@ -173,7 +129,7 @@ if (backend) {
   }
 
   test('a planned step is 6 dispatches per layer + 3, one submit, and the count is what replays', async () => {
-    const { gpuModel } = modelPair(cases[0]!.config, 1);
+    const { gpuModel } = modelPair(backend, cases[0]!.config, 1);
     const plan = await DecodePlan.create(gpuModel, 16);
     try {
       assert.equal(plan.dispatchesPerToken, 6 * 2 + 3);
@@ -189,7 +145,7 @@ if (backend) {
   });
 
   test('the plan refuses a full cache, a missing first token and an out-of-vocabulary token', async () => {
-    const { gpuModel } = modelPair(cases[0]!.config, 2);
+    const { gpuModel } = modelPair(backend, cases[0]!.config, 2);
     const plan = await DecodePlan.create(gpuModel, 4);
     try {
       await plan.prefill([1, 2, 3]);

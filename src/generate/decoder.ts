@@ -1,0 +1,115 @@
+/**
+ * The token source of the generation loop and the benchmark: the planned WebGPU decode step when
+ * `plannedPathReason` allows it (webgpu, a planned config, greedy without repetition penalty), else the
+ * eager forward over a KV cache with host-side sampling. The first `next` call prefills the prompt.
+ */
+import type { WebGPUBackend } from '../backend/webgpu/index.js';
+import type { KVCache } from '../model/kv-cache.js';
+import type { Transformer } from '../model/transformer.js';
+import { slice } from '../ops/index.js';
+import type { Rng } from '../tensor/random.js';
+import { scope, scopeAsync } from '../tensor/tensor.js';
+import { DecodePlan } from './decode-plan.js';
+import { plannedPathReason } from './decode-support.js';
+import { type SamplingOptions, selectToken } from './sampling.js';
+
+export type DecodePath = 'planned' | 'eager';
+
+export interface TokenDecoder {
+  readonly path: DecodePath;
+  /** Why the eager path was taken (null on the planned path). */
+  readonly reason: string | null;
+  /** The next token after `input` (the prompt on the first call, then the previous token). */
+  next(input: readonly number[], history: readonly number[]): Promise<number>;
+  dispose(): void;
+}
+
+export interface DecoderOptions extends SamplingOptions {
+  /** 'eager' forces the op-by-op path (default 'auto'). */
+  decodePath?: 'auto' | 'eager';
+}
+
+class EagerDecoder implements TokenDecoder {
+  readonly path = 'eager' as const;
+  private readonly cache: KVCache;
+
+  constructor(
+    private readonly model: Transformer,
+    capacity: number,
+    private readonly options: SamplingOptions,
+    private readonly rng: Rng,
+    readonly reason: string,
+  ) {
+    this.cache = model.newCache(capacity);
+  }
+
+  async next(input: readonly number[], history: readonly number[]): Promise<number> {
+    const logits = await scopeAsync(async () => {
+      const out = this.model.forward([input], { cache: this.cache });
+      const last = scope(() => slice(out, 1, out.shape[1]! - 1, out.shape[1]!));
+      return Float32Array.from(await last.data());
+    });
+    return selectToken(logits, history, this.options, this.rng);
+  }
+
+  dispose(): void {
+    this.cache.dispose();
+  }
+}
+
+class PlannedDecoder implements TokenDecoder {
+  readonly path = 'planned' as const;
+  readonly reason = null;
+  private prefilled = false;
+
+  constructor(readonly plan: DecodePlan) {}
+
+  async next(input: readonly number[]): Promise<number> {
+    if (!this.prefilled) {
+      this.prefilled = true;
+      return (await this.plan.prefill(input)).token;
+    }
+    if (input.length !== 1) throw new Error('after the prompt, the planned decoder takes one token per step');
+    return (await this.plan.step(input[0]!)).token;
+  }
+
+  dispose(): void {
+    this.plan.dispose();
+  }
+}
+
+/** A decoder for `capacity` positions (prompt plus generated tokens). */
+export async function createDecoder(
+  model: Transformer,
+  capacity: number,
+  options: DecoderOptions,
+  rng: Rng,
+): Promise<TokenDecoder> {
+  const reason =
+    options.decodePath === 'eager' ? 'the eager path was asked for' : plannedPathReason(model, options);
+  if (reason !== null) return new EagerDecoder(model, capacity, options, rng, reason);
+  return new PlannedDecoder(
+    await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings)),
+  );
+}
+
+/** Dispatches `run` encodes on the model's webgpu runtime (null on other backends). */
+export async function countDispatches(
+  model: Transformer,
+  run: () => Promise<unknown>,
+): Promise<number | null> {
+  if (model.backend.name !== 'webgpu') return null;
+  const runtime = (model.backend as WebGPUBackend).runtime;
+  const original = runtime.dispatch;
+  let count = 0;
+  runtime.dispatch = function counted(this: typeof runtime, ...args: Parameters<typeof original>) {
+    count++;
+    return original.apply(this, args);
+  };
+  try {
+    await run();
+  } finally {
+    Reflect.deleteProperty(runtime, 'dispatch'); // back to the prototype's method
+  }
+  return count;
+}

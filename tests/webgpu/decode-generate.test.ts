@@ -1,0 +1,103 @@
+/**
+ * The planned decode step wired into `generate()` and `slm bench`: greedy generation on webgpu takes
+ * the planned path and yields the cpu's ids; sampling and repetition penalty take the eager path with
+ * a reason; the benchmark reports its path and dispatches per token.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { CommandIO } from '../../src/cli/args.js';
+import { main } from '../../src/cli/main.js';
+import { benchmarkDecode } from '../../src/generate/bench.js';
+import { createDecoder } from '../../src/generate/decoder.js';
+import { generateAll } from '../../src/generate/generate.js';
+import { Rng } from '../../src/tensor/random.js';
+import { modelPair } from './decode-helpers.js';
+import { requireWebGPU } from './setup.js';
+
+const backend = await requireWebGPU();
+const config = {
+  vocabSize: 90,
+  hiddenSize: 48,
+  numLayers: 2,
+  numAttentionHeads: 6,
+  numKeyValueHeads: 2,
+  maxPositionEmbeddings: 64,
+};
+
+if (backend) {
+  test('generate() on webgpu decodes greedily through the plan and equals the cpu', async () => {
+    const { cpuModel, gpuModel } = modelPair(backend, config, 3);
+    try {
+      const decoder = await createDecoder(gpuModel, 30, {}, new Rng(0));
+      assert.equal(decoder.path, 'planned');
+      assert.equal(decoder.reason, null);
+      decoder.dispose();
+      const prompt = [5, 6, 7, 8];
+      const want = await generateAll(cpuModel, prompt, { maxNewTokens: 22 });
+      const got = await generateAll(gpuModel, prompt, { maxNewTokens: 22 });
+      const eager = await generateAll(gpuModel, prompt, { maxNewTokens: 22, decodePath: 'eager' });
+      assert.deepEqual(got.ids, want.ids);
+      assert.deepEqual(eager.ids, want.ids);
+      assert.equal(got.ids.length, 22);
+      // Generating up to the model's context fills the plan exactly.
+      const full = await generateAll(gpuModel, prompt, { maxNewTokens: 100 });
+      assert.equal(full.ids.length, 64 - prompt.length);
+      assert.deepEqual(full.ids, (await generateAll(cpuModel, prompt, { maxNewTokens: 100 })).ids);
+    } finally {
+      gpuModel.dispose();
+    }
+  });
+
+  test('sampling, repetition penalty and the cpu backend decode eagerly, with the reason', async () => {
+    const { cpuModel, gpuModel } = modelPair(backend, config, 4);
+    try {
+      const cases = [
+        [gpuModel, { temperature: 0.8 }, /sampling/],
+        [gpuModel, { repetitionPenalty: 1.3 }, /repetition penalty/],
+        [cpuModel, {}, /cpu backend/],
+      ] as const;
+      for (const [model, options, reason] of cases) {
+        const decoder = await createDecoder(model, 10, options, new Rng(0));
+        assert.equal(decoder.path, 'eager');
+        assert.match(decoder.reason ?? '', reason);
+        decoder.dispose();
+      }
+    } finally {
+      gpuModel.dispose();
+    }
+  });
+
+  test('the decode benchmark runs the planned path and counts its dispatches against the eager path', async () => {
+    const { gpuModel } = modelPair(backend, config, 5);
+    try {
+      const planned = await benchmarkDecode(gpuModel, { promptTokens: 6, genTokens: 5, runs: 1 });
+      assert.equal(planned.path, 'planned');
+      assert.equal(planned.dispatchesPerToken, 6 * 2 + 3);
+      assert.ok(planned.msPerToken > 0 && Number.isFinite(planned.decodeTokensPerSecond));
+      const eager = await benchmarkDecode(gpuModel, {
+        promptTokens: 6,
+        genTokens: 5,
+        runs: 1,
+        path: 'eager',
+      });
+      assert.equal(eager.path, 'eager');
+      assert.ok(eager.dispatchesPerToken! > planned.dispatchesPerToken!, `eager ${eager.dispatchesPerToken}`);
+    } finally {
+      gpuModel.dispose();
+    }
+  });
+
+  test('slm bench --json reports path and dispatchesPerToken', async () => {
+    let stdout = '';
+    const io: CommandIO = {
+      stdout: { write: (s: string) => (stdout += s) },
+      stderr: { write: () => true },
+      env: {},
+    };
+    const args = ['bench', '--model', 'tiny', '--prompt-tokens', '4', '--gen-tokens', '3', '--runs', '1'];
+    assert.equal(await main([...args, '--json', '--backend', 'webgpu'], io), 0);
+    const report = JSON.parse(stdout);
+    assert.equal(report.path, 'planned');
+    assert.equal(report.dispatchesPerToken, 6 * 4 + 3); // the tiny preset has 4 layers
+  });
+}
