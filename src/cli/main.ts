@@ -50,6 +50,7 @@ import { exportCommand } from './export.js';
 import { finetuneCommand } from './finetune.js';
 import { forwardCommand } from './forward.js';
 import { generateCommand } from './generate.js';
+import { serveCommand } from './serve.js';
 import { templateCommand } from './template.js';
 import { tokenizeCommand } from './tokenize.js';
 import { trainCommand } from './train.js';
@@ -67,6 +68,7 @@ export const commands: readonly Command<any>[] = [
   trainCommand,
   finetuneCommand,
   exportCommand,
+  serveCommand,
   webCommand,
 ];
 
