@@ -1,0 +1,67 @@
+/**
+ * Batch-1 greedy decode on WebGPU, planned step against the eager op-by-op path, for real SLM shapes
+ * with random float32 weights (nothing downloaded). Per path: ms/token (median step, host read-back of
+ * the token included), tokens/s, GPU dispatches per token, and the weight bytes streamed per token as
+ * GB/s against the H200's 3.7 TB/s copy bandwidth. At ~3 µs per dependent dispatch, dispatches·3 µs is
+ * the floor the eager path cannot go under; the planned path's floor is its bytes / 3.7 TB/s.
+ *
+ * Usage: node dist/bench/decode-plan.js [--presets smollm2-135m,qwen2.5-0.5b,llama3.2-1b]
+ *          [--prompt-tokens 128] [--gen-tokens 64] [--runs 3] [--paths planned,eager]
+ */
+import { initWebGPU } from '../src/backend/webgpu/index.js';
+import { presetConfig } from '../src/config/presets.js';
+import { benchmarkDecode } from '../src/generate/bench.js';
+import { Transformer } from '../src/model/transformer.js';
+
+const bandwidthGBps = 3700;
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+const presets = flag('presets', 'smollm2-135m,qwen2.5-0.5b,llama3.2-1b').split(',');
+const paths = flag('paths', 'planned,eager').split(',') as ('planned' | 'eager')[];
+const promptTokens = Number(flag('prompt-tokens', '128'));
+const genTokens = Number(flag('gen-tokens', '64'));
+const runs = Number(flag('runs', '3'));
+
+const backend = await initWebGPU();
+const device = backend.adapterInfo.description || backend.adapterInfo.device || backend.adapterInfo.vendor;
+const rows: Record<string, string | number>[] = [];
+for (const name of presets) {
+  const t0 = performance.now();
+  const model = Transformer.init(presetConfig(name), { seed: 0, backend });
+  await backend.sync();
+  console.error(
+    `${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters initialised in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  for (const path of paths) {
+    try {
+      const r = await benchmarkDecode(model, { promptTokens, genTokens, runs, path });
+      rows.push({
+        model: name,
+        path: r.path,
+        'ms/token': Number(r.msPerToken.toFixed(3)),
+        'tok/s': Number(r.decodeTokensPerSecond.toFixed(1)),
+        'dispatches/token': r.dispatchesPerToken ?? '-',
+        'dispatch floor ms': r.dispatchesPerToken
+          ? Number(((r.dispatchesPerToken * 3) / 1000).toFixed(3))
+          : '-',
+        'weights MB/token': Number((r.weightBytesPerToken / 1e6).toFixed(1)),
+        'GB/s': Number(r.achievedGBps.toFixed(1)),
+        'of 3.7 TB/s': `${((100 * r.achievedGBps) / bandwidthGBps).toFixed(1)}%`,
+        'TTFT ms': Number(r.timeToFirstTokenMs.toFixed(1)),
+      });
+    } catch (error) {
+      console.error(`${name} ${path}: ${(error as Error).message}`);
+    }
+  }
+  model.dispose();
+  backend.runtime.trim();
+}
+const title = `batch-1 greedy decode, float32 weights, ${promptTokens}-token prompt, ${genTokens} tokens, median of ${runs} runs, on ${device}`;
+console.log(`\n${title}`);
+console.table(rows);
+console.log(`JSON ${JSON.stringify({ title, rows })}`);
+process.exit(0);
