@@ -5,10 +5,11 @@
  */
 import type { Transformer } from '../model/transformer.js';
 import { argmax, slice } from '../ops/index.js';
+import { Rng } from '../tensor/random.js';
 import { scope, scopeAsync } from '../tensor/tensor.js';
 import { DecodePlan } from './decode-plan.js';
 import { plannedPathReason } from './decode-support.js';
-import { countDispatches, type DecodePath } from './decoder.js';
+import { countDispatches, createDecoder, type DecodePath } from './decoder.js';
 
 export interface DecodeBenchOptions {
   promptTokens: number;
@@ -94,24 +95,22 @@ async function oneRun(model: Transformer, prompt: number[], genTokens: number): 
   }
 }
 
-/** The same run through the planned decode step (prefill eager into the plan's cache, then replays). */
+/** The same run through the planned decoder `generate()` uses (prefill eager, then replayed steps). */
 async function plannedRun(model: Transformer, prompt: number[], genTokens: number): Promise<DecodeRun> {
-  const plan = await DecodePlan.create(model, prompt.length + genTokens);
+  const decoder = await createDecoder(model, prompt.length + genTokens, {}, new Rng(0));
   try {
     const start = performance.now();
-    const first = await plan.prefill(prompt);
+    let token = await decoder.next(prompt, prompt);
     const timeToFirstTokenMs = performance.now() - start;
     const decodeStepsMs: number[] = [];
-    let token: number | undefined = first.token;
     for (let i = 1; i < genTokens; i++) {
       const t0 = performance.now();
-      await plan.step(token);
-      token = undefined; // later steps feed the argmax already on the GPU
+      token = await decoder.next([token], prompt);
       decodeStepsMs.push(performance.now() - t0);
     }
     return { timeToFirstTokenMs, decodeStepsMs };
   } finally {
-    plan.dispose();
+    decoder.dispose();
   }
 }
 

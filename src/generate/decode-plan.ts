@@ -15,35 +15,13 @@
  * is an ordinary KVCache whose slots are the plan's buffers.
  */
 
-import {
-  argmaxCombineShader,
-  attentionCombineShader,
-  attentionSplitShader,
-  type DecodeAttentionSpec,
-  embeddingShader,
-} from '../backend/webgpu/decode/attention-decode.js';
-import {
-  type FusedMatvecSpec,
-  fusedMatvecShader,
-  matvecOutputs,
-  matvecRowsPerGroup,
-} from '../backend/webgpu/decode/matvec-fused.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
-import type { GpuStorage } from '../backend/webgpu/runtime.js';
-import { rotaryDim } from '../config/layer-plan.js';
 import { KVCache } from '../model/kv-cache.js';
-import { ropeFrequencies } from '../model/rope.js';
 import type { Transformer } from '../model/transformer.js';
-import { argmax, slice, zeros } from '../ops/index.js';
-import { scope, scopeAsync, type Tensor } from '../tensor/tensor.js';
+import { argmax, slice } from '../ops/index.js';
+import { scope, scopeAsync } from '../tensor/tensor.js';
+import { COPY_DST, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
 import { planSupport } from './decode-support.js';
-
-interface PlannedDispatch {
-  label: string;
-  pipeline: GPUComputePipeline;
-  bindGroup: GPUBindGroup;
-  groups: [number, number];
-}
 
 export interface DecodePlanOptions {
   /** KV-length splits of the attention kernel (default: one per 64 positions of capacity). */
@@ -56,30 +34,28 @@ export interface DecodeStepResult {
   logits?: Float32Array;
 }
 
-const maxGroupsPerDim = 65535;
-const STORAGE = 0x80;
-const COPY_SRC = 0x04;
-const COPY_DST = 0x08;
-const UNIFORM = 0x40;
+/** Steps that may be in flight at once (each has its own token read-back buffer). */
+const stagingRing = 3;
 const MAP_READ = 0x01;
 
 export class DecodePlan {
   /** The eager-compatible view of the plan's KV buffers (prefill writes through it). */
   readonly cache: KVCache;
-  readonly dispatches: PlannedDispatch[] = [];
   /** Dispatches encoded by `step` so far (counted while replaying). */
   dispatchCount = 0;
   private readonly device: GPUDevice;
-  private readonly owned: GPUBuffer[] = [];
-  private readonly cacheTensors: Tensor[] = [];
-  private stepUniform!: GPUBuffer;
-  private tokens!: GPUBuffer;
-  private logits!: GPUBuffer;
-  private tokenStaging!: GPUBuffer;
+  private readonly recorder: StepRecorder;
+  /** Token read-back buffers, one per step in flight. */
+  private readonly stagings: GPUBuffer[] = [];
+  private readonly inflight: Promise<void>[] = [];
   private logitStaging: GPUBuffer | null = null;
+  private logitsInflight: Promise<void> = Promise.resolve();
   private readonly stepWords = new Uint32Array(4);
-  /** The token the GPU's token buffer holds (the last argmax), -1 when unknown. */
-  private deviceToken = -1;
+  /** Whether the GPU's token buffer holds the input of the next step (the last step's argmax). */
+  private gpuHasToken = false;
+  /** That token's value when known (read back), else null. */
+  private deviceToken: number | null = null;
+  private submitted = 0;
 
   private constructor(
     readonly model: Transformer,
@@ -88,11 +64,17 @@ export class DecodePlan {
   ) {
     this.device = backend.runtime.device;
     this.cache = new KVCache(model.order.length, capacity);
+    this.recorder = new StepRecorder(model, backend, capacity, this.cache);
+  }
+
+  /** The recorded step: (pipeline, bind group, workgroups) in order. */
+  get dispatches(): readonly PlannedDispatch[] {
+    return this.recorder.dispatches;
   }
 
   /** Dispatches replayed per token. */
   get dispatchesPerToken(): number {
-    return this.dispatches.length;
+    return this.recorder.dispatches.length;
   }
 
   /** Builds the plan for `model` (webgpu, float32, planSupport-ed config) and `capacity` positions. */
@@ -110,215 +92,17 @@ export class DecodePlan {
       throw new Error(`capacity must be in [1, ${model.config.maxPositionEmbeddings}], got ${capacity}`);
     const plan = new DecodePlan(model, model.backend as WebGPUBackend, capacity);
     plan.device.pushErrorScope('validation');
-    plan.build(options.splits ?? Math.ceil(capacity / 64));
+    plan.recorder.build(options.splits ?? Math.ceil(capacity / 64));
+    for (let i = 0; i < stagingRing; i++) {
+      plan.stagings.push(plan.recorder.buffer(16, MAP_READ | COPY_DST));
+      plan.inflight.push(Promise.resolve());
+    }
     const error = await plan.device.popErrorScope();
     if (error) {
       plan.dispose();
       throw new Error(`building the decode plan failed: ${error.message}`);
     }
     return plan;
-  }
-
-  private buffer(bytes: number, usage: number): GPUBuffer {
-    const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
-    this.owned.push(buffer);
-    return buffer;
-  }
-
-  private storage(floats: number): GPUBuffer {
-    return this.buffer(floats * 4, STORAGE | COPY_SRC | COPY_DST);
-  }
-
-  private param(path: string): Tensor {
-    const t = this.model.params.get(path);
-    if (!t) throw new Error(`model parameter '${path}' is missing`);
-    return t;
-  }
-
-  /** A binding of a tensor's buffer covering exactly its elements. */
-  private static tensorBinding(t: Tensor): GPUBufferBinding {
-    return { buffer: (t.storage as GpuStorage).buffer, size: t.size * 4 };
-  }
-
-  /** One buffer holding the given biases back to back (zeros where a part has none). */
-  private concatBias(parts: readonly { path: string | null; size: number }[]): GPUBuffer | null {
-    if (parts.every((p) => p.path === null)) return null;
-    const total = parts.reduce((n, p) => n + p.size, 0);
-    const out = this.storage(total);
-    let offset = 0;
-    for (const p of parts) {
-      if (p.path)
-        this.backend.runtime.copy(
-          (this.param(p.path).storage as GpuStorage).buffer,
-          out,
-          p.size * 4,
-          0,
-          offset * 4,
-        );
-      offset += p.size;
-    }
-    return out;
-  }
-
-  private add(
-    label: string,
-    code: string,
-    resources: (GPUBuffer | GPUBufferBinding)[],
-    groups: number,
-    y = 1,
-    bindingStart = 1,
-  ): void {
-    const pipeline = this.backend.runtime.pipeline(code);
-    const entries = resources.map((r, i) => ({
-      binding: i + bindingStart,
-      resource: 'buffer' in r ? r : { buffer: r },
-    }));
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    if (groups > maxGroupsPerDim && y !== 1) throw new Error(`${label}: grid too large`);
-    const grid: [number, number] =
-      groups > maxGroupsPerDim ? [maxGroupsPerDim, Math.ceil(groups / maxGroupsPerDim)] : [groups, y];
-    this.dispatches.push({ label, pipeline, bindGroup, groups: grid });
-  }
-
-  private matvec(label: string, spec: FusedMatvecSpec, resources: (GPUBuffer | GPUBufferBinding)[]): void {
-    this.add(label, fusedMatvecShader(spec), resources, Math.ceil(matvecOutputs(spec) / matvecRowsPerGroup));
-  }
-
-  private build(splits: number): void {
-    const m = this.model;
-    const c = m.config;
-    const d = c.hiddenSize;
-    const hd = c.headDim;
-    const vocab = c.vocabSize;
-    const eps = c.norm.eps;
-    const b = c.attentionBias;
-    const x = this.storage(d);
-    const maxHeads = Math.max(...m.layers.map((l) => l.numAttentionHeads));
-    const maxKV = Math.max(...m.layers.map((l) => l.numKeyValueHeads));
-    const qkv = this.storage((maxHeads + 2 * maxKV) * hd);
-    const attnOut = this.storage(maxHeads * hd);
-    const hidden = this.storage(Math.max(...m.layers.map((l) => l.intermediateSize)));
-    const partials = this.storage(maxHeads * splits * (hd + 2));
-    this.stepUniform = this.buffer(16, UNIFORM | COPY_DST);
-    this.tokens = this.buffer(16, STORAGE | COPY_SRC | COPY_DST);
-    this.tokenStaging = this.buffer(16, MAP_READ | COPY_DST);
-    this.logits = this.storage(vocab);
-
-    // cos/sin per position [capacity, R]: row p as the eager path computes it for a step at p.
-    const rope = c.rope;
-    const rot = rotaryDim(c, rope);
-    const half = rot / 2;
-    const table = new Float32Array(this.capacity * rot);
-    const seqDependent = rope.scaling?.type === 'dynamic' || rope.scaling?.type === 'longrope';
-    let freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, 1);
-    for (let p = 0; p < this.capacity; p++) {
-      if (seqDependent) freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, p + 1);
-      for (let i = 0; i < half; i++) {
-        const angle = p * freqs.invFreq[i]!;
-        table[p * rot + i] = Math.cos(angle) * freqs.attentionFactor;
-        table[p * rot + half + i] = Math.sin(angle) * freqs.attentionFactor;
-      }
-    }
-    const ropeTable = this.storage(table.length);
-    this.device.queue.writeBuffer(ropeTable, 0, table);
-
-    const embed = this.param('model.embed_tokens.weight');
-    this.add(
-      'embedding',
-      embeddingShader(d),
-      [this.tokens, DecodePlan.tensorBinding(embed), x],
-      Math.ceil(d / 256),
-    );
-    const bind = DecodePlan.tensorBinding;
-    m.order.forEach((physical, slot) => {
-      const layer = m.layers[physical]!;
-      const p = `model.layers.${layer.index}`;
-      const a = `${p}.self_attn`;
-      const h = layer.numAttentionHeads;
-      const g = layer.numKeyValueHeads;
-      const inter = layer.intermediateSize;
-      const keys = zeros([1, g, this.capacity, hd], { backend: this.backend }).keep(); // [1, G, capacity, hd]
-      const values = zeros([1, g, this.capacity, hd], { backend: this.backend }).keep();
-      this.cacheTensors.push(keys, values);
-      this.cache.slots[slot] = { keys, values };
-
-      const qkvBias = this.concatBias([
-        { path: b.q ? `${a}.q_proj.bias` : null, size: h * hd },
-        { path: b.k ? `${a}.k_proj.bias` : null, size: g * hd },
-        { path: b.v ? `${a}.v_proj.bias` : null, size: g * hd },
-      ]);
-      this.matvec(
-        `layer ${slot} norm·qkv`,
-        { k: d, sources: [h * hd, g * hd, g * hd], normEps: eps, bias: qkvBias !== null, epilogue: 'store' },
-        [
-          x,
-          bind(this.param(`${p}.input_layernorm.weight`)),
-          bind(this.param(`${a}.q_proj.weight`)),
-          bind(this.param(`${a}.k_proj.weight`)),
-          bind(this.param(`${a}.v_proj.weight`)),
-          ...(qkvBias ? [qkvBias] : []),
-          qkv,
-        ],
-      );
-      const spec: DecodeAttentionSpec = {
-        heads: h,
-        kvHeads: g,
-        headDim: hd,
-        rotaryDim: rot,
-        interleaved: rope.interleaved,
-        capacity: this.capacity,
-        splits,
-        scale: c.attentionScale ?? 1 / Math.sqrt(hd),
-      };
-      this.add(
-        `layer ${slot} attention`,
-        attentionSplitShader(spec),
-        [this.stepUniform, qkv, ropeTable, bind(keys), bind(values), partials],
-        splits,
-        h,
-        0,
-      );
-      this.add(`layer ${slot} combine`, attentionCombineShader(spec), [partials, attnOut], h);
-      const oBias = this.concatBias([{ path: b.o ? `${a}.o_proj.bias` : null, size: d }]);
-      this.matvec(
-        `layer ${slot} o-proj+residual`,
-        { k: h * hd, sources: [d], normEps: null, bias: oBias !== null, epilogue: 'residual' },
-        [attnOut, bind(this.param(`${a}.o_proj.weight`)), ...(oBias ? [oBias] : []), x],
-      );
-      const mlp = `${p}.mlp`;
-      const upBias = this.concatBias([
-        { path: c.mlpBias ? `${mlp}.gate_proj.bias` : null, size: inter },
-        { path: c.mlpBias ? `${mlp}.up_proj.bias` : null, size: inter },
-      ]);
-      this.matvec(
-        `layer ${slot} norm·gate/up·silu`,
-        { k: d, sources: [inter, inter], normEps: eps, bias: upBias !== null, epilogue: 'siluMul' },
-        [
-          x,
-          bind(this.param(`${p}.post_attention_layernorm.weight`)),
-          bind(this.param(`${mlp}.gate_proj.weight`)),
-          bind(this.param(`${mlp}.up_proj.weight`)),
-          ...(upBias ? [upBias] : []),
-          hidden,
-        ],
-      );
-      const downBias = this.concatBias([{ path: c.mlpBias ? `${mlp}.down_proj.bias` : null, size: d }]);
-      this.matvec(
-        `layer ${slot} down+residual`,
-        { k: inter, sources: [d], normEps: null, bias: downBias !== null, epilogue: 'residual' },
-        [hidden, bind(this.param(`${mlp}.down_proj.weight`)), ...(downBias ? [downBias] : []), x],
-      );
-    });
-    const head = c.tieWordEmbeddings ? embed : this.param('lm_head.weight');
-    const blocks = Math.ceil(vocab / matvecRowsPerGroup);
-    const argmaxPartials = this.storage(2 * blocks);
-    this.matvec(
-      'norm·lm-head·argmax',
-      { k: d, sources: [vocab], normEps: eps, bias: false, epilogue: 'argmax' },
-      [x, bind(this.param('model.norm.weight')), bind(head), this.logits, argmaxPartials],
-    );
-    this.add('argmax', argmaxCombineShader(blocks), [argmaxPartials, this.tokens], 1);
-    this.backend.runtime.flush();
   }
 
   /** Position of the next step (= cached positions). */
@@ -346,8 +130,21 @@ export class DecodePlan {
       }
       return { token: (await argmax(last).data())[0]! };
     });
-    this.deviceToken = -1;
+    this.gpuHasToken = false;
+    this.deviceToken = null;
     return result;
+  }
+
+  /**
+   * Sets the position of the next step back to `position` (≤ the current one), e.g. to drop a step
+   * submitted ahead that is not wanted; the next step must then be given its token.
+   */
+  rewind(position: number): void {
+    if (!Number.isInteger(position) || position < 0 || position > this.cache.length)
+      throw new Error(`cannot rewind to position ${position} (at ${this.cache.length})`);
+    this.cache.length = position;
+    this.gpuHasToken = false;
+    this.deviceToken = null;
   }
 
   /**
@@ -355,26 +152,39 @@ export class DecodePlan {
    * GPU), returns the greedy next token, and the logits row when `logits` is set.
    */
   async step(token?: number, { logits = false } = {}): Promise<DecodeStepResult> {
+    return (await this.submit(token, { logits })).result;
+  }
+
+  /**
+   * Encodes and submits one step without waiting for it; `result` resolves when its token is read
+   * back. Steps can be submitted ahead (up to the staging ring's depth): a step without a token feeds
+   * the previous step's argmax on the GPU, so the host read-back overlaps the next step's work.
+   */
+  async submit(token?: number, { logits = false } = {}): Promise<{ result: Promise<DecodeStepResult> }> {
     const pos = this.cache.length;
     if (pos >= this.capacity)
       throw new Error(`the decode plan holds ${this.capacity} positions; all are used`);
+    const ring = pos % this.stagings.length;
+    await this.inflight[ring]; // its staging buffer is unmapped again
+    if (logits) await this.logitsInflight;
+    if (
+      token !== undefined &&
+      (!Number.isInteger(token) || token < 0 || token >= this.model.config.vocabSize)
+    )
+      throw new Error(`token id ${token} is outside the vocabulary`);
+    if (token === undefined && !this.gpuHasToken) throw new Error('no token to feed: pass one after prefill');
     const runtime = this.backend.runtime;
     runtime.flush(); // eager work encoded before this step runs first
     const queue = this.device.queue;
-    if (token !== undefined && token !== this.deviceToken) {
-      if (!Number.isInteger(token) || token < 0 || token >= this.model.config.vocabSize)
-        throw new Error(`token id ${token} is outside the vocabulary`);
-      queue.writeBuffer(this.tokens, 0, new Uint32Array([token]));
-    } else if (token === undefined && this.deviceToken < 0) {
-      throw new Error('no token to feed: pass one after prefill');
-    }
+    if (token !== undefined && token !== this.deviceToken)
+      queue.writeBuffer(this.recorder.tokens, 0, new Uint32Array([token]));
     this.stepWords[0] = pos;
     this.stepWords[1] = pos + 1;
-    queue.writeBuffer(this.stepUniform, 0, this.stepWords);
+    queue.writeBuffer(this.recorder.stepUniform, 0, this.stepWords);
     const encoder = this.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     let current: GPUComputePipeline | null = null;
-    for (const dispatch of this.dispatches) {
+    for (const dispatch of this.recorder.dispatches) {
       if (dispatch.pipeline !== current) {
         pass.setPipeline(dispatch.pipeline);
         current = dispatch.pipeline;
@@ -384,35 +194,55 @@ export class DecodePlan {
       this.dispatchCount++;
     }
     pass.end();
-    encoder.copyBufferToBuffer(this.tokens, 0, this.tokenStaging, 0, 16);
+    const staging = this.stagings[ring]!;
+    encoder.copyBufferToBuffer(this.recorder.tokens, 0, staging, 0, 16);
+    let logitStaging: GPUBuffer | null = null;
     if (logits) {
-      this.logitStaging ??= this.buffer(this.model.config.vocabSize * 4, MAP_READ | COPY_DST);
-      encoder.copyBufferToBuffer(this.logits, 0, this.logitStaging, 0, this.logitStaging.size);
+      this.logitStaging ??= this.recorder.buffer(this.model.config.vocabSize * 4, MAP_READ | COPY_DST);
+      logitStaging = this.logitStaging;
+      encoder.copyBufferToBuffer(this.recorder.logits, 0, logitStaging, 0, logitStaging.size);
     }
     queue.submit([encoder.finish()]);
     this.cache.length = pos + 1;
-    await this.tokenStaging.mapAsync(0x0001);
-    const next = new Uint32Array(this.tokenStaging.getMappedRange(0, 4))[0]!;
-    this.tokenStaging.unmap();
-    this.deviceToken = next;
-    const result: DecodeStepResult = { token: next };
-    if (logits && this.logitStaging) {
-      await this.logitStaging.mapAsync(0x0001);
-      result.logits = new Float32Array(
-        this.logitStaging.getMappedRange().slice(0, this.model.config.vocabSize * 4),
-      );
-      this.logitStaging.unmap();
+    this.gpuHasToken = true;
+    this.deviceToken = null; // known once read back
+    const serial = ++this.submitted;
+    const result = this.readBack(staging, logitStaging, serial);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inflight[ring] = settled;
+    if (logits) this.logitsInflight = settled;
+    return { result };
+  }
+
+  private async readBack(
+    staging: GPUBuffer,
+    logitStaging: GPUBuffer | null,
+    serial: number,
+  ): Promise<DecodeStepResult> {
+    await staging.mapAsync(0x0001);
+    const token = new Uint32Array(staging.getMappedRange(0, 4))[0]!;
+    staging.unmap();
+    if (serial === this.submitted) this.deviceToken = token; // no later step has replaced it
+    const result: DecodeStepResult = { token };
+    if (logitStaging) {
+      await logitStaging.mapAsync(0x0001);
+      const bytes = this.model.config.vocabSize * 4;
+      result.logits = new Float32Array(logitStaging.getMappedRange().slice(0, bytes));
+      logitStaging.unmap();
     }
-    runtime.checkErrors();
+    this.backend.runtime.checkErrors();
     return result;
   }
 
   /** Frees the plan's buffers and KV cache (the model's weights stay). */
   dispose(): void {
-    for (const buffer of this.owned) buffer.destroy();
-    this.owned.length = 0;
-    for (const t of this.cacheTensors) t.dispose();
-    this.cacheTensors.length = 0;
+    for (const buffer of this.recorder.owned) buffer.destroy();
+    this.recorder.owned.length = 0;
+    for (const t of this.recorder.cacheTensors) t.dispose();
+    this.recorder.cacheTensors.length = 0;
     for (const s of this.cache.slots) {
       s.keys = null;
       s.values = null;

@@ -9,7 +9,7 @@ import type { Transformer } from '../model/transformer.js';
 import { slice } from '../ops/index.js';
 import type { Rng } from '../tensor/random.js';
 import { scope, scopeAsync } from '../tensor/tensor.js';
-import { DecodePlan } from './decode-plan.js';
+import { DecodePlan, type DecodeStepResult } from './decode-plan.js';
 import { plannedPathReason } from './decode-support.js';
 import { type SamplingOptions, selectToken } from './sampling.js';
 
@@ -57,20 +57,42 @@ class EagerDecoder implements TokenDecoder {
   }
 }
 
+/**
+ * Greedy decoding through the plan, one step ahead: after submitting the step for token n it submits
+ * the step for n + 1 (fed by n's argmax, already on the GPU) before reading n back, so the read-back
+ * round trip overlaps GPU work. A step submitted ahead that turns out unwanted (generation stops, or
+ * the caller feeds another token) is dropped by rewinding the plan.
+ */
 class PlannedDecoder implements TokenDecoder {
   readonly path = 'planned' as const;
   readonly reason = null;
   private prefilled = false;
+  private ahead: { position: number; result: Promise<DecodeStepResult> } | null = null;
+  private lastToken = -1;
 
   constructor(readonly plan: DecodePlan) {}
 
   async next(input: readonly number[]): Promise<number> {
     if (!this.prefilled) {
       this.prefilled = true;
-      return (await this.plan.prefill(input)).token;
+      this.lastToken = (await this.plan.prefill(input)).token;
+      return this.lastToken;
     }
     if (input.length !== 1) throw new Error('after the prompt, the planned decoder takes one token per step');
-    return (await this.plan.step(input[0]!)).token;
+    let current: Promise<DecodeStepResult>;
+    if (this.ahead && input[0] === this.lastToken) {
+      current = this.ahead.result;
+    } else {
+      if (this.ahead) this.plan.rewind(this.ahead.position);
+      current = (await this.plan.submit(input[0]!)).result;
+    }
+    this.ahead = null;
+    if (this.plan.position < this.plan.capacity) {
+      const position = this.plan.position;
+      this.ahead = { position, result: (await this.plan.submit()).result };
+    }
+    this.lastToken = (await current).token;
+    return this.lastToken;
   }
 
   dispose(): void {

@@ -10,7 +10,10 @@ import { main } from '../../src/cli/main.js';
 import { benchmarkDecode } from '../../src/generate/bench.js';
 import { createDecoder } from '../../src/generate/decoder.js';
 import { generateAll } from '../../src/generate/generate.js';
+import { argmaxOf } from '../../src/generate/sampling.js';
+import { slice } from '../../src/ops/index.js';
 import { Rng } from '../../src/tensor/random.js';
+import { scope } from '../../src/tensor/tensor.js';
 import { modelPair } from './decode-helpers.js';
 import { requireWebGPU } from './setup.js';
 
@@ -44,6 +47,31 @@ if (backend) {
       assert.equal(full.ids.length, 64 - prompt.length);
       assert.deepEqual(full.ids, (await generateAll(cpuModel, prompt, { maxNewTokens: 100 })).ids);
     } finally {
+      gpuModel.dispose();
+    }
+  });
+
+  test('the planned decoder drops its step ahead when fed another token than it returned', async () => {
+    const { cpuModel, gpuModel } = modelPair(backend, config, 6);
+    const decoder = await createDecoder(gpuModel, 20, {}, new Rng(0));
+    const cache = cpuModel.newCache(20);
+    const cpuNext = (ids: number[]) =>
+      scope(() => {
+        const out = cpuModel.forward([ids], { cache });
+        return argmaxOf(slice(out, 1, ids.length - 1, ids.length).dataSync());
+      });
+    try {
+      const prompt = [9, 8, 7];
+      const t0 = await decoder.next(prompt, prompt);
+      assert.equal(t0, cpuNext(prompt));
+      const t1 = await decoder.next([t0], prompt);
+      assert.equal(t1, cpuNext([t0]));
+      const forced = (t1 + 1) % config.vocabSize;
+      const t2 = await decoder.next([forced], prompt);
+      assert.equal(t2, cpuNext([forced]));
+      assert.equal(await decoder.next([t2], prompt), cpuNext([t2]));
+    } finally {
+      decoder.dispose();
       gpuModel.dispose();
     }
   });

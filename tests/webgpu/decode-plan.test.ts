@@ -128,6 +128,35 @@ if (backend) {
     });
   }
 
+  test('steps submitted ahead resolve to the greedy tokens in order; rewind re-runs a position', async () => {
+    const { cpuModel, gpuModel } = modelPair(backend, cases[0]!.config, 9);
+    const prompt = [2, 7, 1];
+    const expected = cpuGreedy(cpuModel, prompt, 6);
+    const plan = await DecodePlan.create(gpuModel, 12);
+    try {
+      const first = await plan.prefill(prompt);
+      assert.equal(first.token, expected.tokens[0]);
+      // Four submits before any read-back: the fourth waits for the first's read-back buffer.
+      const inFlight = [
+        await plan.submit(first.token),
+        await plan.submit(),
+        await plan.submit(),
+        await plan.submit(),
+      ];
+      const tokens = (await Promise.all(inFlight.map((s) => s.result))).map((r) => r.token);
+      assert.deepEqual(tokens, expected.tokens.slice(1, 5));
+      plan.rewind(prompt.length + 2);
+      await assert.rejects(plan.step(), /pass one after prefill/);
+      const again = await plan.step(expected.tokens[2]!, { logits: true });
+      assert.equal(again.token, expected.tokens[3]);
+      assert.ok(maxDiff(again.logits!, expected.logits[3]!) <= 1e-4);
+      assert.equal((await plan.step()).token, expected.tokens[4]);
+    } finally {
+      plan.dispose();
+      gpuModel.dispose();
+    }
+  });
+
   test('a planned step is 6 dispatches per layer + 3, one submit, and the count is what replays', async () => {
     const { gpuModel } = modelPair(backend, cases[0]!.config, 1);
     const plan = await DecodePlan.create(gpuModel, 16);

@@ -1,0 +1,268 @@
+/// <reference types="@webgpu/types" />
+/**
+ * Recording a planned decode step (decode-plan.ts): the preallocated buffers and the fixed list of
+ * (pipeline, bind group, workgroups) one token runs, in order —
+ *   embedding; per virtual layer: norm·QKV(+bias) → attention splits (RoPE, KV-cache write) → combine
+ *   → o-proj + residual → norm·gate/up·SiLU·mul → down + residual; norm·LM head + argmax partials →
+ *   argmax. 6·layers + 3 dispatches.
+ */
+import {
+  argmaxCombineShader,
+  attentionCombineShader,
+  attentionSplitShader,
+  type DecodeAttentionSpec,
+  embeddingShader,
+} from '../backend/webgpu/decode/attention-decode.js';
+import {
+  type FusedMatvecSpec,
+  fusedMatvecShader,
+  matvecOutputs,
+  matvecRowsPerGroup,
+} from '../backend/webgpu/decode/matvec-fused.js';
+import type { WebGPUBackend } from '../backend/webgpu/index.js';
+import type { GpuStorage } from '../backend/webgpu/runtime.js';
+import { rotaryDim } from '../config/layer-plan.js';
+import type { KVCache } from '../model/kv-cache.js';
+import { ropeFrequencies } from '../model/rope.js';
+import type { Transformer } from '../model/transformer.js';
+import { zeros } from '../ops/index.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export interface PlannedDispatch {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  groups: [number, number];
+}
+
+const maxGroupsPerDim = 65535;
+export const STORAGE = 0x80;
+export const COPY_SRC = 0x04;
+export const COPY_DST = 0x08;
+const UNIFORM = 0x40;
+
+export class StepRecorder {
+  readonly dispatches: PlannedDispatch[] = [];
+  /** Buffers the plan owns (destroyed with it). */
+  readonly owned: GPUBuffer[] = [];
+  /** KV-cache tensors [1, G, capacity, hd] per virtual layer, K then V. */
+  readonly cacheTensors: Tensor[] = [];
+  readonly device: GPUDevice;
+  /** 16 bytes: the step's position and length. */
+  stepUniform!: GPUBuffer;
+  /** u32 [4]: the step's input token at 0 (host write or the previous argmax). */
+  tokens!: GPUBuffer;
+  /** The LM head's logits [vocab]. */
+  logits!: GPUBuffer;
+
+  constructor(
+    readonly model: Transformer,
+    readonly backend: WebGPUBackend,
+    readonly capacity: number,
+    /** Its slots receive the KV tensors, so the eager prefill writes into them. */
+    readonly cache: KVCache,
+  ) {
+    this.device = backend.runtime.device;
+  }
+
+  buffer(bytes: number, usage: number): GPUBuffer {
+    const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
+    this.owned.push(buffer);
+    return buffer;
+  }
+
+  private storage(floats: number): GPUBuffer {
+    return this.buffer(floats * 4, STORAGE | COPY_SRC | COPY_DST);
+  }
+
+  private param(path: string): Tensor {
+    const t = this.model.params.get(path);
+    if (!t) throw new Error(`model parameter '${path}' is missing`);
+    return t;
+  }
+
+  /** A binding of a tensor's buffer covering exactly its elements. */
+  private static tensorBinding(t: Tensor): GPUBufferBinding {
+    return { buffer: (t.storage as GpuStorage).buffer, size: t.size * 4 };
+  }
+
+  /** One buffer holding the given biases back to back (zeros where a part has none). */
+  private concatBias(parts: readonly { path: string | null; size: number }[]): GPUBuffer | null {
+    if (parts.every((p) => p.path === null)) return null;
+    const total = parts.reduce((n, p) => n + p.size, 0);
+    const out = this.storage(total);
+    let offset = 0;
+    for (const p of parts) {
+      if (p.path)
+        this.backend.runtime.copy(
+          (this.param(p.path).storage as GpuStorage).buffer,
+          out,
+          p.size * 4,
+          0,
+          offset * 4,
+        );
+      offset += p.size;
+    }
+    return out;
+  }
+
+  private add(
+    label: string,
+    code: string,
+    resources: (GPUBuffer | GPUBufferBinding)[],
+    groups: number,
+    y = 1,
+    bindingStart = 1,
+  ): void {
+    const pipeline = this.backend.runtime.pipeline(code);
+    const entries = resources.map((r, i) => ({
+      binding: i + bindingStart,
+      resource: 'buffer' in r ? r : { buffer: r },
+    }));
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    if (groups > maxGroupsPerDim && y !== 1) throw new Error(`${label}: grid too large`);
+    const grid: [number, number] =
+      groups > maxGroupsPerDim ? [maxGroupsPerDim, Math.ceil(groups / maxGroupsPerDim)] : [groups, y];
+    this.dispatches.push({ label, pipeline, bindGroup, groups: grid });
+  }
+
+  private matvec(label: string, spec: FusedMatvecSpec, resources: (GPUBuffer | GPUBufferBinding)[]): void {
+    this.add(label, fusedMatvecShader(spec), resources, Math.ceil(matvecOutputs(spec) / matvecRowsPerGroup));
+  }
+
+  build(splits: number): void {
+    const m = this.model;
+    const c = m.config;
+    const d = c.hiddenSize;
+    const hd = c.headDim;
+    const vocab = c.vocabSize;
+    const eps = c.norm.eps;
+    const b = c.attentionBias;
+    const x = this.storage(d);
+    const maxHeads = Math.max(...m.layers.map((l) => l.numAttentionHeads));
+    const maxKV = Math.max(...m.layers.map((l) => l.numKeyValueHeads));
+    const qkv = this.storage((maxHeads + 2 * maxKV) * hd);
+    const attnOut = this.storage(maxHeads * hd);
+    const hidden = this.storage(Math.max(...m.layers.map((l) => l.intermediateSize)));
+    const partials = this.storage(maxHeads * splits * (hd + 2));
+    this.stepUniform = this.buffer(16, UNIFORM | COPY_DST);
+    this.tokens = this.buffer(16, STORAGE | COPY_SRC | COPY_DST);
+    this.logits = this.storage(vocab);
+
+    // cos/sin per position [capacity, R]: row p as the eager path computes it for a step at p.
+    const rope = c.rope;
+    const rot = rotaryDim(c, rope);
+    const half = rot / 2;
+    const table = new Float32Array(this.capacity * rot);
+    const seqDependent = rope.scaling?.type === 'dynamic' || rope.scaling?.type === 'longrope';
+    let freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, 1);
+    for (let p = 0; p < this.capacity; p++) {
+      if (seqDependent) freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, p + 1);
+      for (let i = 0; i < half; i++) {
+        const angle = p * freqs.invFreq[i]!;
+        table[p * rot + i] = Math.cos(angle) * freqs.attentionFactor;
+        table[p * rot + half + i] = Math.sin(angle) * freqs.attentionFactor;
+      }
+    }
+    const ropeTable = this.storage(table.length);
+    this.device.queue.writeBuffer(ropeTable, 0, table);
+
+    const embed = this.param('model.embed_tokens.weight');
+    this.add(
+      'embedding',
+      embeddingShader(d),
+      [this.tokens, StepRecorder.tensorBinding(embed), x],
+      Math.ceil(d / 256),
+    );
+    const bind = StepRecorder.tensorBinding;
+    m.order.forEach((physical, slot) => {
+      const layer = m.layers[physical]!;
+      const p = `model.layers.${layer.index}`;
+      const a = `${p}.self_attn`;
+      const h = layer.numAttentionHeads;
+      const g = layer.numKeyValueHeads;
+      const inter = layer.intermediateSize;
+      const keys = zeros([1, g, this.capacity, hd], { backend: this.backend }).keep(); // [1, G, capacity, hd]
+      const values = zeros([1, g, this.capacity, hd], { backend: this.backend }).keep();
+      this.cacheTensors.push(keys, values);
+      this.cache.slots[slot] = { keys, values };
+
+      const qkvBias = this.concatBias([
+        { path: b.q ? `${a}.q_proj.bias` : null, size: h * hd },
+        { path: b.k ? `${a}.k_proj.bias` : null, size: g * hd },
+        { path: b.v ? `${a}.v_proj.bias` : null, size: g * hd },
+      ]);
+      this.matvec(
+        `layer ${slot} norm·qkv`,
+        { k: d, sources: [h * hd, g * hd, g * hd], normEps: eps, bias: qkvBias !== null, epilogue: 'store' },
+        [
+          x,
+          bind(this.param(`${p}.input_layernorm.weight`)),
+          bind(this.param(`${a}.q_proj.weight`)),
+          bind(this.param(`${a}.k_proj.weight`)),
+          bind(this.param(`${a}.v_proj.weight`)),
+          ...(qkvBias ? [qkvBias] : []),
+          qkv,
+        ],
+      );
+      const spec: DecodeAttentionSpec = {
+        heads: h,
+        kvHeads: g,
+        headDim: hd,
+        rotaryDim: rot,
+        interleaved: rope.interleaved,
+        capacity: this.capacity,
+        splits,
+        scale: c.attentionScale ?? 1 / Math.sqrt(hd),
+      };
+      this.add(
+        `layer ${slot} attention`,
+        attentionSplitShader(spec),
+        [this.stepUniform, qkv, ropeTable, bind(keys), bind(values), partials],
+        splits,
+        h,
+        0,
+      );
+      this.add(`layer ${slot} combine`, attentionCombineShader(spec), [partials, attnOut], h);
+      const oBias = this.concatBias([{ path: b.o ? `${a}.o_proj.bias` : null, size: d }]);
+      this.matvec(
+        `layer ${slot} o-proj+residual`,
+        { k: h * hd, sources: [d], normEps: null, bias: oBias !== null, epilogue: 'residual' },
+        [attnOut, bind(this.param(`${a}.o_proj.weight`)), ...(oBias ? [oBias] : []), x],
+      );
+      const mlp = `${p}.mlp`;
+      const upBias = this.concatBias([
+        { path: c.mlpBias ? `${mlp}.gate_proj.bias` : null, size: inter },
+        { path: c.mlpBias ? `${mlp}.up_proj.bias` : null, size: inter },
+      ]);
+      this.matvec(
+        `layer ${slot} norm·gate/up·silu`,
+        { k: d, sources: [inter, inter], normEps: eps, bias: upBias !== null, epilogue: 'siluMul' },
+        [
+          x,
+          bind(this.param(`${p}.post_attention_layernorm.weight`)),
+          bind(this.param(`${mlp}.gate_proj.weight`)),
+          bind(this.param(`${mlp}.up_proj.weight`)),
+          ...(upBias ? [upBias] : []),
+          hidden,
+        ],
+      );
+      const downBias = this.concatBias([{ path: c.mlpBias ? `${mlp}.down_proj.bias` : null, size: d }]);
+      this.matvec(
+        `layer ${slot} down+residual`,
+        { k: inter, sources: [d], normEps: null, bias: downBias !== null, epilogue: 'residual' },
+        [hidden, bind(this.param(`${mlp}.down_proj.weight`)), ...(downBias ? [downBias] : []), x],
+      );
+    });
+    const head = c.tieWordEmbeddings ? embed : this.param('lm_head.weight');
+    const blocks = Math.ceil(vocab / matvecRowsPerGroup);
+    const argmaxPartials = this.storage(2 * blocks);
+    this.matvec(
+      'norm·lm-head·argmax',
+      { k: d, sources: [vocab], normEps: eps, bias: false, epilogue: 'argmax' },
+      [x, bind(this.param('model.norm.weight')), bind(head), this.logits, argmaxPartials],
+    );
+    this.add('argmax', argmaxCombineShader(blocks), [argmaxPartials, this.tokens], 1);
+    this.backend.runtime.flush();
+  }
+}
