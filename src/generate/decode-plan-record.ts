@@ -13,6 +13,7 @@ import {
   type DecodeAttentionSpec,
   embeddingShader,
 } from '../backend/webgpu/decode/attention-decode.js';
+import { packHalves, type WeightFormat } from '../backend/webgpu/decode/half.js';
 import {
   type FusedMatvecSpec,
   fusedMatvecShader,
@@ -61,6 +62,8 @@ export class StepRecorder {
     readonly capacity: number,
     /** Its slots receive the KV tensors, so the eager prefill writes into them. */
     readonly cache: KVCache,
+    /** Storage of the matvec weights (16-bit copies are made where K % 8 = 0; f32 elsewhere). */
+    readonly weightFormat: WeightFormat = 'f32',
   ) {
     this.device = backend.runtime.device;
   }
@@ -130,6 +133,41 @@ export class StepRecorder {
     this.add(label, fusedMatvecShader(spec), resources, Math.ceil(matvecOutputs(spec) / matvecRowsPerGroup));
   }
 
+  /** 16-bit copies of the matvec weights, by parameter path. */
+  readonly packed = new Map<string, GPUBuffer>();
+
+  /** Storage format of a matvec weight with `k` columns. */
+  private formatFor(k: number): WeightFormat {
+    return this.weightFormat !== 'f32' && k % 8 === 0 ? this.weightFormat : 'f32';
+  }
+
+  /** Makes the 16-bit copies (host rounding, round to nearest even) before `build`. */
+  async packWeights(): Promise<void> {
+    const format = this.weightFormat;
+    if (format === 'f32') return;
+    const c = this.model.config;
+    const paths = [c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'];
+    for (const layer of this.model.layers) {
+      const p = `model.layers.${layer.index}`;
+      for (const name of ['q_proj', 'k_proj', 'v_proj', 'o_proj'])
+        paths.push(`${p}.self_attn.${name}.weight`);
+      for (const name of ['gate_proj', 'up_proj', 'down_proj']) paths.push(`${p}.mlp.${name}.weight`);
+    }
+    for (const path of paths) {
+      const t = this.param(path);
+      if (this.formatFor(t.shape[1]!) === 'f32') continue;
+      const halves = packHalves((await t.data()) as Float32Array, format);
+      const buffer = this.buffer(halves.byteLength, STORAGE | COPY_DST);
+      this.device.queue.writeBuffer(buffer, 0, halves);
+      this.packed.set(path, buffer);
+    }
+  }
+
+  /** The binding of a matvec weight: its 16-bit copy when there is one, else the f32 tensor. */
+  private weight(path: string): GPUBuffer | GPUBufferBinding {
+    return this.packed.get(path) ?? StepRecorder.tensorBinding(this.param(path));
+  }
+
   build(splits: number): void {
     const m = this.model;
     const c = m.config;
@@ -194,13 +232,20 @@ export class StepRecorder {
       ]);
       this.matvec(
         `layer ${slot} norm·qkv`,
-        { k: d, sources: [h * hd, g * hd, g * hd], normEps: eps, bias: qkvBias !== null, epilogue: 'store' },
+        {
+          k: d,
+          sources: [h * hd, g * hd, g * hd],
+          normEps: eps,
+          bias: qkvBias !== null,
+          epilogue: 'store',
+          weights: this.formatFor(d),
+        },
         [
           x,
           bind(this.param(`${p}.input_layernorm.weight`)),
-          bind(this.param(`${a}.q_proj.weight`)),
-          bind(this.param(`${a}.k_proj.weight`)),
-          bind(this.param(`${a}.v_proj.weight`)),
+          this.weight(`${a}.q_proj.weight`),
+          this.weight(`${a}.k_proj.weight`),
+          this.weight(`${a}.v_proj.weight`),
           ...(qkvBias ? [qkvBias] : []),
           qkv,
         ],
@@ -227,8 +272,15 @@ export class StepRecorder {
       const oBias = this.concatBias([{ path: b.o ? `${a}.o_proj.bias` : null, size: d }]);
       this.matvec(
         `layer ${slot} o-proj+residual`,
-        { k: h * hd, sources: [d], normEps: null, bias: oBias !== null, epilogue: 'residual' },
-        [attnOut, bind(this.param(`${a}.o_proj.weight`)), ...(oBias ? [oBias] : []), x],
+        {
+          k: h * hd,
+          sources: [d],
+          normEps: null,
+          bias: oBias !== null,
+          epilogue: 'residual',
+          weights: this.formatFor(h * hd),
+        },
+        [attnOut, this.weight(`${a}.o_proj.weight`), ...(oBias ? [oBias] : []), x],
       );
       const mlp = `${p}.mlp`;
       const upBias = this.concatBias([
@@ -237,12 +289,19 @@ export class StepRecorder {
       ]);
       this.matvec(
         `layer ${slot} norm·gate/up·silu`,
-        { k: d, sources: [inter, inter], normEps: eps, bias: upBias !== null, epilogue: 'siluMul' },
+        {
+          k: d,
+          sources: [inter, inter],
+          normEps: eps,
+          bias: upBias !== null,
+          epilogue: 'siluMul',
+          weights: this.formatFor(d),
+        },
         [
           x,
           bind(this.param(`${p}.post_attention_layernorm.weight`)),
-          bind(this.param(`${mlp}.gate_proj.weight`)),
-          bind(this.param(`${mlp}.up_proj.weight`)),
+          this.weight(`${mlp}.gate_proj.weight`),
+          this.weight(`${mlp}.up_proj.weight`),
           ...(upBias ? [upBias] : []),
           hidden,
         ],
@@ -250,17 +309,24 @@ export class StepRecorder {
       const downBias = this.concatBias([{ path: c.mlpBias ? `${mlp}.down_proj.bias` : null, size: d }]);
       this.matvec(
         `layer ${slot} down+residual`,
-        { k: inter, sources: [d], normEps: null, bias: downBias !== null, epilogue: 'residual' },
-        [hidden, bind(this.param(`${mlp}.down_proj.weight`)), ...(downBias ? [downBias] : []), x],
+        {
+          k: inter,
+          sources: [d],
+          normEps: null,
+          bias: downBias !== null,
+          epilogue: 'residual',
+          weights: this.formatFor(inter),
+        },
+        [hidden, this.weight(`${mlp}.down_proj.weight`), ...(downBias ? [downBias] : []), x],
       );
     });
-    const head = c.tieWordEmbeddings ? embed : this.param('lm_head.weight');
+    const headPath = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
     const blocks = Math.ceil(vocab / matvecRowsPerGroup);
     const argmaxPartials = this.storage(2 * blocks);
     this.matvec(
       'norm·lm-head·argmax',
-      { k: d, sources: [vocab], normEps: eps, bias: false, epilogue: 'argmax' },
-      [x, bind(this.param('model.norm.weight')), bind(head), this.logits, argmaxPartials],
+      { k: d, sources: [vocab], normEps: eps, bias: false, epilogue: 'argmax', weights: this.formatFor(d) },
+      [x, bind(this.param('model.norm.weight')), this.weight(headPath), this.logits, argmaxPartials],
     );
     this.add('argmax', argmaxCombineShader(blocks), [argmaxPartials, this.tokens], 1);
     this.backend.runtime.flush();

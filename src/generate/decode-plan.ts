@@ -15,6 +15,7 @@
  * is an ordinary KVCache whose slots are the plan's buffers.
  */
 
+import type { WeightFormat } from '../backend/webgpu/decode/half.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
 import { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
@@ -26,6 +27,12 @@ import { planSupport } from './decode-support.js';
 export interface DecodePlanOptions {
   /** KV-length splits of the attention kernel (default: one per 64 positions of capacity). */
   splits?: number;
+  /**
+   * Matvec weight storage: 'f16' or 'bf16' keep a 16-bit copy (rounded to nearest even on the host)
+   * of every matrix whose input width is a multiple of 8, halving the bytes each token streams; the
+   * f32 tensors stay for the eager prefill. Default 'f32'.
+   */
+  weights?: WeightFormat;
 }
 
 export interface DecodeStepResult {
@@ -61,15 +68,21 @@ export class DecodePlan {
     readonly model: Transformer,
     private readonly backend: WebGPUBackend,
     readonly capacity: number,
+    weights: WeightFormat,
   ) {
     this.device = backend.runtime.device;
     this.cache = new KVCache(model.order.length, capacity);
-    this.recorder = new StepRecorder(model, backend, capacity, this.cache);
+    this.recorder = new StepRecorder(model, backend, capacity, this.cache, weights);
   }
 
   /** The recorded step: (pipeline, bind group, workgroups) in order. */
   get dispatches(): readonly PlannedDispatch[] {
     return this.recorder.dispatches;
+  }
+
+  /** Matrices the plan streams as 16-bit copies. */
+  get packedMatrices(): number {
+    return this.recorder.packed.size;
   }
 
   /** Dispatches replayed per token. */
@@ -90,7 +103,8 @@ export class DecodePlan {
       throw new Error(`the planned decode step needs float32 weights, got ${model.dtype}`);
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > model.config.maxPositionEmbeddings)
       throw new Error(`capacity must be in [1, ${model.config.maxPositionEmbeddings}], got ${capacity}`);
-    const plan = new DecodePlan(model, model.backend as WebGPUBackend, capacity);
+    const plan = new DecodePlan(model, model.backend as WebGPUBackend, capacity, options.weights ?? 'f32');
+    await plan.recorder.packWeights();
     plan.device.pushErrorScope('validation');
     plan.recorder.build(options.splits ?? Math.ceil(capacity / 64));
     for (let i = 0; i < stagingRing; i++) {

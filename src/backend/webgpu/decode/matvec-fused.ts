@@ -21,7 +21,11 @@ export interface FusedMatvecSpec {
   /** A bias buffer over the stacked rows (siluMul: [gate bias | up bias]). */
   bias: boolean;
   epilogue: MatvecEpilogue;
+  /** Weight storage: f32, or two 16-bit values per u32 (needs K % 8 = 0: one vec4<u32> = 8 weights). */
+  weights?: WeightFormat;
 }
+
+import { unpackWGSL, type WeightFormat } from './half.js';
 
 export const matvecRowsPerGroup = 8;
 
@@ -41,9 +45,14 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   const { k, sources, normEps, bias, epilogue } = spec;
   if (epilogue === 'siluMul' && (sources.length !== 2 || sources[0] !== sources[1]))
     throw new Error('siluMul pairs two sources of equal rows (gate, up)');
+  const weights = spec.weights ?? 'f32';
+  const packed = weights !== 'f32';
+  if (packed && k % 8 !== 0) throw new Error(`16-bit matvec weights need K % 8 = 0, got K = ${k}`);
   const vec = k % 4 === 0;
   const elem = vec ? 'vec4<f32>' : 'f32';
   const kv = vec ? k / 4 : k;
+  // Packed: one vec4<u32> holds the weights of two input vec4s (index i over K / 8).
+  const kw = packed ? k / 8 : kv;
   const nOut = matvecOutputs(spec);
   let binding = 1;
   const decl: string[] = [];
@@ -52,26 +61,31 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   bind('x', elem, 'read');
   if (normEps !== null) bind('nw', elem, 'read');
   sources.forEach((_, i) => {
-    bind(`W${i}`, elem, 'read');
+    bind(`W${i}`, packed ? 'vec4<u32>' : elem, 'read');
   });
   if (bias) bind('bias', 'f32', 'read');
   bind('out', 'f32', 'read_write');
   if (epilogue === 'argmax') bind('partial', 'f32', 'read_write');
 
-  const input = normEps !== null ? 'x[i] * nw[i]' : 'x[i]';
-  const dot = (w: string) => (vec ? `dot(${w}, ${input})` : `${w} * ${input}`);
+  const input = (i: string) => (normEps !== null ? `x[${i}] * nw[${i}]` : `x[${i}]`);
+  const dot = (w: string) =>
+    packed
+      ? `dotPacked(${w}, ${input('2u * i')}, ${input('2u * i + 1u')})`
+      : vec
+        ? `dot(${w}, ${input('i')})`
+        : `${w} * ${input('i')}`;
   const paired = epilogue === 'siluMul';
   let accumulate: string;
   if (paired) {
-    accumulate = `let base = row * ${kv}u;
-    for (var i = lane; i < ${kv}u; i += 32u) { acc0 += ${dot('W0[base + i]')}; acc1 += ${dot('W1[base + i]')}; }`;
+    accumulate = `let base = row * ${kw}u;
+    for (var i = lane; i < ${kw}u; i += 32u) { acc0 += ${dot('W0[base + i]')}; acc1 += ${dot('W1[base + i]')}; }`;
   } else {
     let start = 0;
     accumulate = sources
       .map((rows, s) => {
         const cond = s === sources.length - 1 ? '' : `if (row < ${start + rows}u) `;
-        const code = `${cond}{ let base = (row - ${start}u) * ${kv}u;
-      for (var i = lane; i < ${kv}u; i += 32u) { acc0 += ${dot(`W${s}[base + i]`)}; } }`;
+        const code = `${cond}{ let base = (row - ${start}u) * ${kw}u;
+      for (var i = lane; i < ${kw}u; i += 32u) { acc0 += ${dot(`W${s}[base + i]`)}; } }`;
         start += rows;
         return code;
       })
@@ -124,7 +138,14 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
     partial[2u * block + 1u] = f32(bi);
   }`
       : '';
+  const unpack = packed
+    ? `${unpackWGSL(weights)}
+fn dotPacked(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
+  return dot(vec4<f32>(unpack2(w.x), unpack2(w.y)), x0) + dot(vec4<f32>(unpack2(w.z), unpack2(w.w)), x1);
+}`
+    : '';
   return `${decl.join('\n')}
+${unpack}
 var<workgroup> red0: array<f32, 256>;
 ${paired ? 'var<workgroup> red1: array<f32, 256>;' : ''}
 ${epilogue === 'argmax' ? 'var<workgroup> best: array<f32, 8>;' : ''}

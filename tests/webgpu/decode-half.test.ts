@@ -1,0 +1,107 @@
+/**
+ * 16-bit matvec weights in the planned decode: the host conversion (f16 and bf16, round to nearest
+ * even), and planned decoding with packed weights against the cpu running the same rounded weights
+ * (logits within 1e-4, tokens equal), so the kernels' unpacking is exact.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  bf16Bits,
+  bf16Value,
+  f16Bits,
+  f16Value,
+  packHalves,
+  roundToHalf,
+} from '../../src/backend/webgpu/decode/half.js';
+import { DecodePlan } from '../../src/generate/decode-plan.js';
+import { Transformer } from '../../src/model/transformer.js';
+import { tensor } from '../../src/ops/index.js';
+import { cpuGreedy, modelPair } from './decode-helpers.js';
+import { requireWebGPU } from './setup.js';
+
+test('f16 conversion rounds to nearest even, saturates to inf and keeps subnormals', () => {
+  assert.equal(f16Bits(1), 0x3c00);
+  assert.equal(f16Bits(-2), 0xc000);
+  assert.equal(f16Bits(65504), 0x7bff);
+  assert.equal(f16Bits(65520), 0x7c00);
+  assert.equal(f16Bits(2 ** -24), 0x0001);
+  assert.equal(f16Bits(2 ** -26), 0x0000);
+  assert.equal(f16Bits(1 + 2 ** -11), 0x3c00); // tie to even
+  assert.equal(f16Bits(1 + 3 * 2 ** -11), 0x3c02); // tie to even (up)
+  assert.equal(f16Bits(1 + 2 ** -11 + 2 ** -20), 0x3c01);
+  for (const v of [0.1, -3.75, 1e-5, 1234.5])
+    assert.ok(Math.abs(f16Value(f16Bits(v)) - v) <= Math.max(Math.abs(v) * 2 ** -11, 2 ** -25)); // subnormal steps are 2^-24;
+});
+
+test('bf16 conversion rounds to nearest even', () => {
+  assert.equal(bf16Bits(1), 0x3f80);
+  assert.equal(bf16Bits(-1), 0xbf80);
+  assert.equal(bf16Bits(1 + 2 ** -8), 0x3f80); // tie to even
+  assert.equal(bf16Bits(1 + 3 * 2 ** -8), 0x3f82);
+  assert.equal(bf16Value(bf16Bits(3.140625)), 3.140625);
+  const values = Float32Array.from([0.3, -0.7, 5, 1e-3]);
+  const packed = packHalves(values, 'bf16');
+  assert.equal(packed.length, 2);
+  const rounded = roundToHalf(values, 'bf16');
+  assert.equal(bf16Value(packed[0]! & 0xffff), rounded[0]);
+  assert.equal(bf16Value(packed[1]! >>> 16), rounded[3]);
+});
+
+const backend = await requireWebGPU();
+
+if (backend) {
+  for (const format of ['f16', 'bf16'] as const) {
+    test(`planned decode with ${format} matvec weights equals the cpu on the same rounded weights`, async () => {
+      const config = {
+        vocabSize: 97,
+        hiddenSize: 48,
+        numLayers: 2,
+        numAttentionHeads: 6,
+        numKeyValueHeads: 2,
+        intermediateSize: 44, // down_proj (K = 44) stays f32: mixed storage in one plan
+        tieWordEmbeddings: format === 'f16',
+      };
+      const pair = modelPair(backend, config, 21);
+      // Round every matrix the plan packs, on both models, so the eager prefill sees the same values.
+      const params = new Map(pair.cpuModel.params);
+      const gpuParams = new Map(pair.gpuModel.params);
+      for (const [path, t] of pair.cpuModel.params) {
+        if (t.rank !== 2 || t.shape[1]! % 8 !== 0) continue;
+        const rounded = roundToHalf(Float32Array.from(t.dataSync()), format);
+        params.set(path, tensor(rounded, t.shape).keep());
+        gpuParams.get(path)!.dispose();
+        gpuParams.set(path, tensor(rounded, t.shape, { backend }).keep());
+      }
+      const cpuModel = new Transformer(pair.cpuModel.config, params);
+      const gpuModel = new Transformer(pair.cpuModel.config, gpuParams);
+      const prompt = [4, 40, 2];
+      const steps = 20;
+      const expected = cpuGreedy(cpuModel, prompt, steps);
+      const plan = await DecodePlan.create(gpuModel, prompt.length + steps, { weights: format });
+      try {
+        // q, k, v, o, gate, up per layer and the head; not down_proj.
+        assert.equal(plan.packedMatrices, 2 * 6 + 1);
+        const first = await plan.prefill(prompt);
+        const tokens = [first.token];
+        let worst = 0;
+        for (let s = 1; s <= steps; s++) {
+          const r = await plan.step(s === 1 ? first.token : undefined, { logits: true });
+          for (let i = 0; i < r.logits!.length; i++)
+            worst = Math.max(worst, Math.abs(r.logits![i]! - expected.logits[s]![i]!));
+          tokens.push(r.token);
+        }
+        assert.deepEqual(tokens, expected.tokens);
+        assert.ok(worst <= 1e-4, `max |planned − cpu| = ${worst}`);
+        // Without rounding on the cpu side the difference is the 16-bit rounding, far above 1e-4.
+        const unrounded = cpuGreedy(pair.cpuModel, prompt, 1);
+        let gap = 0;
+        for (let i = 0; i < unrounded.logits[1]!.length; i++)
+          gap = Math.max(gap, Math.abs(unrounded.logits[1]![i]! - expected.logits[1]![i]!));
+        assert.ok(gap > 1e-4, `rounding changed the logits by only ${gap}`);
+      } finally {
+        plan.dispose();
+        gpuModel.dispose();
+      }
+    });
+  }
+}
