@@ -7,7 +7,9 @@
  *
  * Usage: node dist/bench/decode-plan.js [--presets smollm2-135m,qwen2.5-0.5b,llama3.2-1b]
  *          [--prompt-tokens 128] [--gen-tokens 64] [--runs 3] [--paths planned,eager]
+ *          [--weights f32,f16,bf16]   (planned path: matvec weight storage; 16-bit halves the bytes)
  */
+import type { WeightFormat } from '../src/backend/webgpu/decode/half.js';
 import { initWebGPU } from '../src/backend/webgpu/index.js';
 import { presetConfig } from '../src/config/presets.js';
 import { benchmarkDecode } from '../src/generate/bench.js';
@@ -22,6 +24,7 @@ function flag(name: string, fallback: string): string {
 
 const presets = flag('presets', 'smollm2-135m,qwen2.5-0.5b,llama3.2-1b').split(',');
 const paths = flag('paths', 'planned,eager').split(',') as ('planned' | 'eager')[];
+const formats = flag('weights', 'f32,f16').split(',') as WeightFormat[];
 const promptTokens = Number(flag('prompt-tokens', '128'));
 const genTokens = Number(flag('gen-tokens', '64'));
 const runs = Number(flag('runs', '3'));
@@ -36,12 +39,17 @@ for (const name of presets) {
   console.error(
     `${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters initialised in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
-  for (const path of paths) {
+  type Variant = { path: 'planned' | 'eager'; weights: WeightFormat };
+  const variants = paths.flatMap((path): Variant[] =>
+    path === 'planned' ? formats.map((weights) => ({ path, weights })) : [{ path, weights: 'f32' }],
+  );
+  for (const { path, weights } of variants) {
     try {
-      const r = await benchmarkDecode(model, { promptTokens, genTokens, runs, path });
+      const r = await benchmarkDecode(model, { promptTokens, genTokens, runs, path, planWeights: weights });
       rows.push({
         model: name,
         path: r.path,
+        weights: r.planWeights,
         'ms/token': Number(r.msPerToken.toFixed(3)),
         'tok/s': Number(r.decodeTokensPerSecond.toFixed(1)),
         'dispatches/token': r.dispatchesPerToken ?? '-',
@@ -60,7 +68,7 @@ for (const name of presets) {
   model.dispose();
   backend.runtime.trim();
 }
-const title = `batch-1 greedy decode, float32 weights, ${promptTokens}-token prompt, ${genTokens} tokens, median of ${runs} runs, on ${device}`;
+const title = `batch-1 greedy decode (random weights, f32 unless 16-bit on the planned path), ${promptTokens}-token prompt, ${genTokens} tokens, median of ${runs} runs, on ${device}`;
 console.log(`\n${title}`);
 console.table(rows);
 console.log(`JSON ${JSON.stringify({ title, rows })}`);

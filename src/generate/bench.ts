@@ -3,6 +3,8 @@
  * batch-1 greedy decode throughput (medians over runs), weight bytes streamed per token and the
  * bandwidth that implies. The same loop users run, timed from the host with a read-back per token.
  */
+
+import type { WeightFormat } from '../backend/webgpu/decode/half.js';
 import type { Transformer } from '../model/transformer.js';
 import { argmax, slice } from '../ops/index.js';
 import { Rng } from '../tensor/random.js';
@@ -20,6 +22,8 @@ export interface DecodeBenchOptions {
   seed?: number;
   /** 'auto' (default): the planned step where plannedPathReason allows it (greedy), else eager. */
   path?: 'auto' | DecodePath;
+  /** Matvec weight storage of the planned step (f16/bf16 halve the bytes per token); default f32. */
+  planWeights?: WeightFormat;
   onRun?: (run: number, result: DecodeRun) => void;
 }
 
@@ -45,6 +49,8 @@ export interface DecodeBenchResult {
   eagerReason: string | null;
   /** GPU dispatches per decoded token (null off webgpu). */
   dispatchesPerToken: number | null;
+  /** Matvec weight storage used (f32 on the eager path). */
+  planWeights: WeightFormat;
 }
 
 export function median(values: readonly number[]): number {
@@ -53,17 +59,27 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Bytes of parameters streamed for one decoded token at `bytesPerWeight` per element. */
-export function weightBytesPerToken(model: Transformer, bytesPerWeight = 4): number {
-  let elements = 0;
+/**
+ * Bytes of parameters streamed for one decoded token at `bytesPerWeight` per element; with a 16-bit
+ * `planWeights` format, the matrices the planned step packs (K % 8 = 0) count 2 bytes per element.
+ */
+export function weightBytesPerToken(
+  model: Transformer,
+  bytesPerWeight = 4,
+  planWeights: WeightFormat = 'f32',
+): number {
+  let bytes = 0;
   for (const spec of model.specs) {
     const size = spec.shape.reduce((a, b) => a * b, 1);
+    const packed = planWeights !== 'f32' && spec.shape.length === 2 && spec.shape[1]! % 8 === 0;
     if (spec.path === 'model.embed_tokens.weight' && !model.config.tieWordEmbeddings)
-      elements += spec.shape[1]!;
-    else if (spec.path === 'model.embed_positions.weight') elements += spec.shape[1]!;
-    else elements += size;
+      bytes += spec.shape[1]! * bytesPerWeight;
+    else if (spec.path === 'model.embed_positions.weight') bytes += spec.shape[1]! * bytesPerWeight;
+    else if (packed && spec.path === 'model.embed_tokens.weight')
+      bytes += size * 2 + spec.shape[1]! * bytesPerWeight; // the packed head plus the f32 embedding row
+    else bytes += size * (packed ? 2 : bytesPerWeight);
   }
-  return elements * bytesPerWeight;
+  return bytes;
 }
 
 /** A deterministic pseudo-random prompt of ids in the vocabulary. */
@@ -96,8 +112,13 @@ async function oneRun(model: Transformer, prompt: number[], genTokens: number): 
 }
 
 /** The same run through the planned decoder `generate()` uses (prefill eager, then replayed steps). */
-async function plannedRun(model: Transformer, prompt: number[], genTokens: number): Promise<DecodeRun> {
-  const decoder = await createDecoder(model, prompt.length + genTokens, {}, new Rng(0));
+async function plannedRun(
+  model: Transformer,
+  prompt: number[],
+  genTokens: number,
+  planWeights: WeightFormat = 'f32',
+): Promise<DecodeRun> {
+  const decoder = await createDecoder(model, prompt.length + genTokens, { planWeights }, new Rng(0));
   try {
     const start = performance.now();
     let token = await decoder.next(prompt, prompt);
@@ -144,7 +165,9 @@ export async function benchmarkDecode(
   const eagerReason = requested === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
   if (requested === 'planned' && eagerReason) throw new Error(`no planned decode: ${eagerReason}`);
   const path: DecodePath = eagerReason === null ? 'planned' : 'eager';
-  const run = path === 'planned' ? plannedRun : oneRun;
+  const planWeights = path === 'planned' ? (options.planWeights ?? 'f32') : 'f32';
+  const run = (m: Transformer, p: number[], n: number) =>
+    path === 'planned' ? plannedRun(m, p, n, planWeights) : oneRun(m, p, n);
   let dispatchesPerToken: number | null = null;
   if (path === 'planned') {
     const plan = await DecodePlan.create(model, 2);
@@ -162,7 +185,7 @@ export async function benchmarkDecode(
   }
   const ttft = median(results.map((r) => r.timeToFirstTokenMs));
   const msPerToken = median(results.map((r) => median(r.decodeStepsMs)));
-  const bytes = weightBytesPerToken(model);
+  const bytes = weightBytesPerToken(model, 4, planWeights);
   return {
     promptTokens,
     genTokens,
@@ -176,5 +199,6 @@ export async function benchmarkDecode(
     path,
     eagerReason,
     dispatchesPerToken,
+    planWeights,
   };
 }

@@ -3,6 +3,7 @@
  * `plannedPathReason` allows it (webgpu, a planned config, greedy without repetition penalty), else the
  * eager forward over a KV cache with host-side sampling. The first `next` call prefills the prompt.
  */
+import type { WeightFormat } from '../backend/webgpu/decode/half.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
 import type { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
@@ -27,6 +28,8 @@ export interface TokenDecoder {
 export interface DecoderOptions extends SamplingOptions {
   /** 'eager' forces the op-by-op path (default 'auto'). */
   decodePath?: 'auto' | 'eager';
+  /** Matvec weight storage of the planned step (DecodePlanOptions.weights; default f32). */
+  planWeights?: WeightFormat;
 }
 
 class EagerDecoder implements TokenDecoder {
@@ -111,7 +114,9 @@ export async function createDecoder(
     options.decodePath === 'eager' ? 'the eager path was asked for' : plannedPathReason(model, options);
   if (reason !== null) return new EagerDecoder(model, capacity, options, rng, reason);
   return new PlannedDecoder(
-    await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings)),
+    await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings), {
+      weights: options.planWeights ?? 'f32',
+    }),
   );
 }
 

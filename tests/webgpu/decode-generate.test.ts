@@ -110,6 +110,20 @@ if (backend) {
       });
       assert.equal(eager.path, 'eager');
       assert.ok(eager.dispatchesPerToken! > planned.dispatchesPerToken!, `eager ${eager.dispatchesPerToken}`);
+      const half = await benchmarkDecode(gpuModel, {
+        promptTokens: 6,
+        genTokens: 5,
+        runs: 1,
+        planWeights: 'f16',
+      });
+      assert.equal(half.planWeights, 'f16');
+      // Every matrix of this config has K % 8 = 0: only norms and the f32 embedding row stay 4 bytes.
+      const d = config.hiddenSize;
+      const norms = (2 * config.numLayers + 1) * d;
+      assert.equal(
+        half.weightBytesPerToken,
+        (planned.weightBytesPerToken - 4 * norms) / 2 + 4 * norms + 4 * d,
+      );
     } finally {
       gpuModel.dispose();
     }
