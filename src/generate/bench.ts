@@ -20,7 +20,7 @@ export interface DecodeBenchOptions {
   /** Untimed runs first (pipeline compilation, allocator warm-up). */
   warmup?: number;
   seed?: number;
-  /** 'auto' (default): the planned step where plannedPathReason allows it (greedy), else eager. */
+  /** 'auto' (default): the planned step where plannedPathReason allows it, else eager. */
   path?: 'auto' | DecodePath;
   /** Matvec weight storage of the planned step (f16/bf16 halve the bytes per token); default f32. */
   planWeights?: WeightFormat;

@@ -5,7 +5,6 @@
  */
 import type { ModelConfig } from '../config/model-config.js';
 import type { Transformer } from '../model/transformer.js';
-import { isSampling, type SamplingOptions } from './sampling.js';
 
 /** null when the planned decode step supports `config`, else the reason it does not. */
 export function planSupport(config: ModelConfig): string | null {
@@ -35,13 +34,10 @@ export function planSupport(config: ModelConfig): string | null {
   return null;
 }
 
-/** Why `model` decodes eagerly with these options (null: the planned step applies). */
-export function plannedPathReason(model: Transformer, options: SamplingOptions = {}): string | null {
+/** Why `model` decodes eagerly (null: the planned step applies). */
+export function plannedPathReason(model: Transformer): string | null {
   if (model.backend.name !== 'webgpu') return `the ${model.backend.name} backend decodes eagerly`;
   if (model.dtype !== 'float32') return `${model.dtype} weights are not planned`;
   const reason = planSupport(model.config);
-  if (reason) return reason;
-  if (isSampling(options)) return 'sampling runs on the host (the planned step is greedy only)';
-  if ((options.repetitionPenalty ?? 1) !== 1) return 'repetition penalty runs on the host';
-  return null;
+  return reason;
 }

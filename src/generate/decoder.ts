@@ -1,7 +1,8 @@
 /**
  * The token source of the generation loop and the benchmark: the planned WebGPU decode step when
- * `plannedPathReason` allows it (webgpu, a planned config, greedy without repetition penalty), else the
- * eager forward over a KV cache with host-side sampling. The first `next` call prefills the prompt.
+ * `plannedPathReason` allows it (webgpu, float32, a planned config) — greedy with the argmax on the GPU
+ * and one step submitted ahead, or sampling on the host from the read-back logits — else the eager
+ * forward over a KV cache with host-side sampling. The first `next` call prefills the prompt.
  */
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
@@ -12,7 +13,7 @@ import type { Rng } from '../tensor/random.js';
 import { scope, scopeAsync } from '../tensor/tensor.js';
 import { DecodePlan, type DecodeStepResult } from './decode-plan.js';
 import { plannedPathReason } from './decode-support.js';
-import { type SamplingOptions, selectToken } from './sampling.js';
+import { isSampling, type SamplingOptions, selectToken } from './sampling.js';
 
 export type DecodePath = 'planned' | 'eager';
 
@@ -57,6 +58,40 @@ class EagerDecoder implements TokenDecoder {
 
   dispose(): void {
     this.cache.dispose();
+  }
+}
+
+/**
+ * Sampling (or a repetition penalty) through the plan: each step reads back the logits row and the
+ * host applies the logits processors and draws, as the eager path does; the dispatch savings remain,
+ * the read-back is vocab·4 bytes instead of 4.
+ */
+class PlannedSamplingDecoder implements TokenDecoder {
+  readonly path = 'planned' as const;
+  readonly reason = null;
+  private prefilled = false;
+
+  constructor(
+    readonly plan: DecodePlan,
+    private readonly options: SamplingOptions,
+    private readonly rng: Rng,
+  ) {}
+
+  async next(input: readonly number[], history: readonly number[]): Promise<number> {
+    let result: DecodeStepResult;
+    if (!this.prefilled) {
+      this.prefilled = true;
+      result = await this.plan.prefill(input, { logits: true });
+    } else {
+      if (input.length !== 1)
+        throw new Error('after the prompt, the planned decoder takes one token per step');
+      result = await this.plan.step(input[0]!, { logits: true });
+    }
+    return selectToken(result.logits!, history, this.options, this.rng);
+  }
+
+  dispose(): void {
+    this.plan.dispose();
   }
 }
 
@@ -110,14 +145,13 @@ export async function createDecoder(
   options: DecoderOptions,
   rng: Rng,
 ): Promise<TokenDecoder> {
-  const reason =
-    options.decodePath === 'eager' ? 'the eager path was asked for' : plannedPathReason(model, options);
+  const reason = options.decodePath === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
   if (reason !== null) return new EagerDecoder(model, capacity, options, rng, reason);
-  return new PlannedDecoder(
-    await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings), {
-      weights: options.planWeights ?? 'f32',
-    }),
-  );
+  const plan = await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings), {
+    weights: options.planWeights ?? 'f32',
+  });
+  const greedy = !isSampling(options) && (options.repetitionPenalty ?? 1) === 1;
+  return greedy ? new PlannedDecoder(plan) : new PlannedSamplingDecoder(plan, options, rng);
 }
 
 /** Dispatches `run` encodes on the model's webgpu runtime (null on other backends). */

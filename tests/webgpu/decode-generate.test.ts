@@ -76,20 +76,39 @@ if (backend) {
     }
   });
 
-  test('sampling, repetition penalty and the cpu backend decode eagerly, with the reason', async () => {
+  test('sampling and repetition penalty run through the plan (host draws from read-back logits) and equal the cpu', async () => {
     const { cpuModel, gpuModel } = modelPair(backend, config, 4);
     try {
+      const prompt = [11, 12, 13];
       const cases = [
-        [gpuModel, { temperature: 0.8 }, /sampling/],
-        [gpuModel, { repetitionPenalty: 1.3 }, /repetition penalty/],
-        [cpuModel, {}, /cpu backend/],
-      ] as const;
-      for (const [model, options, reason] of cases) {
-        const decoder = await createDecoder(model, 10, options, new Rng(0));
-        assert.equal(decoder.path, 'eager');
-        assert.match(decoder.reason ?? '', reason);
+        { temperature: 0.8, topK: 20, topP: 0.95, seed: 5 },
+        { temperature: 1.2, seed: 9 },
+        { repetitionPenalty: 1.3 },
+      ];
+      for (const options of cases) {
+        const decoder = await createDecoder(gpuModel, 10, options, new Rng(0));
+        assert.equal(decoder.path, 'planned');
         decoder.dispose();
+        const want = await generateAll(cpuModel, prompt, { maxNewTokens: 20, ...options });
+        const got = await generateAll(gpuModel, prompt, { maxNewTokens: 20, ...options });
+        assert.deepEqual(got.ids, want.ids, JSON.stringify(options));
       }
+    } finally {
+      gpuModel.dispose();
+    }
+  });
+
+  test('the cpu backend and forced eager decoding give their reason', async () => {
+    const { cpuModel, gpuModel } = modelPair(backend, config, 4);
+    try {
+      const onCpu = await createDecoder(cpuModel, 10, {}, new Rng(0));
+      assert.equal(onCpu.path, 'eager');
+      assert.match(onCpu.reason ?? '', /cpu backend/);
+      onCpu.dispose();
+      const forced = await createDecoder(gpuModel, 10, { decodePath: 'eager' }, new Rng(0));
+      assert.equal(forced.path, 'eager');
+      assert.match(forced.reason ?? '', /eager path was asked for/);
+      forced.dispose();
     } finally {
       gpuModel.dispose();
     }
