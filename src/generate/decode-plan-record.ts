@@ -64,6 +64,8 @@ export class StepRecorder {
     readonly cache: KVCache,
     /** Storage of the matvec weights (16-bit copies are made where K % 8 = 0; f32 elsewhere). */
     readonly weightFormat: WeightFormat = 'f32',
+    /** Matvec reductions with subgroupAdd (see FusedMatvecSpec.subgroups). */
+    readonly subgroups = false,
   ) {
     this.device = backend.runtime.device;
   }
@@ -130,7 +132,12 @@ export class StepRecorder {
   }
 
   private matvec(label: string, spec: FusedMatvecSpec, resources: (GPUBuffer | GPUBufferBinding)[]): void {
-    this.add(label, fusedMatvecShader(spec), resources, Math.ceil(matvecOutputs(spec) / matvecRowsPerGroup));
+    this.add(
+      label,
+      fusedMatvecShader({ ...spec, subgroups: this.subgroups }),
+      resources,
+      Math.ceil(matvecOutputs(spec) / matvecRowsPerGroup),
+    );
   }
 
   /** 16-bit copies of the matvec weights, by parameter path. */

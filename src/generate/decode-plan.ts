@@ -33,6 +33,18 @@ export interface DecodePlanOptions {
    * f32 tensors stay for the eager prefill. Default 'f32'.
    */
   weights?: WeightFormat;
+  /**
+   * Matvec reductions with subgroupAdd instead of barrier trees. Default: on when the device has
+   * subgroups of at most 32 invocations (NVIDIA 32, lavapipe 8); the kernels assume subgroups are
+   * consecutive local indices, as Vulkan forms them for one-dimensional workgroups.
+   */
+  subgroups?: boolean;
+}
+
+/** Whether the matvec kernels can reduce with subgroups on this backend. */
+export function subgroupsUsable(backend: WebGPUBackend): boolean {
+  const runtime = backend.runtime;
+  return runtime.features.has('subgroups') && runtime.subgroupMaxSize > 0 && runtime.subgroupMaxSize <= 32;
 }
 
 export interface DecodeStepResult {
@@ -69,15 +81,21 @@ export class DecodePlan {
     private readonly backend: WebGPUBackend,
     readonly capacity: number,
     weights: WeightFormat,
+    subgroups: boolean,
   ) {
     this.device = backend.runtime.device;
     this.cache = new KVCache(model.order.length, capacity);
-    this.recorder = new StepRecorder(model, backend, capacity, this.cache, weights);
+    this.recorder = new StepRecorder(model, backend, capacity, this.cache, weights, subgroups);
   }
 
   /** The recorded step: (pipeline, bind group, workgroups) in order. */
   get dispatches(): readonly PlannedDispatch[] {
     return this.recorder.dispatches;
+  }
+
+  /** Whether the matvecs reduce with subgroups. */
+  get usesSubgroups(): boolean {
+    return this.recorder.subgroups;
   }
 
   /** Matrices the plan streams as 16-bit copies. */
@@ -103,7 +121,11 @@ export class DecodePlan {
       throw new Error(`the planned decode step needs float32 weights, got ${model.dtype}`);
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > model.config.maxPositionEmbeddings)
       throw new Error(`capacity must be in [1, ${model.config.maxPositionEmbeddings}], got ${capacity}`);
-    const plan = new DecodePlan(model, model.backend as WebGPUBackend, capacity, options.weights ?? 'f32');
+    const backend = model.backend as WebGPUBackend;
+    const subgroups = options.subgroups ?? subgroupsUsable(backend);
+    if (subgroups && !subgroupsUsable(backend))
+      throw new Error('subgroup reductions need the subgroups feature with subgroups of at most 32');
+    const plan = new DecodePlan(model, backend, capacity, options.weights ?? 'f32', subgroups);
     await plan.recorder.packWeights();
     plan.device.pushErrorScope('validation');
     plan.recorder.build(options.splits ?? Math.ceil(capacity / 64));

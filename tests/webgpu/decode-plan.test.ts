@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ModelConfigInput } from '../../src/config/model-config.js';
-import { DecodePlan } from '../../src/generate/decode-plan.js';
+import { DecodePlan, subgroupsUsable } from '../../src/generate/decode-plan.js';
 import { cpuGreedy, modelPair } from './decode-helpers.js';
 import { requireWebGPU } from './setup.js';
 
@@ -20,7 +20,13 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
-const cases: { name: string; config: ModelConfigInput; splits?: number; seed?: number }[] = [
+const cases: {
+  name: string;
+  config: ModelConfigInput;
+  splits?: number;
+  seed?: number;
+  subgroups?: boolean;
+}[] = [
   {
     name: 'GQA 3:1, tied head',
     config: {
@@ -96,15 +102,36 @@ const cases: { name: string; config: ModelConfigInput; splits?: number; seed?: n
     splits: 5,
   },
 ];
+// The same shapes with barrier-tree reductions (the default uses subgroups where the device has them).
+for (const i of [0, 1, 3])
+  cases.push({ ...cases[i]!, name: `${cases[i]!.name}, no subgroups`, subgroups: false });
 
 if (backend) {
-  for (const { name, config, splits, seed = 7 } of cases) {
+  test('the plan reduces with subgroups by default where the device allows it', async () => {
+    const { gpuModel } = modelPair(backend, cases[0]!.config, 1);
+    const plan = await DecodePlan.create(gpuModel, 8);
+    const without = await DecodePlan.create(gpuModel, 8, { subgroups: false });
+    try {
+      assert.equal(plan.usesSubgroups, subgroupsUsable(backend));
+      assert.equal(without.usesSubgroups, false);
+    } finally {
+      plan.dispose();
+      without.dispose();
+      gpuModel.dispose();
+    }
+  });
+
+  for (const { name, config, splits, seed = 7, subgroups } of cases) {
     test(`planned decode equals the cpu, token for token and logits within 1e-4: ${name}`, async () => {
       const { cpuModel, gpuModel } = modelPair(backend, config, seed);
       const prompt = [3, 1, 4, 1, 5];
       const steps = 24;
       const expected = cpuGreedy(cpuModel, prompt, steps);
-      const plan = await DecodePlan.create(gpuModel, prompt.length + steps, splits ? { splits } : {});
+      const plan = await DecodePlan.create(gpuModel, prompt.length + steps, {
+        ...(splits ? { splits } : {}),
+        ...(subgroups === undefined ? {} : { subgroups }),
+      });
+      if (subgroups === false) assert.equal(plan.usesSubgroups, false);
       try {
         const first = await plan.prefill(prompt, { logits: true });
         assert.equal(first.token, expected.tokens[0]);

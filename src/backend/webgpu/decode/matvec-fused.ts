@@ -23,6 +23,12 @@ export interface FusedMatvecSpec {
   epilogue: MatvecEpilogue;
   /** Weight storage: f32, or two 16-bit values per u32 (needs K % 8 = 0: one vec4<u32> = 8 weights). */
   weights?: WeightFormat;
+  /**
+   * Reduce with subgroupAdd (one barrier per reduction instead of a barrier tree). Needs the subgroups
+   * feature, subgroups of at most 32 invocations formed from consecutive local indices (Vulkan on
+   * NVIDIA: 32; lavapipe: 8).
+   */
+  subgroups?: boolean;
 }
 
 import { unpackWGSL, type WeightFormat } from './half.js';
@@ -91,35 +97,73 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
       })
       .join(' else ');
   }
-  const norm =
-    normEps === null
-      ? ''
-      : `var ss = 0.0;
-  for (var i = lid; i < ${kv}u; i += 256u) { let v = x[i]; ss += ${vec ? 'dot(v, v)' : 'v * v'}; }
-  red0[lid] = ss;
+  const sg = spec.subgroups ?? false;
+  const sumSquares = sg
+    ? `let sgSquares = subgroupAdd(ss);
+  if (sid == 0u) { red0[lid / sgSize] = sgSquares; }
+  workgroupBarrier();
+  var total = 0.0;
+  for (var j = 0u; j < 256u / sgSize; j++) { total += red0[j]; }`
+    : `red0[lid] = ss;
   workgroupBarrier();
   for (var s = 128u; s > 0u; s >>= 1u) {
     if (lid < s) { red0[lid] += red0[lid + s]; }
     workgroupBarrier();
   }
-  inv = 1.0 / sqrt(red0[0] / ${wgslFloat(k)} + ${wgslFloat(normEps)});
+  let total = red0[0];`;
+  const norm =
+    normEps === null
+      ? ''
+      : `var ss = 0.0;
+  for (var i = lid; i < ${kv}u; i += 256u) { let v = x[i]; ss += ${vec ? 'dot(v, v)' : 'v * v'}; }
+  ${sumSquares}
+  inv = 1.0 / sqrt(total / ${wgslFloat(k)} + ${wgslFloat(normEps)});
   workgroupBarrier();`;
+  // Each row's 32 lane sums, reduced to sum0 (and sum1 when paired) at lane 0.
+  const laneReduce = sg
+    ? `let sg0 = subgroupAdd(acc0);
+  ${paired ? 'let sg1 = subgroupAdd(acc1);' : ''}
+  if (sid == 0u) {
+    red0[lid / sgSize] = sg0;
+    ${paired ? 'red1[lid / sgSize] = sg1;' : ''}
+  }
+  workgroupBarrier();
+  var sum0 = 0.0;
+  var sum1 = 0.0;
+  if (lane == 0u) {
+    for (var j = 0u; j < 32u / sgSize; j++) {
+      sum0 += red0[lid / sgSize + j];
+      ${paired ? 'sum1 += red1[lid / sgSize + j];' : ''}
+    }
+  }`
+    : `red0[lid] = acc0;
+  ${paired ? 'red1[lid] = acc1;' : ''}
+  workgroupBarrier();
+  for (var s = 16u; s > 0u; s >>= 1u) {
+    if (lane < s) {
+      red0[lid] += red0[lid + s];
+      ${paired ? 'red1[lid] += red1[lid + s];' : ''}
+    }
+    workgroupBarrier();
+  }
+  let sum0 = red0[lid];
+  ${paired ? 'let sum1 = red1[lid];' : ''}`;
   const b = (index: string) => (bias ? ` + bias[${index}]` : '');
   let epilogueCode: string;
   switch (epilogue) {
     case 'store':
-      epilogueCode = `out[row] = red0[lid] * inv${b('row')};`;
+      epilogueCode = `out[row] = sum0 * inv${b('row')};`;
       break;
     case 'residual':
-      epilogueCode = `out[row] = out[row] + (red0[lid] * inv${b('row')});`;
+      epilogueCode = `out[row] = out[row] + (sum0 * inv${b('row')});`;
       break;
     case 'siluMul':
-      epilogueCode = `let g = red0[lid] * inv${b('row')};
-    let u = red1[lid] * inv${b(`${nOut}u + row`)};
+      epilogueCode = `let g = sum0 * inv${b('row')};
+    let u = sum1 * inv${b(`${nOut}u + row`)};
     out[row] = g / (1.0 + exp(-g)) * u;`;
       break;
     case 'argmax':
-      epilogueCode = `let v = red0[lid] * inv${b('row')};
+      epilogueCode = `let v = sum0 * inv${b('row')};
     out[row] = v;
     best[slot] = v;`;
       break;
@@ -144,13 +188,14 @@ fn dotPacked(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
   return dot(vec4<f32>(unpack2(w.x), unpack2(w.y)), x0) + dot(vec4<f32>(unpack2(w.z), unpack2(w.w)), x1);
 }`
     : '';
-  return `${decl.join('\n')}
+  return `${sg ? 'enable subgroups;' : ''}
+${decl.join('\n')}
 ${unpack}
 var<workgroup> red0: array<f32, 256>;
 ${paired ? 'var<workgroup> red1: array<f32, 256>;' : ''}
 ${epilogue === 'argmax' ? 'var<workgroup> best: array<f32, 8>;' : ''}
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg ? ', @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let block = wid.x + wid.y * nwg.x;
   let slot = lid / 32u;
   let lane = lid % 32u;
@@ -162,16 +207,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (row < ${nOut}u) {
     ${accumulate}
   }
-  red0[lid] = acc0;
-  ${paired ? 'red1[lid] = acc1;' : ''}
-  workgroupBarrier();
-  for (var s = 16u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      red0[lid] += red0[lid + s];
-      ${paired ? 'red1[lid] += red1[lid + s];' : ''}
-    }
-    workgroupBarrier();
-  }
+  ${laneReduce}
   ${epilogue === 'argmax' ? `if (lane == 0u && row >= ${nOut}u) { best[slot] = -3.0e38; }` : ''}
   if (lane == 0u && row < ${nOut}u) {
     ${epilogueCode}
