@@ -11,7 +11,7 @@ import { Rng } from '../tensor/random.js';
 import { scope, scopeAsync } from '../tensor/tensor.js';
 import { DecodePlan } from './decode-plan.js';
 import { plannedPathReason } from './decode-support.js';
-import { countDispatches, createDecoder, type DecodePath } from './decoder.js';
+import { countDispatches, type DecodePath, decoderForPlan } from './decoder.js';
 
 export interface DecodeBenchOptions {
   promptTokens: number;
@@ -112,13 +112,8 @@ async function oneRun(model: Transformer, prompt: number[], genTokens: number): 
 }
 
 /** The same run through the planned decoder `generate()` uses (prefill eager, then replayed steps). */
-async function plannedRun(
-  model: Transformer,
-  prompt: number[],
-  genTokens: number,
-  planWeights: WeightFormat = 'f32',
-): Promise<DecodeRun> {
-  const decoder = await createDecoder(model, prompt.length + genTokens, { planWeights }, new Rng(0));
+async function plannedRun(plan: DecodePlan, prompt: number[], genTokens: number): Promise<DecodeRun> {
+  const decoder = decoderForPlan(plan, {}, new Rng(0));
   try {
     const start = performance.now();
     let token = await decoder.next(prompt, prompt);
@@ -166,22 +161,25 @@ export async function benchmarkDecode(
   if (requested === 'planned' && eagerReason) throw new Error(`no planned decode: ${eagerReason}`);
   const path: DecodePath = eagerReason === null ? 'planned' : 'eager';
   const planWeights = path === 'planned' ? (options.planWeights ?? 'f32') : 'f32';
-  const run = (m: Transformer, p: number[], n: number) =>
-    path === 'planned' ? plannedRun(m, p, n, planWeights) : oneRun(m, p, n);
-  let dispatchesPerToken: number | null = null;
-  if (path === 'planned') {
-    const plan = await DecodePlan.create(model, 2);
-    dispatchesPerToken = plan.dispatchesPerToken;
-    plan.dispose();
-  } else {
-    dispatchesPerToken = await eagerDispatchesPerToken(model, prompt.slice(0, 4));
-  }
-  for (let i = 0; i < warmup; i++) await run(model, prompt, Math.min(genTokens, 4));
+  // One plan serves every run (built, and 16-bit weights packed, once; each run's prefill starts over).
+  const plan =
+    path === 'planned'
+      ? await DecodePlan.create(model, promptTokens + genTokens, { weights: planWeights })
+      : null;
+  const run = (p: number[], n: number) => (plan ? plannedRun(plan, p, n) : oneRun(model, p, n));
+  const dispatchesPerToken = plan
+    ? plan.dispatchesPerToken
+    : await eagerDispatchesPerToken(model, prompt.slice(0, 4));
   const results: DecodeRun[] = [];
-  for (let r = 0; r < runs; r++) {
-    const result = await run(model, prompt, genTokens);
-    results.push(result);
-    options.onRun?.(r, result);
+  try {
+    for (let i = 0; i < warmup; i++) await run(prompt, Math.min(genTokens, 4));
+    for (let r = 0; r < runs; r++) {
+      const result = await run(prompt, genTokens);
+      results.push(result);
+      options.onRun?.(r, result);
+    }
+  } finally {
+    plan?.dispose();
   }
   const ttft = median(results.map((r) => r.timeToFirstTokenMs));
   const msPerToken = median(results.map((r) => median(r.decodeStepsMs)));

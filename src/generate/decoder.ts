@@ -75,6 +75,7 @@ class PlannedSamplingDecoder implements TokenDecoder {
     readonly plan: DecodePlan,
     private readonly options: SamplingOptions,
     private readonly rng: Rng,
+    private readonly ownsPlan: boolean,
   ) {}
 
   async next(input: readonly number[], history: readonly number[]): Promise<number> {
@@ -91,7 +92,7 @@ class PlannedSamplingDecoder implements TokenDecoder {
   }
 
   dispose(): void {
-    this.plan.dispose();
+    if (this.ownsPlan) this.plan.dispose();
   }
 }
 
@@ -108,7 +109,10 @@ class PlannedDecoder implements TokenDecoder {
   private ahead: { position: number; result: Promise<DecodeStepResult> } | null = null;
   private lastToken = -1;
 
-  constructor(readonly plan: DecodePlan) {}
+  constructor(
+    readonly plan: DecodePlan,
+    private readonly ownsPlan: boolean,
+  ) {}
 
   async next(input: readonly number[]): Promise<number> {
     if (!this.prefilled) {
@@ -134,7 +138,7 @@ class PlannedDecoder implements TokenDecoder {
   }
 
   dispose(): void {
-    this.plan.dispose();
+    if (this.ownsPlan) this.plan.dispose();
   }
 }
 
@@ -150,8 +154,23 @@ export async function createDecoder(
   const plan = await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings), {
     weights: options.planWeights ?? 'f32',
   });
+  return decoderForPlan(plan, options, rng, true);
+}
+
+/**
+ * A planned decoder over an existing plan (its prefill starts over, so one plan serves many runs);
+ * `ownsPlan` makes the decoder's dispose free the plan.
+ */
+export function decoderForPlan(
+  plan: DecodePlan,
+  options: SamplingOptions,
+  rng: Rng,
+  ownsPlan = false,
+): TokenDecoder {
   const greedy = !isSampling(options) && (options.repetitionPenalty ?? 1) === 1;
-  return greedy ? new PlannedDecoder(plan) : new PlannedSamplingDecoder(plan, options, rng);
+  return greedy
+    ? new PlannedDecoder(plan, ownsPlan)
+    : new PlannedSamplingDecoder(plan, options, rng, ownsPlan);
 }
 
 /** Dispatches `run` encodes on the model's webgpu runtime (null on other backends). */
