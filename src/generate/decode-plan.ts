@@ -125,10 +125,19 @@ export class DecodePlan {
     const subgroups = options.subgroups ?? subgroupsUsable(backend);
     if (subgroups && !subgroupsUsable(backend))
       throw new Error('subgroup reductions need the subgroups feature with subgroups of at most 32');
+    const splits = options.splits ?? Math.ceil(capacity / 64);
+    // The attention kernel holds one split's scores, q and k in workgroup memory.
+    const workgroupBytes = 4 * (Math.ceil(capacity / splits) + 2 * model.config.headDim + 64);
+    const limit = backend.runtime.device.limits.maxComputeWorkgroupStorageSize;
+    if (!Number.isInteger(splits) || splits < 1 || workgroupBytes > limit) {
+      throw new Error(
+        `attention splits must be a positive integer leaving at most ${limit} bytes of workgroup memory; ${splits} splits of a ${capacity}-position plan need ${workgroupBytes}`,
+      );
+    }
     const plan = new DecodePlan(model, backend, capacity, options.weights ?? 'f32', subgroups);
     await plan.recorder.packWeights();
     plan.device.pushErrorScope('validation');
-    plan.recorder.build(options.splits ?? Math.ceil(capacity / 64));
+    plan.recorder.build(splits);
     for (let i = 0; i < stagingRing; i++) {
       plan.stagings.push(plan.recorder.buffer(16, MAP_READ | COPY_DST));
       plan.inflight.push(Promise.resolve());

@@ -209,6 +209,14 @@ if (backend) {
       await assert.rejects(plan.step(1000), /outside the vocabulary/);
       await plan.step(5);
       await assert.rejects(plan.step(), /holds 4 positions/);
+      await assert.rejects(
+        DecodePlan.create(gpuModel, 4, { splits: 0 }),
+        /splits must be a positive integer/,
+      );
+      await assert.rejects(
+        DecodePlan.create(gpuModel, 64, { splits: 1e-3 }),
+        /splits must be a positive integer/,
+      );
     } finally {
       plan.dispose();
       gpuModel.dispose();
