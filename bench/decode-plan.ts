@@ -8,6 +8,7 @@
  * Usage: node dist/bench/decode-plan.js [--presets smollm2-135m,qwen2.5-0.5b,llama3.2-1b]
  *          [--prompt-tokens 128] [--gen-tokens 64] [--runs 3] [--paths planned,eager]
  *          [--weights f32,f16,bf16]   (planned path: matvec weight storage; 16-bit halves the bytes)
+ *          [--splits N]   (attention splits of the planned step; 1 drops the combine dispatch)
  */
 import type { WeightFormat } from '../src/backend/webgpu/decode/half.js';
 import { initWebGPU } from '../src/backend/webgpu/index.js';
@@ -28,6 +29,7 @@ const formats = flag('weights', 'f32,f16').split(',') as WeightFormat[];
 const promptTokens = Number(flag('prompt-tokens', '128'));
 const genTokens = Number(flag('gen-tokens', '64'));
 const runs = Number(flag('runs', '3'));
+const splits = flag('splits', '');
 
 const backend = await initWebGPU();
 const device = backend.adapterInfo.description || backend.adapterInfo.device || backend.adapterInfo.vendor;
@@ -45,7 +47,14 @@ for (const name of presets) {
   );
   for (const { path, weights } of variants) {
     try {
-      const r = await benchmarkDecode(model, { promptTokens, genTokens, runs, path, planWeights: weights });
+      const r = await benchmarkDecode(model, {
+        promptTokens,
+        genTokens,
+        runs,
+        path,
+        planWeights: weights,
+        ...(splits ? { planSplits: Number(splits) } : {}),
+      });
       rows.push({
         model: name,
         path: r.path,

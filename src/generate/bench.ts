@@ -24,6 +24,8 @@ export interface DecodeBenchOptions {
   path?: 'auto' | DecodePath;
   /** Matvec weight storage of the planned step (f16/bf16 halve the bytes per token); default f32. */
   planWeights?: WeightFormat;
+  /** Attention splits of the planned step (default: one per 64 positions). */
+  planSplits?: number;
   onRun?: (run: number, result: DecodeRun) => void;
 }
 
@@ -164,7 +166,10 @@ export async function benchmarkDecode(
   // One plan serves every run (built, and 16-bit weights packed, once; each run's prefill starts over).
   const plan =
     path === 'planned'
-      ? await DecodePlan.create(model, promptTokens + genTokens, { weights: planWeights })
+      ? await DecodePlan.create(model, promptTokens + genTokens, {
+          weights: planWeights,
+          ...(options.planSplits ? { splits: options.planSplits } : {}),
+        })
       : null;
   const run = (p: number[], n: number) => (plan ? plannedRun(plan, p, n) : oneRun(model, p, n));
   const dispatchesPerToken = plan

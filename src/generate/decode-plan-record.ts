@@ -3,8 +3,8 @@
  * Recording a planned decode step (decode-plan.ts): the preallocated buffers and the fixed list of
  * (pipeline, bind group, workgroups) one token runs, in order —
  *   embedding; per virtual layer: norm·QKV(+bias) → attention splits (RoPE, KV-cache write) → combine
- *   → o-proj + residual → norm·gate/up·SiLU·mul → down + residual; norm·LM head + argmax partials →
- *   argmax. 6·layers + 3 dispatches.
+ *   (only with several splits) → o-proj + residual → norm·gate/up·SiLU·mul → down + residual; norm·LM
+ *   head + argmax partials → argmax. 6·layers + 3 dispatches (5·layers + 3 with one split).
  */
 import {
   argmaxCombineShader,
@@ -270,12 +270,12 @@ export class StepRecorder {
       this.add(
         `layer ${slot} attention`,
         attentionSplitShader(spec),
-        [this.stepUniform, qkv, ropeTable, bind(keys), bind(values), partials],
+        [this.stepUniform, qkv, ropeTable, bind(keys), bind(values), splits === 1 ? attnOut : partials],
         splits,
         h,
         0,
       );
-      this.add(`layer ${slot} combine`, attentionCombineShader(spec), [partials, attnOut], h);
+      if (splits > 1) this.add(`layer ${slot} combine`, attentionCombineShader(spec), [partials, attnOut], h);
       const oBias = this.concatBias([{ path: b.o ? `${a}.o_proj.bias` : null, size: d }]);
       this.matvec(
         `layer ${slot} o-proj+residual`,

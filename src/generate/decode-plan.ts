@@ -9,7 +9,8 @@
  *
  * Per layer, 6 dispatches: norm·QKV(+bias) → attention splits (RoPE and cache write fused in) → combine
  * → o-proj + residual → norm·gate/up·SiLU·mul → down + residual. Plus embedding, norm·LM head with
- * per-workgroup argmax, and the final argmax: 6·layers + 3 per token.
+ * per-workgroup argmax, and the final argmax: 6·layers + 3 per token; 5·layers + 3 with one attention
+ * split (the default up to 64 positions of capacity), which needs no combine.
  *
  * Prefill goes through the eager path (batched matmuls) into the same KV buffers: the plan's `cache`
  * is an ordinary KVCache whose slots are the plan's buffers.

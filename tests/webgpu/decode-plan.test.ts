@@ -184,18 +184,25 @@ if (backend) {
     }
   });
 
-  test('a planned step is 6 dispatches per layer + 3, one submit, and the count is what replays', async () => {
+  test('a planned step is 6 dispatches per layer + 3 (5 + 3 with one attention split); the count is what replays', async () => {
     const { gpuModel } = modelPair(backend, cases[0]!.config, 1);
-    const plan = await DecodePlan.create(gpuModel, 16);
+    const layers = gpuModel.config.numLayers;
+    const split = await DecodePlan.create(gpuModel, 16, { splits: 2 });
+    const single = await DecodePlan.create(gpuModel, 16); // 16 positions: one split by default
     try {
-      assert.equal(plan.dispatchesPerToken, 6 * 2 + 3);
-      const { token } = await plan.prefill([1, 2, 3]);
-      await plan.step(token);
-      for (let s = 0; s < 4; s++) await plan.step();
-      assert.equal(plan.dispatchCount, 5 * (6 * 2 + 3));
-      assert.ok(plan.dispatchCount / 5 <= 6 * gpuModel.config.numLayers + 3);
+      assert.equal(split.dispatchesPerToken, 6 * layers + 3);
+      assert.equal(single.dispatchesPerToken, 5 * layers + 3);
+      assert.equal(single.dispatches.filter((d) => d.label.includes('combine')).length, 0);
+      for (const plan of [split, single]) {
+        const { token } = await plan.prefill([1, 2, 3]);
+        await plan.step(token);
+        for (let s = 0; s < 4; s++) await plan.step();
+        assert.equal(plan.dispatchCount, 5 * plan.dispatchesPerToken);
+        assert.ok(plan.dispatchCount / 5 <= 6 * layers + 3);
+      }
     } finally {
-      plan.dispose();
+      split.dispose();
+      single.dispose();
       gpuModel.dispose();
     }
   });

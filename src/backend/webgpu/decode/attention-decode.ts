@@ -9,7 +9,8 @@
  *
  * Buffers: qkv [H·hd | G·hd | G·hd] (after bias), cache K and V [G, capacity, hd], the cos/sin table
  * [capacity, R] (cos of pair i at i, sin at R/2 + i, scaling's attention factor included), partials
- * [H, splits, hd + 2]. The step uniform holds the position.
+ * [H, splits, hd + 2]. The step uniform holds the position. With one split there is nothing to combine:
+ * the split kernel writes the attention output [H·hd] in place of the partials (5 dispatches a layer).
  */
 import { wgslFloat } from './matvec-fused.js';
 
@@ -39,6 +40,8 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
   const { heads, kvHeads, headDim: hd, rotaryDim, interleaved, capacity, splits, scale } = spec;
   const half = rotaryDim / 2;
   const rep = heads / kvHeads;
+  // One split: the workgroup sees every position and writes the normalised output [H·hd] itself.
+  const single = splits === 1;
   const kOff = heads * hd;
   const vOff = kOff + kvHeads * hd;
   const partner = interleaved
@@ -125,11 +128,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (p == pos) { v = qkv[${vOff}u + g * ${hd}u + d]; } else { v = V[kvBase + p * ${hd}u + d]; }
       a += sc[i] * v;
     }
-    part[ob + 2u + d] = a;
+    ${single ? `part[h * ${hd}u + d] = a / red[0];` : 'part[ob + 2u + d] = a;'}
   }
-  if (lid == 0u) {
+  ${
+    single
+      ? ''
+      : `if (lid == 0u) {
     part[ob] = mx;
     part[ob + 1u] = red[0];
+  }`
   }
 }`;
 }
