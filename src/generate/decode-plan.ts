@@ -76,6 +76,7 @@ export class DecodePlan {
   /** That token's value when known (read back), else null. */
   private deviceToken: number | null = null;
   private submitted = 0;
+  private submitting: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly model: Transformer,
@@ -206,7 +207,20 @@ export class DecodePlan {
    * back. Steps can be submitted ahead (up to the staging ring's depth): a step without a token feeds
    * the previous step's argmax on the GPU, so the host read-back overlaps the next step's work.
    */
-  async submit(token?: number, { logits = false } = {}): Promise<{ result: Promise<DecodeStepResult> }> {
+  submit(token?: number, { logits = false } = {}): Promise<{ result: Promise<DecodeStepResult> }> {
+    // Submits run one after another even when the caller does not await each (positions in order).
+    const submitted = this.submitting.then(() => this.submitNow(token, logits));
+    this.submitting = submitted.then(
+      () => undefined,
+      () => undefined,
+    );
+    return submitted;
+  }
+
+  private async submitNow(
+    token: number | undefined,
+    logits: boolean,
+  ): Promise<{ result: Promise<DecodeStepResult> }> {
     const pos = this.cache.length;
     if (pos >= this.capacity)
       throw new Error(`the decode plan holds ${this.capacity} positions; all are used`);

@@ -164,12 +164,13 @@ if (backend) {
       const first = await plan.prefill(prompt);
       assert.equal(first.token, expected.tokens[0]);
       // Four submits before any read-back: the fourth waits for the first's read-back buffer.
-      const inFlight = [
-        await plan.submit(first.token),
-        await plan.submit(),
-        await plan.submit(),
-        await plan.submit(),
-      ];
+      // Not awaited one by one: submits still take positions in call order.
+      const inFlight = await Promise.all([
+        plan.submit(first.token),
+        plan.submit(),
+        plan.submit(),
+        plan.submit(),
+      ]);
       const tokens = (await Promise.all(inFlight.map((s) => s.result))).map((r) => r.token);
       assert.deepEqual(tokens, expected.tokens.slice(1, 5));
       plan.rewind(prompt.length + 2);
