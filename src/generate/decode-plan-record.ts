@@ -266,6 +266,7 @@ export class StepRecorder {
         capacity: this.capacity,
         splits,
         scale: c.attentionScale ?? 1 / Math.sqrt(hd),
+        subgroups: this.subgroups,
       };
       this.add(
         `layer ${slot} attention`,

@@ -24,6 +24,8 @@ export interface DecodeAttentionSpec {
   capacity: number;
   splits: number;
   scale: number;
+  /** Max and sum through subgroups of ≤ 32 consecutive invocations (FusedMatvecSpec.subgroups). */
+  subgroups?: boolean;
 }
 
 /** Positions one split handles at most. */
@@ -42,12 +44,30 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
   const rep = heads / kvHeads;
   // One split: the workgroup sees every position and writes the normalised output [H·hd] itself.
   const single = splits === 1;
+  const sg = spec.subgroups ?? false;
+  // Workgroup max or sum of `value` into `result` (the same in every invocation).
+  const reduce = (value: string, op: 'max' | 'add', result: string) => {
+    const combine = (a: string, b: string) => (op === 'max' ? `max(${a}, ${b})` : `${a} + ${b}`);
+    return sg
+      ? `let ${value}Sg = ${op === 'max' ? 'subgroupMax' : 'subgroupAdd'}(${value});
+  if (sid == 0u) { red[lid / sgSize] = ${value}Sg; }
+  workgroupBarrier();
+  var ${result} = ${op === 'max' ? '-3.0e38' : '0.0'};
+  for (var j = 0u; j < ${threads}u / sgSize; j++) { ${result} = ${combine(result, 'red[j]')}; }`
+      : `red[lid] = ${value};
+  workgroupBarrier();
+  for (var s = ${threads / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] = ${combine('red[lid]', 'red[lid + s]')}; }
+    workgroupBarrier();
+  }
+  let ${result} = red[0];`;
+  };
   const kOff = heads * hd;
   const vOff = kOff + kvHeads * hd;
   const partner = interleaved
     ? `let i = d / 2u; let other = d ^ 1u; let sign = select(1.0, -1.0, (d & 1u) == 0u);`
     : `let i = d % ${half}u; let other = select(d - ${half}u, d + ${half}u, d < ${half}u); let sign = select(1.0, -1.0, d < ${half}u);`;
-  return `${stepUniformWGSL}
+  return `${sg ? 'enable subgroups;\n' : ''}${stepUniformWGSL}
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read> tab: array<f32>;
 @group(0) @binding(3) var<storage, read_write> K: array<f32>;
@@ -67,7 +87,7 @@ fn rotated(base: u32, d: u32, row: u32) -> f32 {
 }
 
 @compute @workgroup_size(${threads})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg ? ', @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let split = wid.x;
   let h = wid.y;
   let g = h / ${rep}u;
@@ -103,22 +123,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();
   var m = -3.0e38;
   for (var i = lid; i < n; i += ${threads}u) { m = max(m, sc[i]); }
-  red[lid] = m;
-  workgroupBarrier();
-  for (var s = ${threads / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-    workgroupBarrier();
-  }
-  let mx = red[0];
+  ${reduce('m', 'max', 'mx')}
   workgroupBarrier();
   var l = 0.0;
   for (var i = lid; i < n; i += ${threads}u) { let e = exp(sc[i] - mx); sc[i] = e; l += e; }
-  red[lid] = l;
-  workgroupBarrier();
-  for (var s = ${threads / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
+  ${reduce('l', 'add', 'total')}
   let ob = (h * ${splits}u + split) * ${hd + 2}u;
   for (var d = lid; d < ${hd}u; d += ${threads}u) {
     var a = 0.0;
@@ -128,14 +137,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (p == pos) { v = qkv[${vOff}u + g * ${hd}u + d]; } else { v = V[kvBase + p * ${hd}u + d]; }
       a += sc[i] * v;
     }
-    ${single ? `part[h * ${hd}u + d] = a / red[0];` : 'part[ob + 2u + d] = a;'}
+    ${single ? `part[h * ${hd}u + d] = a / total;` : 'part[ob + 2u + d] = a;'}
   }
   ${
     single
       ? ''
       : `if (lid == 0u) {
     part[ob] = mx;
-    part[ob + 1u] = red[0];
+    part[ob + 1u] = total;
   }`
   }
 }`;
