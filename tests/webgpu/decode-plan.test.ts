@@ -101,6 +101,10 @@ const cases: {
     },
     splits: 5,
   },
+  {
+    name: 'vocabulary of 5000 (625 argmax blocks across the final reduction)',
+    config: { vocabSize: 5000, hiddenSize: 32, numLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1 },
+  },
 ];
 // The same shapes with barrier-tree reductions (the default uses subgroups where the device has them).
 for (const i of [0, 1, 3])
