@@ -9,6 +9,8 @@ import { type Backend, type Kernel, registerBackend, registerKernel, type Tensor
 import { getAdapter, requestDevice, type SubgroupMatrixConfig, subgroupMatrixConfigs } from './gpu.js';
 import { dropoutMaskKernel } from './kernels/dropout.js';
 import { affineKernel, binaryKernel, unaryGradKernel, unaryKernel } from './kernels/elementwise.js';
+import { flashAttentionKernel } from './kernels/flash-attention.js';
+import { flashAttentionBackwardKernel } from './kernels/flash-attention-backward.js';
 import { concatKernel, padKernel, permuteKernel, sliceKernel } from './kernels/layout.js';
 import { matmulKernel } from './kernels/matmul.js';
 import {
@@ -56,6 +58,8 @@ export const webgpuKernels: Record<string, Kernel<any>> = {
   concat: concatKernel,
   writeSlice: writeSliceKernel,
   routeTopK: routeTopKKernel,
+  flashAttention: flashAttentionKernel,
+  flashAttentionBackward: flashAttentionBackwardKernel,
   dropoutMask: dropoutMaskKernel,
 };
 
