@@ -1,7 +1,10 @@
 /**
- * Attention forward through the op layer on WebGPU (ops.attention: QKᵀ matmul, scale, causal mask,
- * softmax, PV matmul; five kernels, the mask built on the host) at the GPT-2 small shape.
- * FLOPs = 4·B·H·T²·D (both products in full, as the unfused path computes them). Ceiling 67 TFLOP/s f32.
+ * Attention through the op layer on WebGPU at the GPT-2 small shape, causal: the fused flashAttention
+ * kernels and the composite path (QKᵀ matmul, scale, cached mask, softmax, PV matmul), forward alone and
+ * forward + backward. FLOPs = 4·B·H·T²·D forward (both products in full, as the unfused path computes
+ * them; the fused kernel skips the masked half); forward + backward counts 3.5x that (FlashAttention-2's
+ * count: the backward's five products of that size are 2.5 forwards).
+ * Ceiling 67 TFLOP/s f32.
  * Usage: node dist/bench/attention.js [batch] [heads] [seq] [headDim]
  */
 import { initWebGPU } from '../src/backend/webgpu/index.js';
@@ -22,18 +25,34 @@ const q = ops.tensor(noise(size, 4), shape, { backend }).keep();
 const k = ops.tensor(noise(size, 5), shape, { backend }).keep();
 const v = ops.tensor(noise(size, 6), shape, { backend }).keep();
 const flops = 4 * b * h * t * t * d;
-const seconds = await timeGpu(backend.runtime, () => scope(() => void ops.attention(q, k, v)), 5, 0.3);
-// The same five kernels with the causal mask built once: the GPU part of the op-layer time.
-const mask = ops.attentionMask(t, t, true, null, q).keep();
-const kernelsOnly = () =>
+const forward = (implementation: 'fused' | 'composite') => () =>
+  scope(() => void ops.attention(q, k, v, { implementation }));
+const leaves = [q, k, v].map((x) => {
+  const leaf = ops.affine(x, 1, 0).keep();
+  leaf.requiresGrad = true;
+  return leaf;
+});
+const training = (implementation: 'fused' | 'composite') => () =>
   scope(() => {
-    const scores = ops.affine(ops.matmul(q, k, { transB: true }), 1 / Math.sqrt(d), 0); // [B, H, T, T]
-    void ops.matmul(ops.softmax(ops.add(scores, mask)), v); // [B, H, T, D]
+    const o = ops.attention(leaves[0]!, leaves[1]!, leaves[2]!, { implementation });
+    ops.backward(o, ops.affine(o, 0, 1)); // dO = 1
+    for (const leaf of leaves) {
+      leaf.grad?.dispose();
+      leaf.grad = null;
+    }
   });
-const kernelSeconds = await timeGpu(backend.runtime, kernelsOnly, 5, 0.3);
 const label = `B${b} H${h} T${t} D${d}`;
-printTable(`attention on ${backend.adapterInfo.description || backend.adapterInfo.device}`, [
-  row('attention causal (ops.attention, f32)', label, seconds, flops / seconds / 1e12, 'TFLOP/s', 67),
-  row('same kernels, mask built once', label, kernelSeconds, flops / kernelSeconds / 1e12, 'TFLOP/s', 67),
-]);
+const rows = [];
+for (const implementation of ['fused', 'composite'] as const) {
+  const seconds = await timeGpu(backend.runtime, forward(implementation), 5, 0.3);
+  rows.push(row(`forward, ${implementation}`, label, seconds, flops / seconds / 1e12, 'TFLOP/s', 67));
+  const both = await timeGpu(backend.runtime, training(implementation), 5, 0.3);
+  rows.push(
+    row(`forward + backward, ${implementation}`, label, both, (3.5 * flops) / both / 1e12, 'TFLOP/s', 67),
+  );
+}
+printTable(
+  `attention (causal, f32) on ${backend.adapterInfo.description || backend.adapterInfo.device}`,
+  rows,
+);
 process.exit(0);
