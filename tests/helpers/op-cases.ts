@@ -390,6 +390,35 @@ const attentionCases: OpCase[] = [
     inputs: (rng) => [normal(rng, [2, 3, 2, 2]), normal(rng, [2, 1, 4, 2]), normal(rng, [2, 1, 4, 2])],
     run: ([q, k, v]) => ops.attention(q!, k!, v!, { causal: false, scale: 0.8 }),
   },
+  {
+    name: 'attention GQA 6/2 causal, odd sizes T=7 S=13 D=12',
+    inputs: (rng) => [normal(rng, [1, 6, 7, 12]), normal(rng, [1, 2, 13, 12]), normal(rng, [1, 2, 13, 12])],
+    run: ([q, k, v]) => ops.attention(q!, k!, v!),
+  },
+  {
+    name: 'attention MQA non-causal window 4, softcap 3, T=7 S=13 D=12 Dv=5',
+    inputs: (rng) => [normal(rng, [1, 3, 7, 12]), normal(rng, [1, 1, 13, 12]), normal(rng, [1, 1, 13, 5])],
+    run: ([q, k, v]) => ops.attention(q!, k!, v!, { causal: false, window: 4, softcap: 3, scale: 0.6 }),
+  },
+  {
+    name: 'attention GQA 4/2 batch 2, D=24 Dv=16 (MLA-like), causal window 5, T=6 S=9',
+    inputs: (rng) => [normal(rng, [2, 4, 6, 24]), normal(rng, [2, 2, 9, 24]), normal(rng, [2, 2, 9, 16])],
+    run: ([q, k, v]) => ops.attention(q!, k!, v!, { window: 5 }),
+  },
+  {
+    name: 'attention MHA non-causal T<S, softcap 1.5 (scores past the cap)',
+    inputs: (rng) => [
+      normal(rng, [1, 2, 3, 8], { scale: 2 }),
+      normal(rng, [1, 2, 6, 8]),
+      normal(rng, [1, 2, 6, 8]),
+    ],
+    run: ([q, k, v]) => ops.attention(q!, k!, v!, { causal: false, softcap: 1.5 }),
+  },
+  {
+    name: 'attention decode step T=1 S=11, GQA 4/1, window 6',
+    inputs: (rng) => [normal(rng, [1, 4, 1, 8]), normal(rng, [1, 1, 11, 8]), normal(rng, [1, 1, 11, 8])],
+    run: ([q, k, v]) => ops.attention(q!, k!, v!, { window: 6 }),
+  },
 ];
 
 const inPlaceCases: OpCase[] = [

@@ -5,6 +5,7 @@
 import { allocArray, type DType, type TypedArray } from '../../tensor/dtype.js';
 import { type Backend, type Kernel, registerBackend, registerKernel, type TensorInfo } from '../backend.js';
 import { affineKernel, binaryKernel, unaryGradKernel, unaryKernel } from './elementwise.js';
+import { flashAttentionBackwardKernel, flashAttentionKernel } from './flash-attention.js';
 import { concatKernel, padKernel, permuteKernel, sliceKernel, writeSliceKernel } from './layout.js';
 import { matmulKernel } from './matmul.js';
 import {
@@ -68,3 +69,7 @@ for (const [op, kernel] of Object.entries(kernels)) registerKernel('cpu', op, ke
 
 /** The kernel names every backend must provide (the backend contract's op list). */
 export const coreKernelNames = Object.keys(kernels);
+
+// Optional fused kernels: ops.attention uses them where a backend has them, else its composite path.
+registerKernel('cpu', 'flashAttention', flashAttentionKernel);
+registerKernel('cpu', 'flashAttentionBackward', flashAttentionBackwardKernel);
