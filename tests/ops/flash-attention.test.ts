@@ -5,11 +5,26 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { findBackend } from '../../src/backend/backend.js';
+import {
+  type Backend,
+  findBackend,
+  getKernel,
+  type Kernel,
+  registerBackend,
+  registerKernel,
+} from '../../src/backend/backend.js';
+import { coreKernelNames, cpuBackend } from '../../src/backend/cpu/index.js';
 import * as ops from '../../src/ops/index.js';
+import type { FloatArray } from '../../src/tensor/dtype.js';
 import { Rng } from '../../src/tensor/random.js';
 import { assertClose } from '../helpers/assert-close.js';
-import { type CaseResult, evaluateCase, type OpCase, opCases } from '../helpers/op-cases.js';
+import {
+  type CaseResult,
+  checkForwardAgainstCpu,
+  evaluateCase,
+  type OpCase,
+  opCases,
+} from '../helpers/op-cases.js';
 
 const cpu = findBackend('cpu')!;
 const attentionCases = opCases.filter((c) => /^attention\b/.test(c.name));
@@ -82,5 +97,35 @@ describe('choosing the attention implementation', () => {
       if (previous === undefined) delete process.env.SLM_ATTENTION;
       else process.env.SLM_ATTENTION = previous;
     }
+  });
+});
+
+describe('the fused kernels are checked, not trusted', () => {
+  /** A cpu-storage backend with the cpu kernels, whose flashAttentionBackward is off by `delta` in dk. */
+  function backendWithBadBackward(name: string, delta: number): Backend {
+    const backend: Backend = { ...cpuBackend, name };
+    registerBackend(backend);
+    for (const op of [...coreKernelNames, 'flashAttention']) registerKernel(name, op, getKernel('cpu', op));
+    const bad: Kernel = (inputs, attrs, outputs) => {
+      const results = getKernel('cpu', 'flashAttentionBackward')(inputs, attrs, outputs);
+      const dk = results[1] as FloatArray;
+      for (let i = 0; i < dk.length; i++) dk[i]! += delta;
+      return results;
+    };
+    registerKernel(name, 'flashAttentionBackward', bad);
+    return backend;
+  }
+
+  test('a wrong dk from flashAttentionBackward fails every attention case on gradient 1 only', async () => {
+    backendWithBadBackward('cpu-bad-flash-backward', 1e-3);
+    await assert.rejects(checkForwardAgainstCpu('cpu-bad-flash-backward', attentionCases), (error: Error) => {
+      assert.match(
+        error.message,
+        new RegExp(`^${attentionCases.length} of ${attentionCases.length} op cases`),
+      );
+      assert.match(error.message, /attention MHA causal: gradient of input 1/);
+      assert.doesNotMatch(error.message, /forward|gradient of input [02]/);
+      return true;
+    });
   });
 });

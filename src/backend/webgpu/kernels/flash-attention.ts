@@ -191,9 +191,9 @@ export const flashAttentionKernel: Kernel<FlashAttentionAttrs> = ([q, k, v], att
   const { batch, heads, groups, queries, keys, dk, dv } = attentionDims(q!, k!, v!);
   const rep = heads / groups;
   const rows = rep * queries;
+  if (keys === 0) throw new Error('flashAttention needs at least one key');
   const o = alloc(batch * heads * queries * dv);
   const lse = alloc(batch * heads * queries);
-  if (keys === 0) throw new Error('flashAttention needs at least one key');
   const code = memoShader(`flashAttention:${dk}:${dv}`, () => forwardShader(dk, dv));
   runtime().dispatch(
     code,
