@@ -2,49 +2,24 @@
  * safetensors from bytes in memory (a fetched ArrayBuffer in a browser): the same header validation
  * and conversions as the file reader, no file system. Also a reader over several shards.
  */
-
-import type { RawTensor, TensorInfo, TensorReader } from './safetensors.js';
 import { bytesToFloat32, bytesToInt32, DTYPE_BYTES } from './safetensors-dtype.js';
-import { parseHeader, parseHeaderLength, type TensorEntry } from './safetensors-header.js';
+import { parseHeader, parseHeaderLength } from './safetensors-header.js';
+import { IndexedTensors, type RawTensor, type TensorInfo, type TensorReader } from './safetensors-index.js';
 
-export class SafetensorsBuffer implements TensorReader {
-  readonly metadata: Readonly<Record<string, string>>;
+export class SafetensorsBuffer extends IndexedTensors implements TensorReader {
   private readonly bytes: Uint8Array;
   private readonly dataStart: number;
-  private readonly entries: Map<string, TensorEntry>;
 
-  constructor(
-    data: ArrayBuffer | Uint8Array,
-    /** Names the buffer in errors (e.g. its URL). */
-    readonly label = 'safetensors buffer',
-  ) {
+  constructor(data: ArrayBuffer | Uint8Array, label = 'safetensors buffer') {
     // A plain Uint8Array view (a Node Buffer's slice() would share memory instead of copying).
-    this.bytes =
+    const bytes =
       data instanceof Uint8Array
         ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
         : new Uint8Array(data);
-    const headerBytes = parseHeaderLength(label, this.bytes.subarray(0, 8), this.bytes.byteLength);
-    const parsed = parseHeader(
-      label,
-      this.bytes.subarray(8, 8 + headerBytes),
-      this.bytes.byteLength - 8 - headerBytes,
-    );
+    const headerBytes = parseHeaderLength(label, bytes.subarray(0, 8), bytes.byteLength);
+    super(label, parseHeader(label, bytes.subarray(8, 8 + headerBytes), bytes.byteLength - 8 - headerBytes));
+    this.bytes = bytes;
     this.dataStart = 8 + headerBytes;
-    this.metadata = parsed.metadata;
-    this.entries = new Map(parsed.tensors.map((t) => [t.name, t]));
-  }
-
-  names(): string[] {
-    return [...this.entries.keys()];
-  }
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
-  info(name: string): TensorInfo {
-    const { dtype, shape, begin, end } = this.entry(name);
-    return { dtype, shape, byteLength: end - begin };
   }
 
   /** A copy of the tensor's bytes (aligned at offset 0 of its own buffer). */
@@ -70,12 +45,6 @@ export class SafetensorsBuffer implements TensorReader {
   }
 
   close(): void {}
-
-  private entry(name: string): TensorEntry {
-    const entry = this.entries.get(name);
-    if (entry === undefined) throw new Error(`${this.label}: no tensor named '${name}'`);
-    return entry;
-  }
 }
 
 /** Several readers seen as one (the shards of a checkpoint); a tensor name may appear in only one. */

@@ -7,35 +7,11 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { bf16ArrayToFloat32, f16ArrayToFloat32 } from './half.js';
-import { bytesToFloat32, bytesToInt32, DTYPE_BYTES, type SafetensorsDType } from './safetensors-dtype.js';
+import { bytesToFloat32, bytesToInt32, DTYPE_BYTES } from './safetensors-dtype.js';
 import { parseHeader, parseHeaderLength, type TensorEntry } from './safetensors-header.js';
+import { IndexedTensors, type RawTensor, type TensorReader } from './safetensors-index.js';
 
-export interface TensorInfo {
-  readonly dtype: SafetensorsDType;
-  readonly shape: readonly number[];
-  readonly byteLength: number;
-}
-
-export interface RawTensor extends TensorInfo {
-  /** The tensor's little-endian bytes, at offset 0 of their own ArrayBuffer (so any typed view fits). */
-  readonly bytes: Uint8Array;
-}
-
-/** What a single file and a sharded checkpoint both offer. */
-export interface TensorReader {
-  /** The `__metadata__` string map (for a sharded checkpoint, the first shard's). */
-  readonly metadata: Readonly<Record<string, string>>;
-  /** Tensor names, in storage order. */
-  names(): string[];
-  has(name: string): boolean;
-  info(name: string): TensorInfo;
-  readRaw(name: string): RawTensor;
-  /** Values converted to float32 from any dtype (F64 and large integers round). */
-  readFloat32(name: string): Float32Array;
-  /** Values of an integer or BOOL tensor as int32 (throws for floats and out-of-range values). */
-  readInt32(name: string): Int32Array;
-  close(): void;
-}
+export type { RawTensor, TensorInfo, TensorReader } from './safetensors-index.js';
 
 /** Reads exactly `out.byteLength` bytes at `position`, looping over short reads. */
 function readExactly(fd: number, out: Uint8Array, position: number, what: () => string): void {
@@ -47,40 +23,23 @@ function readExactly(fd: number, out: Uint8Array, position: number, what: () => 
   }
 }
 
-export class SafetensorsFile implements TensorReader {
+export class SafetensorsFile extends IndexedTensors implements TensorReader {
   readonly path: string;
-  readonly metadata: Readonly<Record<string, string>>;
   private fd: number | undefined;
   private readonly dataStart: number;
-  private readonly entries: Map<string, TensorEntry>;
 
   /** Prefer `openSafetensors(path)`. Takes ownership of `fd`. */
   constructor(path: string, fd: number) {
-    this.path = path;
-    this.fd = fd;
     const fileBytes = fstatSync(fd).size;
     const prefix = new Uint8Array(8);
     if (fileBytes >= 8) readExactly(fd, prefix, 0, () => path);
     const headerBytes = parseHeaderLength(path, prefix, fileBytes);
     const header = new Uint8Array(headerBytes);
     readExactly(fd, header, 8, () => path);
-    const parsed = parseHeader(path, header, fileBytes - 8 - headerBytes);
+    super(path, parseHeader(path, header, fileBytes - 8 - headerBytes));
+    this.path = path;
+    this.fd = fd;
     this.dataStart = 8 + headerBytes;
-    this.metadata = parsed.metadata;
-    this.entries = new Map(parsed.tensors.map((t) => [t.name, t]));
-  }
-
-  names(): string[] {
-    return [...this.entries.keys()];
-  }
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
-  info(name: string): TensorInfo {
-    const { dtype, shape, begin, end } = this.entry(name);
-    return { dtype, shape, byteLength: end - begin };
   }
 
   readRaw(name: string): RawTensor {
@@ -122,12 +81,6 @@ export class SafetensorsFile implements TensorReader {
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
-  }
-
-  private entry(name: string): TensorEntry {
-    const entry = this.entries.get(name);
-    if (entry === undefined) throw new Error(`${this.path}: no tensor named '${name}'`);
-    return entry;
   }
 
   private readInto(entry: TensorEntry, out: Uint8Array): void {
