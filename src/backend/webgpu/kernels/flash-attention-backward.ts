@@ -13,6 +13,7 @@ import { alloc, buf, memoShader, runtime } from '../shader.js';
 import {
   attentionPrelude,
   attentionWords,
+  queryRowEntry,
   rowReader,
   rowsPerGroup,
   rowWriter,
@@ -35,20 +36,7 @@ ${rowReader('DO', 6, dv)}
 @group(0) @binding(7) var<storage, read_write> DQ: array<f32>;
 @group(0) @binding(8) var<storage, read_write> Delta: array<f32>;
 ${rowWriter('DQ', d)}
-var<workgroup> Ks: array<vec4<f32>, ${bc * d4}>;
-var<workgroup> Vs: array<vec4<f32>, ${bc * dv4}>;
-@compute @workgroup_size(${rowsPerGroup})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let rows = pu(0u);
-  let keys = pu(2u);
-  let bg = wid.y;
-  let r0 = wid.x * ${rowsPerGroup}u;
-  let r = min(r0 + lid, rows - 1u);
-  let pos = i32(r % pu(1u)) + pi(4u);
-  let range = keyRange(r0, min(r0 + ${rowsPerGroup}u, rows) - 1u);
-  let row = bg * rows + r;
-  var q: array<vec4<f32>, ${d4}>;
-  for (var c = 0u; c < ${d4}u; c++) { q[c] = loadQ(row, c) * pf(5u); }
+${queryRowEntry(bc, d4, dv4)}
   var dO: array<vec4<f32>, ${dv4}>;
   var delta = 0.0;
   for (var c = 0u; c < ${dv4}u; c++) {

@@ -97,6 +97,27 @@ fn keyRange(r0: u32, r1: u32) -> vec2<i32> {
 }
 `;
 
+/**
+ * The entry point shared by the forward and the dq kernels: key/value tiles in workgroup memory, this
+ * thread's query row (pre-scaled), its position and the key range of its workgroup's rows.
+ */
+export function queryRowEntry(bc: number, d4: number, dv4: number): string {
+  return `var<workgroup> Ks: array<vec4<f32>, ${bc * d4}>;
+var<workgroup> Vs: array<vec4<f32>, ${bc * dv4}>;
+@compute @workgroup_size(${rowsPerGroup})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let rows = pu(0u);
+  let keys = pu(2u);
+  let bg = wid.y;
+  let r0 = wid.x * ${rowsPerGroup}u;
+  let r = min(r0 + lid, rows - 1u);
+  let pos = i32(r % pu(1u)) + pi(4u);
+  let range = keyRange(r0, min(r0 + ${rowsPerGroup}u, rows) - 1u);
+  let row = bg * rows + r;
+  var q: array<vec4<f32>, ${d4}>;
+  for (var c = 0u; c < ${d4}u; c++) { q[c] = loadQ(row, c) * pf(5u); }`;
+}
+
 export function attentionWords(
   attrs: FlashAttentionAttrs,
   rows: number,
@@ -130,20 +151,7 @@ ${rowReader('V', 3, dv)}
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;
 @group(0) @binding(5) var<storage, read_write> LSE: array<f32>;
 ${rowWriter('O', dv)}
-var<workgroup> Ks: array<vec4<f32>, ${bc * d4}>;
-var<workgroup> Vs: array<vec4<f32>, ${bc * dv4}>;
-@compute @workgroup_size(${rowsPerGroup})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let rows = pu(0u);
-  let keys = pu(2u);
-  let bg = wid.y;
-  let r0 = wid.x * ${rowsPerGroup}u;
-  let r = min(r0 + lid, rows - 1u);
-  let pos = i32(r % pu(1u)) + pi(4u);
-  let range = keyRange(r0, min(r0 + ${rowsPerGroup}u, rows) - 1u);
-  let row = bg * rows + r;
-  var q: array<vec4<f32>, ${d4}>;
-  for (var c = 0u; c < ${d4}u; c++) { q[c] = loadQ(row, c) * pf(5u); }
+${queryRowEntry(bc, d4, dv4)}
   var acc: array<vec4<f32>, ${dv4}>;
   for (var c = 0u; c < ${dv4}u; c++) { acc[c] = vec4<f32>(0.0); }
   var m = ${lowest};
