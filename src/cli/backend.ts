@@ -44,6 +44,8 @@ interface WebGPUModule {
   webgpuAvailable(): Promise<boolean>;
   /** Creates the device, registers the 'webgpu' backend and returns it. */
   initWebGPU(): Promise<Backend | undefined>;
+  /** The adapter's description without creating a device. */
+  webgpuAdapterInfo?(): Promise<Record<string, string> | null>;
 }
 
 async function importWebGPU(): Promise<WebGPUModule | string> {
@@ -82,6 +84,12 @@ export async function selectBackend(choice: BackendChoice): Promise<Backend> {
       "--backend webgpu: no WebGPU adapter found (Node needs the 'webgpu' package and a Vulkan/Metal/D3D12 driver; " +
         'on Linux without a GPU, Mesa lavapipe provides a software adapter)',
     );
+  }
+  if (choice === 'auto' && module.webgpuAdapterInfo) {
+    // Decide before creating a device: a software adapter is passed over without touching it.
+    const adapterInfo = await module.webgpuAdapterInfo();
+    if (adapterInfo && isSoftwareAdapter({ name: 'webgpu', adapterInfo } as unknown as Backend))
+      return setBackend('cpu');
   }
   const backend = await module.initWebGPU();
   if (choice === 'auto' && isSoftwareAdapter(backend)) return setBackend('cpu');

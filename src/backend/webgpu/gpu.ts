@@ -101,3 +101,11 @@ export async function requestDevice(adapter: GPUAdapter): Promise<GPUDevice> {
   for (const name of wanted) requiredLimits[name] = adapter.limits[name];
   return adapter.requestDevice({ requiredFeatures, requiredLimits });
 }
+
+/** The adapter's description (vendor, architecture, device, description), without creating a device. */
+export async function webgpuAdapterInfo(): Promise<Record<string, string> | null> {
+  const adapter = await getAdapter();
+  if (!adapter) return null;
+  const { vendor, architecture, device, description } = adapter.info;
+  return { vendor, architecture, device, description };
+}

@@ -1,6 +1,6 @@
 /** The WebGPU backend's public API. */
 export { initWebGPU, type WebGPUBackend, type WebGPUOptions, webgpuKernels } from './backend.js';
-export { type SubgroupMatrixConfig, webgpuAvailable } from './gpu.js';
+export { type SubgroupMatrixConfig, webgpuAdapterInfo, webgpuAvailable } from './gpu.js';
 export { encodeMatmul } from './kernels/matmul.js';
 export {
   chooseF16Variant,
