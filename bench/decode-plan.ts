@@ -9,12 +9,21 @@
  *          [--prompt-tokens 128] [--gen-tokens 64] [--runs 3] [--paths planned,eager]
  *          [--weights f32,f16,bf16]   (planned path: matvec weight storage; 16-bit halves the bytes)
  *          [--splits N]   (attention splits of the planned step; 1 drops the combine dispatch)
+ *          [--profile]   (planned path: host ms per step, back-to-back period, GPU ms per step and per
+ *                         dispatch label from timestamp queries)
  */
+
+import type { Backend } from '../src/backend/backend.js';
 import type { WeightFormat } from '../src/backend/webgpu/decode/half.js';
 import { initWebGPU } from '../src/backend/webgpu/index.js';
+import type { ModelConfig } from '../src/config/model-config.js';
 import { presetConfig } from '../src/config/presets.js';
 import { benchmarkDecode } from '../src/generate/bench.js';
+import { DecodePlan } from '../src/generate/decode-plan.js';
+import { parameterSpecs } from '../src/model/params.js';
 import { Transformer } from '../src/model/transformer.js';
+import { tensor } from '../src/ops/index.js';
+import { Rng } from '../src/tensor/random.js';
 
 const bandwidthGBps = 3700;
 
@@ -30,23 +39,55 @@ const promptTokens = Number(flag('prompt-tokens', '128'));
 const genTokens = Number(flag('gen-tokens', '64'));
 const runs = Number(flag('runs', '3'));
 const splits = flag('splits', '');
+const profile = process.argv.includes('--profile');
+
+const started = performance.now();
+const log = (message: string) =>
+  console.error(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${message}`);
+
+/**
+ * Random weights without drawing a normal deviate per element (the host draws ~12M/s, a minute for
+ * Qwen2.5-0.5B): every matrix is a window, at a random offset, into one block of 2^22 N(0, std)
+ * deviates. The timing does not depend on the values; greedy tokens do, so they are not compared here.
+ */
+function fastRandomModel(config: ModelConfig, backend: Backend): Transformer {
+  const rng = new Rng(0);
+  const block = new Float32Array(1 << 22);
+  for (let i = 0; i < block.length; i++) block[i] = rng.normal() * config.initializerRange;
+  const params = new Map();
+  for (const spec of parameterSpecs(config)) {
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(size);
+    if (spec.init === 'ones' || spec.init === 'scalar_one') data.fill(1);
+    else if (spec.init !== 'zeros') {
+      for (let at = 0; at < size; ) {
+        const from = Math.floor(rng.uniform() * (block.length / 2));
+        const n = Math.min(size - at, block.length - from);
+        data.set(block.subarray(from, from + n), at);
+        at += n;
+      }
+    }
+    const t = tensor(data, spec.shape, { backend });
+    t.name = spec.path;
+    params.set(spec.path, t.keep());
+  }
+  return new Transformer(config, params);
+}
 
 const backend = await initWebGPU();
 const device = backend.adapterInfo.description || backend.adapterInfo.device || backend.adapterInfo.vendor;
 const rows: Record<string, string | number>[] = [];
 for (const name of presets) {
-  const t0 = performance.now();
-  const model = Transformer.init(presetConfig(name), { seed: 0, backend });
+  const model = fastRandomModel(presetConfig(name), backend);
   await backend.sync();
-  console.error(
-    `${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters initialised in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-  );
+  log(`${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters on the GPU`);
   type Variant = { path: 'planned' | 'eager'; weights: WeightFormat };
   const variants = paths.flatMap((path): Variant[] =>
     path === 'planned' ? formats.map((weights) => ({ path, weights })) : [{ path, weights: 'f32' }],
   );
   for (const { path, weights } of variants) {
     try {
+      log(`${name} ${path} ${weights}: start`);
       const r = await benchmarkDecode(model, {
         promptTokens,
         genTokens,
@@ -54,6 +95,7 @@ for (const name of presets) {
         path,
         planWeights: weights,
         ...(splits ? { planSplits: Number(splits) } : {}),
+        onRun: (run, result) => log(`  run ${run}: TTFT ${result.timeToFirstTokenMs.toFixed(1)} ms`),
       });
       rows.push({
         model: name,
@@ -69,7 +111,26 @@ for (const name of presets) {
         'GB/s': Number(r.achievedGBps.toFixed(1)),
         'of 3.7 TB/s': `${((100 * r.achievedGBps) / bandwidthGBps).toFixed(1)}%`,
         'TTFT ms': Number(r.timeToFirstTokenMs.toFixed(1)),
+        'prefill tok/s': Number(r.prefillTokensPerSecond.toFixed(0)),
       });
+      log(`ROW ${JSON.stringify(rows.at(-1))}`);
+      if (profile && path === 'planned') {
+        const plan = await DecodePlan.create(model, promptTokens + genTokens, {
+          weights,
+          ...(splits ? { planSplits: Number(splits) } : {}),
+        });
+        try {
+          const prompt = Array.from(
+            { length: promptTokens },
+            (_, i) => (i * 7919 + 1) % model.config.vocabSize,
+          );
+          await plan.prefill(prompt);
+          await plan.step(1);
+          log(`PROFILE ${name} ${weights} ${JSON.stringify(await plan.profile())}`);
+        } finally {
+          plan.dispose();
+        }
+      }
     } catch (error) {
       console.error(`${name} ${path}: ${(error as Error).message}`);
     }
