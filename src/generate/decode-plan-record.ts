@@ -266,7 +266,6 @@ export class StepRecorder {
         capacity: this.capacity,
         splits,
         scale: c.attentionScale ?? 1 / Math.sqrt(hd),
-        subgroups: this.subgroups,
       };
       this.add(
         `layer ${slot} attention`,
@@ -276,7 +275,16 @@ export class StepRecorder {
         h,
         0,
       );
-      if (splits > 1) this.add(`layer ${slot} combine`, attentionCombineShader(spec), [partials, attnOut], h);
+      if (splits > 1) {
+        this.add(
+          `layer ${slot} combine`,
+          attentionCombineShader(spec),
+          [this.stepUniform, partials, attnOut],
+          h,
+          1,
+          0,
+        );
+      }
       const oBias = this.concatBias([{ path: b.o ? `${a}.o_proj.bias` : null, size: d }]);
       this.matvec(
         `layer ${slot} o-proj+residual`,

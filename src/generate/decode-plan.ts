@@ -16,6 +16,7 @@
  * is an ordinary KVCache whose slots are the plan's buffers.
  */
 
+import { attentionWorkgroupBytes, defaultSplits } from '../backend/webgpu/decode/attention-decode.js';
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
 import { KVCache } from '../model/kv-cache.js';
@@ -26,7 +27,7 @@ import { COPY_DST, type PlannedDispatch, StepRecorder } from './decode-plan-reco
 import { planSupport } from './decode-support.js';
 
 export interface DecodePlanOptions {
-  /** KV-length splits of the attention kernel (default: one per 64 positions of capacity). */
+  /** KV-length splits of the attention kernel (default `defaultSplits`: chunks of 16 positions, ≤ 64 splits). */
   splits?: number;
   /**
    * Matvec weight storage: 'f16' or 'bf16' keep a 16-bit copy (rounded to nearest even on the host)
@@ -127,9 +128,9 @@ export class DecodePlan {
     const subgroups = options.subgroups ?? subgroupsUsable(backend);
     if (subgroups && !subgroupsUsable(backend))
       throw new Error('subgroup reductions need the subgroups feature with subgroups of at most 32');
-    const splits = options.splits ?? Math.ceil(capacity / 64);
+    const splits = options.splits ?? defaultSplits(capacity);
     // The attention kernel holds one split's scores, q and k in workgroup memory.
-    const workgroupBytes = 4 * (Math.ceil(capacity / splits) + 2 * model.config.headDim + 64);
+    const workgroupBytes = attentionWorkgroupBytes(capacity, splits, model.config.headDim);
     const limit = backend.runtime.device.limits.maxComputeWorkgroupStorageSize;
     if (!Number.isInteger(splits) || splits < 1 || workgroupBytes > limit) {
       throw new Error(

@@ -106,6 +106,13 @@ const cases: {
     config: { vocabSize: 5000, hiddenSize: 32, numLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1 },
   },
 ];
+cases.push(
+  { ...cases[0]!, name: `${cases[0]!.name}, one split over 29 positions (two score passes)`, splits: 1 },
+  {
+    name: 'head dim 128 (two output dims per invocation), GQA 2:1',
+    config: { vocabSize: 80, hiddenSize: 256, numLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 1 },
+  },
+);
 // The same shapes with barrier-tree reductions (the default uses subgroups where the device has them).
 for (const i of [0, 1, 3])
   cases.push({ ...cases[i]!, name: `${cases[i]!.name}, no subgroups`, subgroups: false });

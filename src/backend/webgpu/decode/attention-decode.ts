@@ -24,13 +24,30 @@ export interface DecodeAttentionSpec {
   capacity: number;
   splits: number;
   scale: number;
-  /** Max and sum through subgroups of ≤ 32 consecutive invocations (FusedMatvecSpec.subgroups). */
-  subgroups?: boolean;
 }
 
 /** Positions one split handles at most. */
-export function maxChunk(spec: DecodeAttentionSpec): number {
+export function maxChunk(spec: Pick<DecodeAttentionSpec, 'capacity' | 'splits'>): number {
   return Math.ceil(spec.capacity / spec.splits);
+}
+
+/** Workgroup memory of the split kernel in bytes (the plan checks it against the device limit). */
+export function attentionWorkgroupBytes(capacity: number, splits: number, headDim: number): number {
+  const scores = Math.ceil(maxChunk({ capacity, splits }) / positionsPerPass) * positionsPerPass;
+  return 4 * (scores + 2 * headDim + threads);
+}
+
+/** Positions whose scores are computed in one pass of the split kernel (4 lanes per position). */
+const positionsPerPass = 16;
+
+/**
+ * Default splits for a plan of `capacity` positions: chunks of 16 positions (so a 200-position context
+ * spreads over ~13 workgroups per head and every invocation's loop over positions is short and
+ * unrolled), growing in steps of 16 so that there are at most 64 splits to combine.
+ */
+export function defaultSplits(capacity: number): number {
+  const chunk = positionsPerPass * Math.ceil(capacity / (positionsPerPass * 64));
+  return Math.ceil(capacity / chunk);
 }
 
 export const stepUniformWGSL = /* wgsl */ `struct Step { pos: u32, len: u32, pad0: u32, pad1: u32 }
@@ -38,44 +55,51 @@ export const stepUniformWGSL = /* wgsl */ `struct Step { pos: u32, len: u32, pad
 
 const threads = 64;
 
+/**
+ * One workgroup of 64 invocations per (split, query head). Scores: 16 positions per pass, 4 lanes per
+ * position, each lane a quarter of the head dimension (vec4 loads of the cached keys, coalesced across
+ * the lanes); the quarter sums meet in workgroup memory. Softmax: every invocation reads the chunk's
+ * scores (≤ chunk values, broadcast reads) and keeps max and sum itself, so no reduction barrier. P·V:
+ * invocation d accumulates dims d, d + 64, … over the chunk's positions in an unrolled loop of
+ * independent coalesced loads. A head dimension that is not a multiple of 4 reads keys as scalars.
+ */
 export function attentionSplitShader(spec: DecodeAttentionSpec): string {
   const { heads, kvHeads, headDim: hd, rotaryDim, interleaved, capacity, splits, scale } = spec;
+  const vec = hd % 4 === 0;
   const half = rotaryDim / 2;
   const rep = heads / kvHeads;
+  const chunk = maxChunk(spec);
+  const passes = Math.ceil(chunk / positionsPerPass);
+  const lanes = threads / positionsPerPass; // lanes per position in the score pass
+  const quarter = hd / 4 / lanes; // vec4s per lane
+  const dimsPerThread = Math.ceil(hd / threads);
   // One split: the workgroup sees every position and writes the normalised output [H·hd] itself.
   const single = splits === 1;
-  const sg = spec.subgroups ?? false;
-  // Workgroup max or sum of `value` into `result` (the same in every invocation).
-  const reduce = (value: string, op: 'max' | 'add', result: string) => {
-    const combine = (a: string, b: string) => (op === 'max' ? `max(${a}, ${b})` : `${a} + ${b}`);
-    return sg
-      ? `let ${value}Sg = ${op === 'max' ? 'subgroupMax' : 'subgroupAdd'}(${value});
-  if (sid == 0u) { red[lid / sgSize] = ${value}Sg; }
-  workgroupBarrier();
-  var ${result} = ${op === 'max' ? '-3.0e38' : '0.0'};
-  for (var j = 0u; j < ${threads}u / sgSize; j++) { ${result} = ${combine(result, 'red[j]')}; }`
-      : `red[lid] = ${value};
-  workgroupBarrier();
-  for (var s = ${threads / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] = ${combine('red[lid]', 'red[lid + s]')}; }
-    workgroupBarrier();
-  }
-  let ${result} = red[0];`;
-  };
   const kOff = heads * hd;
   const vOff = kOff + kvHeads * hd;
   const partner = interleaved
     ? `let i = d / 2u; let other = d ^ 1u; let sign = select(1.0, -1.0, (d & 1u) == 0u);`
     : `let i = d % ${half}u; let other = select(d - ${half}u, d + ${half}u, d < ${half}u); let sign = select(1.0, -1.0, d < ${half}u);`;
-  return `${sg ? 'enable subgroups;\n' : ''}${stepUniformWGSL}
+  const laneDot = !vec
+    ? `for (var c = lane; c < ${hd}u; c += ${lanes}u) { s += qs[c] * K[kb + c]; }`
+    : Number.isInteger(quarter)
+      ? `for (var j = 0u; j < ${quarter}u; j++) {
+        let c = (lane + j * ${lanes}u) * 4u;
+        s += dot(vec4<f32>(qs[c], qs[c + 1u], qs[c + 2u], qs[c + 3u]), K4[(kb + c) / 4u]);
+      }`
+      : `for (var c = lane * 4u; c < ${hd}u; c += ${lanes * 4}u) {
+        s += dot(vec4<f32>(qs[c], qs[c + 1u], qs[c + 2u], qs[c + 3u]), K4[(kb + c) / 4u]);
+      }`;
+  const accs = Array.from({ length: dimsPerThread }, (_, j) => j);
+  return `${stepUniformWGSL}
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read> tab: array<f32>;
-@group(0) @binding(3) var<storage, read_write> K: array<f32>;
+${vec ? '@group(0) @binding(3) var<storage, read_write> K4: array<vec4<f32>>;' : '@group(0) @binding(3) var<storage, read_write> K: array<f32>;'}
 @group(0) @binding(4) var<storage, read_write> V: array<f32>;
 @group(0) @binding(5) var<storage, read_write> part: array<f32>;
 var<workgroup> qs: array<f32, ${hd}>;
 var<workgroup> kc: array<f32, ${hd}>;
-var<workgroup> sc: array<f32, ${maxChunk(spec)}>;
+var<workgroup> sc: array<f32, ${passes * positionsPerPass}>;
 var<workgroup> red: array<f32, ${threads}>;
 
 // x[base + d] rotated at the table row \`row\` (cpu rope kernel: y0 = a·c − b·s, y1 = b·c + a·s).
@@ -87,12 +111,15 @@ fn rotated(base: u32, d: u32, row: u32) -> f32 {
 }
 
 @compute @workgroup_size(${threads})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg ? ', @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sid: u32' : ''}) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let split = wid.x;
   let h = wid.y;
   let g = h / ${rep}u;
   let pos = step.pos;
   let len = pos + 1u;
+  let start = split * ${chunk}u;
+  if (start >= len) { return; } // an empty split (the combine reads only the filled ones)
+  let n = min(len - start, ${chunk}u);
   let row = pos * ${rotaryDim}u;
   for (var d = lid; d < ${hd}u; d += ${threads}u) {
     qs[d] = rotated(h * ${hd}u, d, row) * ${wgslFloat(scale)};
@@ -100,45 +127,64 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
   let kvBase = g * ${capacity * hd}u;
-  if (split == 0u && h % ${rep}u == 0u) {
+  if (pos >= start && pos < start + n && h % ${rep}u == 0u) {
+    // The split holding the new position writes its key and value to the cache (read by later steps).
     for (var d = lid; d < ${hd}u; d += ${threads}u) {
-      K[kvBase + pos * ${hd}u + d] = kc[d];
+      ${vec ? `K4[(kvBase + pos * ${hd}u + d) / 4u][d % 4u] = kc[d];` : `K[kvBase + pos * ${hd}u + d] = kc[d];`}
       V[kvBase + pos * ${hd}u + d] = qkv[${vOff}u + g * ${hd}u + d];
     }
   }
-  let chunk = (len + ${splits - 1}u) / ${splits}u;
-  let start = min(split * chunk, len);
-  let n = min(start + chunk, len) - start;
-  for (var i = lid; i < n; i += ${threads}u) {
+  let lane = lid % ${lanes}u;
+  for (var ps = 0u; ps < ${passes}u; ps++) {
+    let i = ps * ${positionsPerPass}u + lid / ${lanes}u;
     let p = start + i;
     var s = 0.0;
-    if (p == pos) {
-      for (var d = 0u; d < ${hd}u; d++) { s += qs[d] * kc[d]; }
-    } else {
+    if (i < n && p != pos) {
       let kb = kvBase + p * ${hd}u;
-      for (var d = 0u; d < ${hd}u; d++) { s += qs[d] * K[kb + d]; }
+      ${laneDot}
     }
-    sc[i] = s;
+    red[lid] = s;
+    workgroupBarrier();
+    if (lid < ${positionsPerPass}u) {
+      let i2 = ps * ${positionsPerPass}u + lid;
+      var t = 0.0;
+      if (start + i2 == pos) {
+        for (var d = 0u; d < ${hd}u; d++) { t += qs[d] * kc[d]; }
+      } else {
+        for (var l = 0u; l < ${lanes}u; l++) { t += red[lid * ${lanes}u + l]; }
+      }
+      sc[i2] = select(-3.0e38, t, i2 < n);
+    }
+    workgroupBarrier();
   }
-  workgroupBarrier();
-  var m = -3.0e38;
-  for (var i = lid; i < n; i += ${threads}u) { m = max(m, sc[i]); }
-  ${reduce('m', 'max', 'mx')}
-  workgroupBarrier();
-  var l = 0.0;
-  for (var i = lid; i < n; i += ${threads}u) { let e = exp(sc[i] - mx); sc[i] = e; l += e; }
-  ${reduce('l', 'add', 'total')}
-  let ob = (h * ${splits}u + split) * ${hd + 2}u;
-  for (var d = lid; d < ${hd}u; d += ${threads}u) {
-    var a = 0.0;
-    for (var i = 0u; i < n; i++) {
+  var mx = -3.0e38;
+  for (var i = 0u; i < ${passes * positionsPerPass}u; i++) { mx = max(mx, sc[i]); }
+  var total = 0.0;
+${accs.map((j) => `  var a${j} = 0.0;`).join('\n')}
+  for (var i = 0u; i < ${passes * positionsPerPass}u; i++) {
+    if (i < n) {
+      let e = exp(sc[i] - mx);
+      total += e;
       let p = start + i;
-      var v: f32;
-      if (p == pos) { v = qkv[${vOff}u + g * ${hd}u + d]; } else { v = V[kvBase + p * ${hd}u + d]; }
-      a += sc[i] * v;
+      let vb = select(kvBase + p * ${hd}u, ${vOff}u + g * ${hd}u, p == pos);
+${accs
+  .map(
+    (j) => `      if (lid + ${j * threads}u < ${hd}u) {
+        let d = lid + ${j * threads}u;
+        a${j} += e * select(V[vb + d], qkv[vb + d], p == pos);
+      }`,
+  )
+  .join('\n')}
     }
-    ${single ? `part[h * ${hd}u + d] = a / total;` : 'part[ob + 2u + d] = a;'}
   }
+  let ob = (h * ${splits}u + split) * ${hd + 2}u;
+${accs
+  .map(
+    (j) => `  if (lid + ${j * threads}u < ${hd}u) {
+    ${single ? `part[h * ${hd}u + lid + ${j * threads}u] = a${j} / total;` : `part[ob + 2u + lid + ${j * threads}u] = a${j};`}
+  }`,
+  )
+  .join('\n')}
   ${
     single
       ? ''
@@ -150,25 +196,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-/** Merges the splits of each head: out[h·hd + d] = Σ_s e^(m_s − M) acc_s[d] / Σ_s e^(m_s − M) l_s. */
+/**
+ * Merges the filled splits of each head (those that start before the step's length):
+ * out[h·hd + d] = Σ_s e^(m_s − M) acc_s[d] / Σ_s e^(m_s − M) l_s.
+ */
 export function attentionCombineShader(spec: DecodeAttentionSpec): string {
   const { headDim: hd, splits } = spec;
-  return `@group(0) @binding(1) var<storage, read> part: array<f32>;
+  const chunk = maxChunk(spec);
+  return `${stepUniformWGSL}
+@group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wid.x;
   let base = h * ${splits * (hd + 2)}u;
+  let filled = min((step.pos + ${chunk}u) / ${chunk}u, ${splits}u);
   var mx = -3.0e38;
-  for (var s = 0u; s < ${splits}u; s++) { mx = max(mx, part[base + s * ${hd + 2}u]); }
+  for (var s = 0u; s < filled; s++) { mx = max(mx, part[base + s * ${hd + 2}u]); }
   var l = 0.0;
-  for (var s = 0u; s < ${splits}u; s++) {
+  for (var s = 0u; s < filled; s++) {
     let o = base + s * ${hd + 2}u;
     l += exp(part[o] - mx) * part[o + 1u];
   }
   for (var d = lid; d < ${hd}u; d += ${threads}u) {
     var a = 0.0;
-    for (var s = 0u; s < ${splits}u; s++) {
+    for (var s = 0u; s < filled; s++) {
       let o = base + s * ${hd + 2}u;
       a += exp(part[o] - mx) * part[o + 2u + d];
     }
