@@ -8,13 +8,18 @@
  * PyTorch anchor: `python3 bench/torch_train_step.py > torch.json`, then `--torch torch.json` prints its
  * rows in the same table.
  *
+ * `--profile` runs one more step with every dispatch recorded and timed (bench/gpu-profile.ts,
+ * src/backend/webgpu/profiler.ts) and prints time per kernel and per matmul shape.
+ *
  * Usage: node dist/bench/train-step.js [--layers 12] [--batch 8] [--seq 1024] [--vocab 50257]
  *   [--steps 10] [--warmup 3] [--attention fused|composite] [--backend webgpu|cpu] [--torch file.json]
+ *   [--profile]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Backend, findBackend } from '../src/backend/backend.js';
-import { initWebGPU } from '../src/backend/webgpu/index.js';
+import { initWebGPU, type WebGPUBackend } from '../src/backend/webgpu/index.js';
+import { profileDispatches } from '../src/backend/webgpu/profiler.js';
 import { analyzeConfig } from '../src/config/analyze.js';
 import { defineConfig } from '../src/config/model-config.js';
 import { presets } from '../src/config/presets.js';
@@ -22,6 +27,7 @@ import { Transformer } from '../src/model/transformer.js';
 import * as ops from '../src/ops/index.js';
 import { scope } from '../src/tensor/tensor.js';
 import { AdamW, decayGroups } from '../src/train/optimizer.js';
+import { printProfile } from './gpu-profile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,6 +40,7 @@ const { values: args } = parseArgs({
     attention: { type: 'string', default: 'fused' },
     backend: { type: 'string', default: 'webgpu' },
     torch: { type: 'string' },
+    profile: { type: 'boolean', default: false },
   },
 });
 const layers = Number(args.layers);
@@ -121,6 +128,14 @@ for (let s = 0; s < warmup + steps; s++) {
   console.log(
     `  step ${s + 1}${s < warmup ? ' (warm-up)' : ''}: ${(seconds * 1000).toFixed(1)} ms, loss ${loss.toFixed(4)}`,
   );
+}
+if (args.profile) {
+  if (backend.name !== 'webgpu') throw new Error('--profile needs --backend webgpu');
+  const profile = await profileDispatches(backend as WebGPUBackend, async () => {
+    await trainStep(warmup + steps + 1);
+  });
+  const sortedMs = [...times].sort((a, b) => a - b);
+  printProfile(profile, sortedMs.length > 0 ? 1000 * sortedMs[sortedMs.length >> 1]! : undefined);
 }
 if (!losses.every(Number.isFinite)) throw new Error(`a loss is not finite: ${losses.join(', ')}`);
 const sorted = [...times].sort((a, b) => a - b);

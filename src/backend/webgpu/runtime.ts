@@ -47,6 +47,12 @@ export class GpuRuntime {
   private errors: string[] = [];
   /** Bytes held by live and pooled buffers. */
   allocatedBytes = 0;
+  /**
+   * Profiling hook (see profiler.ts): when set, every dispatch runs in a compute pass of its own that
+   * writes the timestamps this returns. Separate passes add a barrier between dispatches, which eager
+   * kernels (each reading the previous one's output) need anyway.
+   */
+  passTimestamps: (() => GPUComputePassTimestampWrites) | null = null;
   /** Tensor-core shapes of the adapter (empty without chromium-experimental-subgroup-matrix). */
   readonly subgroupMatrixConfigs: readonly SubgroupMatrixConfig[];
   readonly subgroupMaxSize: number;
@@ -169,10 +175,15 @@ export class GpuRuntime {
       entries.push({ binding: i + 1, resource: { buffer, size } });
     });
     const bindGroup = this.device.createBindGroup({ layout, entries });
+    if (this.passTimestamps) {
+      this.endPass();
+      this.pass = this.commandEncoder().beginComputePass({ timestampWrites: this.passTimestamps() });
+    }
     this.pass ??= this.commandEncoder().beginComputePass();
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(groups[0]!, groups[1] ?? 1, groups[2] ?? 1);
+    if (this.passTimestamps) this.endPass();
     if (++this.pendingDispatches >= dispatchesPerSubmit) this.flush();
   }
 

@@ -28,6 +28,8 @@ export function alloc(elements: number): GpuStorage {
 }
 
 const shaderCache = new Map<string, string>();
+/** The key of each memoised shader, by its source (for profiles). */
+const shaderKeys = new Map<string, string>();
 
 /**
  * Builds a shader once per key: kernels generate WGSL per variant, and handing the runtime the same
@@ -38,8 +40,14 @@ export function memoShader(key: string, build: () => string): string {
   if (code === undefined) {
     code = build();
     shaderCache.set(key, code);
+    shaderKeys.set(code, key);
   }
   return code;
+}
+
+/** The memoShader key a shader was built under (undefined for shaders built otherwise). */
+export function shaderKey(code: string): string | undefined {
+  return shaderKeys.get(code);
 }
 
 const maxGroups = 65535;

@@ -11,7 +11,7 @@ import type { Kernel } from '../../backend.js';
 import type { MatmulAttrs } from '../../cpu/matmul.js';
 import { Words } from '../params.js';
 import type { GpuStorage } from '../runtime.js';
-import { alloc, buf, header, runtime } from '../shader.js';
+import { alloc, buf, header, memoShader, runtime } from '../shader.js';
 import { batchOffsets, collapseBatch, maxBatchRank } from './batch.js';
 import { encodeMatvec, matvecMaxRows } from './matvec.js';
 
@@ -151,16 +151,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-const shaders = new Map<string, string>();
-
 function shaderFor(v: Variant): string {
-  const key = `${v.transA}${v.transB}${v.vec}${v.checked}`;
-  let code = shaders.get(key);
-  if (!code) {
-    code = matmulShader(v);
-    shaders.set(key, code);
-  }
-  return code;
+  const key = `matmul${v.transA ? ' Aᵀ' : ''}${v.transB ? ' Bᵀ' : ''}${v.vec ? ' vec4' : ' scalar'}${v.checked ? ' checked' : ''}`;
+  return memoShader(key, () => matmulShader(v));
 }
 
 function words(m: number, n: number, k: number, shape: number[], sa: number[], sb: number[]): Words {
