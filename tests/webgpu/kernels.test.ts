@@ -177,6 +177,15 @@ if (backend) {
       }
       await same(backend, [rand([300, 70], 23)], ([t]) => ops.sum(t!, 0), tol);
     });
+    test('long reductions split over workgroups: a whole-tensor sum, few long rows, many rows of columns', async () => {
+      // 300k elements in one row: chunks of 4096 and a second pass; 3 rows of 20001: 5 chunks each;
+      // 2000 rows of 37 and 5000 of 70 columns: row splits (a bias gradient's shape) and a second pass.
+      const long = { atol: 1e-4, rtol: 1e-4 };
+      await same(backend, [rand([300000], 60)], ([t]) => ops.sum(t!), long);
+      await same(backend, [rand([3, 20001], 61)], ([t]) => ops.sum(t!, 1), long);
+      await same(backend, [rand([2000, 37], 62)], ([t]) => ops.sum(t!, 0), long);
+      await same(backend, [rand([5, 1000, 70], 63)], ([t]) => ops.sum(t!, [0, 1]), long);
+    });
     test('cross-entropy over a 1000-word vocabulary with ignored rows, and its gradient', async () => {
       const targets = { data: Int32Array.from([3, -100, 999, 0, 512, -100]), shape: [6] };
       await same(
@@ -195,34 +204,45 @@ if (backend) {
         tol,
       );
     });
-    test('rmsNorm and layerNorm rows of 700 with weight gradients over 40 rows', async () => {
-      const attrsR = { eps: 1e-5, weightOffset: 0, hasWeight: true };
-      const attrsL = { eps: 1e-5, hasWeight: true, hasBias: true };
-      await same(
-        backend,
-        [rand([40, 700], 25, 2), rand([700], 26), rand([700], 27), rand([40, 700], 28)],
-        ([x, w, b, dy]) => {
-          const spec = (shape: readonly number[]) => ({ shape, dtype: 'float32' as const });
-          const [y, rstd] = ops.runKernel('rmsNorm', [x!, w!], attrsR, [spec(x!.shape), spec([40])]);
-          const rg = ops.runKernel('rmsNormBackward', [x!, w!, rstd!, dy!], attrsR, [
-            spec(x!.shape),
-            spec(w!.shape),
-          ]);
-          const [ly, mean, rs] = ops.runKernel('layerNorm', [x!, w!, b!], attrsL, [
-            spec(x!.shape),
-            spec([40]),
-            spec([40]),
-          ]);
-          const lg = ops.runKernel('layerNormBackward', [x!, w!, mean!, rs!, dy!], attrsL, [
-            spec(x!.shape),
-            spec(w!.shape),
-            spec(b!.shape),
-          ]);
-          return [y!, rstd!, ...rg, ly!, mean!, rs!, ...lg];
-        },
-        tol,
-      );
-    });
+    // 40 rows: weight gradients in one pass; 1500 rows of 37: split over rows, then a second pass.
+    for (const [rows, dim, seed] of [
+      [40, 700, 25],
+      [1500, 37, 64],
+    ] as const) {
+      test(`rmsNorm and layerNorm rows of ${dim} with weight gradients over ${rows} rows`, async () => {
+        const attrsR = { eps: 1e-5, weightOffset: 0, hasWeight: true };
+        const attrsL = { eps: 1e-5, hasWeight: true, hasBias: true };
+        await same(
+          backend,
+          [
+            rand([rows, dim], seed, 2),
+            rand([dim], seed + 1),
+            rand([dim], seed + 2),
+            rand([rows, dim], seed + 3),
+          ],
+          ([x, w, b, dy]) => {
+            const spec = (shape: readonly number[]) => ({ shape, dtype: 'float32' as const });
+            const [y, rstd] = ops.runKernel('rmsNorm', [x!, w!], attrsR, [spec(x!.shape), spec([rows])]);
+            const rg = ops.runKernel('rmsNormBackward', [x!, w!, rstd!, dy!], attrsR, [
+              spec(x!.shape),
+              spec(w!.shape),
+            ]);
+            const [ly, mean, rs] = ops.runKernel('layerNorm', [x!, w!, b!], attrsL, [
+              spec(x!.shape),
+              spec([rows]),
+              spec([rows]),
+            ]);
+            const lg = ops.runKernel('layerNormBackward', [x!, w!, mean!, rs!, dy!], attrsL, [
+              spec(x!.shape),
+              spec(w!.shape),
+              spec(b!.shape),
+            ]);
+            return [y!, rstd!, ...rg, ly!, mean!, rs!, ...lg];
+          },
+          { atol: 1e-4, rtol: 1e-4 },
+        );
+      });
+    }
   });
 
   describe('webgpu data movement and embeddings', () => {

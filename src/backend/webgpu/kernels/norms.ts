@@ -1,7 +1,7 @@
 /**
  * RMSNorm and LayerNorm over the last axis, forward and backward. Row kernels (one workgroup per row)
- * compute y or dx; weight and bias gradients are column sums over rows (32 columns x 8 row lanes per
- * workgroup). The forward returns rstd (and mean) for the backward, as the cpu kernels do.
+ * compute y or dx; weight and bias gradients are column sums over rows (reduction.ts's columnReduce,
+ * which splits long columns over many workgroups). The forward returns rstd (and mean) for the backward, as the cpu kernels do.
  */
 import { sizeOf } from '../../../tensor/shape.js';
 import type { Kernel, TensorInfo } from '../../backend.js';
@@ -9,7 +9,7 @@ import type { LayerNormAttrs, RmsNormAttrs } from '../../cpu/nn.js';
 import { Words } from '../params.js';
 import type { GpuStorage } from '../runtime.js';
 import { alloc, buf, grid, header, memoShader, runtime } from '../shader.js';
-import { rowEntry, rowThreads, workgroupReduce } from './reduction.js';
+import { columnReduce, columnShader, rowEntry, rowThreads, workgroupReduce } from './reduction.js';
 
 function bindings(names: readonly string[], writable: readonly string[]): string {
   return names
@@ -29,35 +29,6 @@ ${rowEntry}
   let base = row * n;
 ${body}
 }`;
-}
-
-/** Out[j] = Σ_r expr(r, j) over a [rows, cols] layout (words: rows, cols). */
-function columnShader(inputs: string[], expr: string): string {
-  return `${header}
-${bindings([...inputs, 'Out'], ['Out'])}
-var<workgroup> part: array<f32, 256>;
-@compute @workgroup_size(32, 8)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
-  let rows = pu(0); let cols = pu(1);
-  let j = linearGroup(wid, nwg) * 32u + l.x;
-  var s = 0.0;
-  if (j < cols) {
-    for (var r = l.y; r < rows; r += 8u) { s += ${expr}; }
-  }
-  part[l.y * 32u + l.x] = s;
-  workgroupBarrier();
-  if (l.y == 0u && j < cols) {
-    var t = 0.0;
-    for (var k = 0u; k < 8u; k++) { t += part[k * 32u + l.x]; }
-    Out[j] = t;
-  }
-}`;
-}
-
-function columnSum(code: string, inputs: GPUBuffer[], rows: number, cols: number): GpuStorage {
-  const out = alloc(cols);
-  runtime().dispatch(code, [...inputs, out.buffer], new Words().u(rows).u(cols), grid(Math.ceil(cols / 32)));
-  return out;
 }
 
 const loop = (body: string) => `  for (var j = lid; j < n; j += ${rowThreads}u) { ${body} }`;
@@ -121,7 +92,7 @@ export const rmsNormBackwardKernel: Kernel<RmsNormAttrs> = (inputs, { weightOffs
   );
   if (!hasWeight) return [dx];
   const [x, , rstd, dy] = inputs.map(buf);
-  return [dx, columnSum(rmsWeightGradShader, [x!, rstd!, dy!], rows, dim)];
+  return [dx, columnReduce(rmsWeightGradShader, [x!, rstd!, dy!], rows, dim)];
 };
 
 function layerForwardShader(hasWeight: boolean, hasBias: boolean): string {
@@ -190,7 +161,7 @@ export const layerNormBackwardKernel: Kernel<LayerNormAttrs> = (inputs, { hasWei
   const k = hasWeight ? 2 : 1;
   const [x, mean, rstd, dy] = [buffers[0]!, buffers[k]!, buffers[k + 1]!, buffers[k + 2]!];
   const outs: GpuStorage[] = [dx];
-  if (hasWeight) outs.push(columnSum(layerWeightGradShader, [x, mean, rstd, dy], rows, dim));
-  if (hasBias) outs.push(columnSum(layerBiasGradShader, [dy], rows, dim));
+  if (hasWeight) outs.push(columnReduce(layerWeightGradShader, [x, mean, rstd, dy], rows, dim));
+  if (hasBias) outs.push(columnReduce(layerBiasGradShader, [dy], rows, dim));
   return outs;
 };

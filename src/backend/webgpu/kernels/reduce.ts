@@ -5,52 +5,24 @@ import { Words } from '../params.js';
 import type { GpuStorage } from '../runtime.js';
 import { alloc, buf, grid, header, runtime } from '../shader.js';
 import { permuteStorage } from './layout.js';
-import { rowEntry, rowThreads, workgroupReduce } from './reduction.js';
-
-const rowSumShader = `${header}${workgroupReduce}
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
-${rowEntry}
-  let n = pu(1);
-  var s = 0.0;
-  for (var j = lid; j < n; j += ${rowThreads}u) { s += X[row * n + j]; }
-  let total = reduceSum(s, lid);
-  if (lid == 0u) { Y[row] = total; }
-}`;
-
-/** Column sums of a [rows, cols] matrix: 32 columns x 8 row lanes per workgroup. */
-export const columnSumShader = `${header}
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
-var<workgroup> part: array<f32, 256>;
-@compute @workgroup_size(32, 8)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
-  let rows = pu(0); let cols = pu(1);
-  let col = linearGroup(wid, nwg) * 32u + l.x;
-  var s = 0.0;
-  if (col < cols) {
-    for (var r = l.y; r < rows; r += 8u) { s += X[r * cols + col]; }
-  }
-  part[l.y * 32u + l.x] = s;
-  workgroupBarrier();
-  if (l.y == 0u && col < cols) {
-    var t = 0.0;
-    for (var k = 0u; k < 8u; k++) { t += part[k * 32u + l.x]; }
-    Y[col] = t;
-  }
-}`;
+import {
+  columnReduce,
+  columnSumShader,
+  rowEntry,
+  rowSum as rowSumSplit,
+  rowThreads,
+  workgroupReduce,
+} from './reduction.js';
 
 function rowSum(x: GpuStorage, rows: number, inner: number): GpuStorage {
+  if (inner > 0 && rows > 0) return rowSumSplit(x.buffer, rows, inner);
   const y = alloc(rows);
-  if (inner === 0) runtime().clear(y);
-  else runtime().dispatch(rowSumShader, [x.buffer, y.buffer], new Words().u(rows).u(inner), grid(rows));
+  runtime().clear(y);
   return y;
 }
 
 export function columnSum(x: GPUBuffer, rows: number, cols: number): GpuStorage {
-  const y = alloc(cols);
-  runtime().dispatch(columnSumShader, [x, y.buffer], new Words().u(rows).u(cols), grid(Math.ceil(cols / 32)));
-  return y;
+  return columnReduce(columnSumShader, [x], rows, cols);
 }
 
 /** Sum over `axes` (sorted, non-negative); the output holds the kept axes in order. */
