@@ -4,6 +4,7 @@ import { broadcastShapes, formatShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { add } from './elementwise.js';
 import { floatDType, runKernel } from './kernel.js';
+import { reshape } from './layout.js';
 import { sumTo } from './reduce.js';
 
 export interface MatmulOptions {
@@ -24,6 +25,14 @@ export function matmul(a: Tensor, b: Tensor, { transA = false, transB = false }:
     throw new Error(
       `matmul inner dimensions differ: ${formatShape(a.shape)}${transA ? 'ᵀ' : ''} @ ${formatShape(b.shape)}${transB ? 'ᵀ' : ''}`,
     );
+  }
+  if (!transA && b.rank === 2 && a.rank > 2) {
+    // Rows of a stack times one matrix (a linear layer): fold the batch axes into M. The weight's
+    // gradient is then one product with K = batch·M, not a batched product summed over the batch.
+    const lead = a.shape.slice(0, -1); // [..., M]
+    const rows = lead.reduce((x, y) => x * y, 1);
+    const c = matmul(reshape(a, [rows, ka]), b, { transB }); // [batch·M, N]
+    return reshape(c, [...lead, n]);
   }
   const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
   const [c] = runKernel('matmul', [a, b], { transA, transB }, [{ shape: [...batch, m, n], dtype }]);
