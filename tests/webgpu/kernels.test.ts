@@ -79,6 +79,26 @@ if (backend) {
           ));
       }
     }
+    // One operand's rows not a multiple of 4 (an lm head's 50257-word vocabulary): that operand is read
+    // (or C written) with scalar access, the others with vec4.
+    for (const [m, n, k] of [
+      [136, 131, 68],
+      [131, 136, 68],
+      [132, 68, 37],
+    ] as const) {
+      test(`mixed vec4 and scalar operands ${m}x${n}x${k}, every transpose`, async () => {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            await same(
+              backend,
+              [rand(transA ? [k, m] : [m, k], m + n), rand(transB ? [n, k] : [k, n], k)],
+              ([a, b]) => ops.matmul(a!, b!, { transA, transB }),
+              mm,
+            );
+          }
+        }
+      });
+    }
     test('tile-aligned 256x128x64 (unchecked fast path), K=512 batch of 2', async () => {
       await same(backend, [rand([256, 64], 5), rand([64, 128], 6)], ([a, b]) => ops.matmul(a!, b!), mm);
       await same(

@@ -3,8 +3,8 @@
  * threads, each thread an 8x8 register block (two 4-row by two 4-column vec4 groups, which keeps
  * workgroup-memory reads conflict-free), K in steps of 16 through workgroup memory, the next step's
  * global loads issued before the current step's arithmetic. Variants: transposes, vec4 global access
- * when the contiguous dimensions are multiples of 4, and bounds checks only when a dimension is not a
- * multiple of the tile. Products with at most 8 rows (decoding) go to the matrix-vector kernel.
+ * to each operand whose contiguous dimension is a multiple of 4, and bounds checks only when a dimension
+ * is not a multiple of the tile. Products with at most 8 rows (decoding) go to the matrix-vector kernel.
  */
 import { broadcastStrides, sizeOf } from '../../../tensor/shape.js';
 import type { Kernel } from '../../backend.js';
@@ -21,7 +21,10 @@ const tileK = 16;
 interface Variant {
   transA: boolean;
   transB: boolean;
-  vec: boolean;
+  /** vec4 access to A, B and C: each where its rows' length (and batch stride) is a multiple of 4. */
+  vecA: boolean;
+  vecB: boolean;
+  vecC: boolean;
   checked: boolean;
 }
 
@@ -29,8 +32,8 @@ interface Variant {
  * WGSL that loads 4 consecutive elements (row r, columns c..c+3) of a row-major [rows, cols] matrix at
  * element offset `base` of buffer `name`, zero outside.
  */
-function load4(name: string, v: Variant): string {
-  if (v.vec) {
+function load4(name: 'A' | 'B', v: Variant): string {
+  if (name === 'A' ? v.vecA : v.vecB) {
     const guard = v.checked ? 'if (r >= rows || c >= cols) { return vec4<f32>(0.0); }\n  ' : '';
     return `fn load${name}(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
   ${guard}return ${name}[(base + r * cols + c) / 4u];
@@ -75,7 +78,6 @@ function tileIO(name: string, kMajor: boolean): { load: string; store: string } 
 }
 
 function matmulShader(v: Variant): string {
-  const elem = v.vec ? 'vec4<f32>' : 'f32';
   const a = tileIO('A', v.transA);
   const b = tileIO('B', !v.transB);
   const acc = Array.from({ length: 16 }, (_, k) => `acc${k}`);
@@ -91,7 +93,7 @@ function matmulShader(v: Variant): string {
     for (let h = 0; h < 2; h++)
       stores.push(`store(cBase, ${row}, n0 + ${64 * h}u + 4u * tx, M, N, acc${2 * i + h});`);
   }
-  const store = v.vec
+  const store = v.vecC
     ? `fn store(base: u32, r: u32, c: u32, rows: u32, cols: u32, x: vec4<f32>) {
   ${v.checked ? 'if (r >= rows || c >= cols) { return; }' : ''}
   C[(base + r * cols + c) / 4u] = x;
@@ -101,9 +103,9 @@ function matmulShader(v: Variant): string {
   for (var q = 0u; q < 4u; q++) { if (c + q < cols) { C[base + r * cols + c + q] = x[q]; } }
 }`;
   return `${header}
-@group(0) @binding(1) var<storage, read> A: array<${elem}>;
-@group(0) @binding(2) var<storage, read> B: array<${elem}>;
-@group(0) @binding(3) var<storage, read_write> C: array<${elem}>;
+@group(0) @binding(1) var<storage, read> A: array<${v.vecA ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(2) var<storage, read> B: array<${v.vecB ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(3) var<storage, read_write> C: array<${v.vecC ? 'vec4<f32>' : 'f32'}>;
 var<workgroup> As: array<vec4<f32>, ${(tileK * tile) / 4}>;
 var<workgroup> Bs: array<vec4<f32>, ${(tileK * tile) / 4}>;
 ${load4('A', v)}
@@ -152,7 +154,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 function shaderFor(v: Variant): string {
-  const key = `matmul${v.transA ? ' Aᵀ' : ''}${v.transB ? ' Bᵀ' : ''}${v.vec ? ' vec4' : ' scalar'}${v.checked ? ' checked' : ''}`;
+  const access = (vec: boolean) => (vec ? 'vec4' : 'scalar');
+  const key = `matmul${v.transA ? ' Aᵀ' : ''}${v.transB ? ' Bᵀ' : ''} A:${access(v.vecA)} B:${access(v.vecB)} C:${access(v.vecC)}${v.checked ? ' checked' : ''}`;
   return memoShader(key, () => matmulShader(v));
 }
 
@@ -192,10 +195,17 @@ export function encodeMatmul(
   }
   const aCols = transA ? m : k;
   const bCols = transB ? k : n;
-  const vec = aCols % 4 === 0 && bCols % 4 === 0 && n % 4 === 0;
   const checked = m % tile !== 0 || n % tile !== 0 || k % tileK !== 0;
   const groups = [Math.ceil(n / tile), Math.ceil(m / tile), batches];
-  const code = shaderFor({ transA, transB, vec, checked });
+  // An lm head's vocabulary (GPT-2's 50257) makes only the operands with vocabulary-long rows scalar.
+  const code = shaderFor({
+    transA,
+    transB,
+    vecA: aCols % 4 === 0,
+    vecB: bCols % 4 === 0,
+    vecC: n % 4 === 0,
+    checked,
+  });
   runtime().dispatch(code, [a, b, c.buffer], words(m, n, k, shape, sa, sb), groups);
 }
 
