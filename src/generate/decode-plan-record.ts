@@ -2,9 +2,9 @@
 /**
  * Recording a planned decode step (decode-plan.ts): the preallocated buffers and the fixed list of
  * (pipeline, bind group, workgroups) one token runs, in order —
- *   embedding; per virtual layer: norm·QKV(+bias) → attention splits (RoPE, KV-cache write) → combine
- *   (only with several splits) → o-proj + residual → norm·gate/up·SiLU·mul → down + residual; norm·LM
- *   head + argmax partials → argmax. 6·layers + 3 dispatches (5·layers + 3 with one split).
+ *   embedding; per virtual layer: norm·QKV(+bias) → attention splits (RoPE, KV-cache write) →
+ *   combine·o-proj + residual → norm·gate/up·SiLU·mul → down + residual; norm·LM head + argmax partials
+ *   → argmax. 5·layers + 3 dispatches (6·layers + 3 with the combine as a dispatch of its own).
  */
 import {
   argmaxCombineShader,
@@ -12,9 +12,11 @@ import {
   attentionSplitShader,
   type DecodeAttentionSpec,
   embeddingShader,
+  maxChunk,
 } from '../backend/webgpu/decode/attention-decode.js';
 import { packHalves, type WeightFormat } from '../backend/webgpu/decode/half.js';
 import {
+  combineWorkgroupBytes,
   type FusedMatvecSpec,
   fusedMatvecShader,
   matvecOutputs,
@@ -137,6 +139,8 @@ export class StepRecorder {
       fusedMatvecShader({ ...spec, subgroups: this.subgroups }),
       resources,
       Math.ceil(matvecOutputs(spec) / matvecRowsPerGroup),
+      1,
+      spec.combine ? 0 : 1,
     );
   }
 
@@ -175,7 +179,7 @@ export class StepRecorder {
     return this.packed.get(path) ?? StepRecorder.tensorBinding(this.param(path));
   }
 
-  build(splits: number): void {
+  build(splits: number, fuseCombine = true): void {
     const m = this.model;
     const c = m.config;
     const d = c.hiddenSize;
@@ -275,29 +279,39 @@ export class StepRecorder {
         h,
         0,
       );
-      if (splits > 1) {
-        this.add(
-          `layer ${slot} combine`,
-          attentionCombineShader(spec),
-          [this.stepUniform, partials, attnOut],
-          h,
-          1,
-          0,
-        );
-      }
       const oBias = this.concatBias([{ path: b.o ? `${a}.o_proj.bias` : null, size: d }]);
-      this.matvec(
-        `layer ${slot} o-proj+residual`,
-        {
-          k: h * hd,
-          sources: [d],
-          normEps: null,
-          bias: oBias !== null,
-          epilogue: 'residual',
-          weights: this.formatFor(h * hd),
-        },
-        [attnOut, this.weight(`${a}.o_proj.weight`), ...(oBias ? [oBias] : []), x],
-      );
+      const oSpec: FusedMatvecSpec = {
+        k: h * hd,
+        sources: [d],
+        normEps: null,
+        bias: oBias !== null,
+        epilogue: 'residual',
+        weights: this.formatFor(h * hd),
+      };
+      const oRest = [this.weight(`${a}.o_proj.weight`), ...(oBias ? [oBias] : []), x];
+      // Several splits: the combine runs in the o-projection's prologue where workgroup memory allows,
+      // else as a dispatch of its own.
+      const combine = { heads: h, headDim: hd, splits, chunk: maxChunk(spec) };
+      const fits = combineWorkgroupBytes(combine) <= this.device.limits.maxComputeWorkgroupStorageSize;
+      if (splits > 1 && fuseCombine && fits) {
+        this.matvec(`layer ${slot} combine·o-proj+residual`, { ...oSpec, combine }, [
+          this.stepUniform,
+          partials,
+          ...oRest,
+        ]);
+      } else {
+        if (splits > 1) {
+          this.add(
+            `layer ${slot} combine`,
+            attentionCombineShader(spec),
+            [this.stepUniform, partials, attnOut],
+            h,
+            1,
+            0,
+          );
+        }
+        this.matvec(`layer ${slot} o-proj+residual`, oSpec, [attnOut, ...oRest]);
+      }
       const mlp = `${p}.mlp`;
       const upBias = this.concatBias([
         { path: c.mlpBias ? `${mlp}.gate_proj.bias` : null, size: inter },

@@ -7,10 +7,10 @@
  * and the greedy token comes back as 4 bytes (the argmax runs on the GPU and also feeds the next step's
  * embedding, so greedy decoding never uploads a token).
  *
- * Per layer, 6 dispatches: norm·QKV(+bias) → attention splits (RoPE and cache write fused in) → combine
- * → o-proj + residual → norm·gate/up·SiLU·mul → down + residual. Plus embedding, norm·LM head with
- * per-workgroup argmax, and the final argmax: 6·layers + 3 per token; 5·layers + 3 with one attention
- * split (the default up to 64 positions of capacity), which needs no combine.
+ * Per layer, 5 dispatches: norm·QKV(+bias) → attention splits (RoPE and cache write fused in) →
+ * combine of the splits · o-proj + residual → norm·gate/up·SiLU·mul → down + residual. Plus embedding,
+ * norm·LM head with per-workgroup argmax, and the final argmax: 5·layers + 3 per token (6·layers + 3
+ * where the combine runs on its own: `fuseCombine: false`, or too little workgroup memory).
  *
  * Prefill goes through the eager path (batched matmuls) into the same KV buffers: the plan's `cache`
  * is an ordinary KVCache whose slots are the plan's buffers.
@@ -27,7 +27,12 @@ import { COPY_DST, type PlannedDispatch, StepRecorder } from './decode-plan-reco
 import { planSupport } from './decode-support.js';
 
 export interface DecodePlanOptions {
-  /** KV-length splits of the attention kernel (default `defaultSplits`: chunks of 16 positions, ≤ 64 splits). */
+  /**
+   * Merge the attention splits in the o-projection's prologue (default) rather than in a dispatch of
+   * its own; the separate combine is also used where workgroup memory does not fit the fused one.
+   */
+  fuseCombine?: boolean;
+  /** KV-length splits of the attention kernel (default `defaultSplits`: ~128 (split, head) workgroups). */
   splits?: number;
   /**
    * Matvec weight storage: 'f16' or 'bf16' keep a 16-bit copy (rounded to nearest even on the host)
@@ -128,7 +133,7 @@ export class DecodePlan {
     const subgroups = options.subgroups ?? subgroupsUsable(backend);
     if (subgroups && !subgroupsUsable(backend))
       throw new Error('subgroup reductions need the subgroups feature with subgroups of at most 32');
-    const splits = options.splits ?? defaultSplits(capacity);
+    const splits = options.splits ?? defaultSplits(capacity, model.config.numAttentionHeads);
     // The attention kernel holds one split's scores, q and k in workgroup memory.
     const workgroupBytes = attentionWorkgroupBytes(capacity, splits, model.config.headDim);
     const limit = backend.runtime.device.limits.maxComputeWorkgroupStorageSize;
@@ -140,7 +145,7 @@ export class DecodePlan {
     const plan = new DecodePlan(model, backend, capacity, options.weights ?? 'f32', subgroups);
     await plan.recorder.packWeights();
     plan.device.pushErrorScope('validation');
-    plan.recorder.build(splits);
+    plan.recorder.build(splits, options.fuseCombine ?? true);
     for (let i = 0; i < stagingRing; i++) {
       plan.stagings.push(plan.recorder.buffer(16, MAP_READ | COPY_DST));
       plan.inflight.push(Promise.resolve());

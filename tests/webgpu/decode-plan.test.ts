@@ -26,6 +26,7 @@ const cases: {
   splits?: number;
   seed?: number;
   subgroups?: boolean;
+  fuseCombine?: boolean;
 }[] = [
   {
     name: 'GQA 3:1, tied head',
@@ -108,6 +109,7 @@ const cases: {
 ];
 cases.push(
   { ...cases[0]!, name: `${cases[0]!.name}, one split over 29 positions (two score passes)`, splits: 1 },
+  { ...cases[1]!, name: `${cases[1]!.name}, combine as a dispatch of its own`, fuseCombine: false },
   {
     name: 'head dim 128 (two output dims per invocation), GQA 2:1',
     config: { vocabSize: 80, hiddenSize: 256, numLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 1 },
@@ -132,7 +134,7 @@ if (backend) {
     }
   });
 
-  for (const { name, config, splits, seed = 7, subgroups } of cases) {
+  for (const { name, config, splits, seed = 7, subgroups, fuseCombine } of cases) {
     test(`planned decode equals the cpu, token for token and logits within 1e-4: ${name}`, async () => {
       const { cpuModel, gpuModel } = modelPair(backend, config, seed);
       const prompt = [3, 1, 4, 1, 5];
@@ -141,6 +143,7 @@ if (backend) {
       const plan = await DecodePlan.create(gpuModel, prompt.length + steps, {
         ...(splits ? { splits } : {}),
         ...(subgroups === undefined ? {} : { subgroups }),
+        ...(fuseCombine === undefined ? {} : { fuseCombine }),
       });
       if (subgroups === false) assert.equal(plan.usesSubgroups, false);
       try {
@@ -196,16 +199,19 @@ if (backend) {
     }
   });
 
-  test('a planned step is 6 dispatches per layer + 3 (5 + 3 with one attention split); the count is what replays', async () => {
+  test('a planned step is 5 dispatches per layer + 3 (6 + 3 with the combine on its own); the count is what replays', async () => {
     const { gpuModel } = modelPair(backend, cases[0]!.config, 1);
     const layers = gpuModel.config.numLayers;
     const split = await DecodePlan.create(gpuModel, 16, { splits: 2 });
+    const separate = await DecodePlan.create(gpuModel, 16, { splits: 2, fuseCombine: false });
     const single = await DecodePlan.create(gpuModel, 16); // 16 positions: one split by default
     try {
-      assert.equal(split.dispatchesPerToken, 6 * layers + 3);
+      assert.equal(split.dispatchesPerToken, 5 * layers + 3);
+      assert.equal(split.dispatches.filter((d) => d.label.includes('combine·o-proj')).length, layers);
+      assert.equal(separate.dispatchesPerToken, 6 * layers + 3);
       assert.equal(single.dispatchesPerToken, 5 * layers + 3);
       assert.equal(single.dispatches.filter((d) => d.label.includes('combine')).length, 0);
-      for (const plan of [split, single]) {
+      for (const plan of [split, separate, single]) {
         const { token } = await plan.prefill([1, 2, 3]);
         await plan.step(token);
         for (let s = 0; s < 4; s++) await plan.step();
@@ -214,6 +220,7 @@ if (backend) {
       }
     } finally {
       split.dispose();
+      separate.dispose();
       single.dispose();
       gpuModel.dispose();
     }

@@ -41,12 +41,14 @@ export function attentionWorkgroupBytes(capacity: number, splits: number, headDi
 const positionsPerPass = 16;
 
 /**
- * Default splits for a plan of `capacity` positions: chunks of 16 positions (so a 200-position context
- * spreads over ~13 workgroups per head and every invocation's loop over positions is short and
- * unrolled), growing in steps of 16 so that there are at most 64 splits to combine.
+ * Default splits for a plan of `capacity` positions and `heads` query heads: enough (split, head)
+ * workgroups to occupy a large GPU (~128) while short contexts are concerned, at least one split per 256
+ * positions for long ones, chunks a multiple of 16 positions, and at most one split per 16 positions.
+ * Few splits keep the combine (fused into the o-projection) cheap.
  */
-export function defaultSplits(capacity: number): number {
-  const chunk = positionsPerPass * Math.ceil(capacity / (positionsPerPass * 64));
+export function defaultSplits(capacity: number, heads: number): number {
+  const wanted = Math.max(Math.ceil(128 / heads), Math.ceil(capacity / 256), 1);
+  const chunk = positionsPerPass * Math.ceil(capacity / (positionsPerPass * wanted));
   return Math.ceil(capacity / chunk);
 }
 

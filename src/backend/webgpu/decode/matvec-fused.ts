@@ -1,6 +1,7 @@
 /**
  * The matrix-vector kernel of a planned decode step (batch 1), with the neighbouring ops fused in:
- * RMSNorm of the input (Σx² recomputed per workgroup, folded in as one scale after the dot), several
+ * RMSNorm of the input (Σx² recomputed per workgroup after the dot — the weight loads do not wait for
+ * the reduction — and folded in as one scale), several
  * weight matrices stacked along the output (q/k/v, or gate/up paired per row), an optional bias and
  * one epilogue: store, residual add (out += W·x), SiLU(gate)·up, or logits plus a per-workgroup argmax.
  *
@@ -29,6 +30,18 @@ export interface FusedMatvecSpec {
    * NVIDIA: 32; lavapipe: 8).
    */
   subgroups?: boolean;
+  /**
+   * The input is the attention's split partials [H, splits, hd + 2] (running max, sum, unnormalised
+   * output per split), merged in workgroup memory before the dot (the flash-decoding combine, fused
+   * into the o-projection so that it costs no dispatch of its own). Only the splits that start before
+   * the step's length (binding 0, the step uniform) are read. K must be heads·headDim.
+   */
+  combine?: { heads: number; headDim: number; splits: number; chunk: number };
+}
+
+/** Workgroup memory of a matvec with a combine prologue, in bytes. */
+export function combineWorkgroupBytes(combine: NonNullable<FusedMatvecSpec['combine']>): number {
+  return 4 * (3 * combine.heads * combine.splits + combine.heads * combine.headDim + 2 * 256 + 8);
 }
 
 import { unpackWGSL, type WeightFormat } from './half.js';
@@ -60,11 +73,15 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   // Packed: one vec4<u32> holds the weights of two input vec4s (index i over K / 8).
   const kw = packed ? k / 8 : kv;
   const nOut = matvecOutputs(spec);
+  const combine = spec.combine;
+  if (combine && (normEps !== null || combine.heads * combine.headDim !== k))
+    throw new Error('a combine prologue needs no norm and K = heads·headDim');
   let binding = 1;
   const decl: string[] = [];
   const bind = (name: string, type: string, access: 'read' | 'read_write') =>
     decl.push(`@group(0) @binding(${binding++}) var<storage, ${access}> ${name}: array<${type}>;`);
-  bind('x', elem, 'read');
+  if (combine) bind('part', 'f32', 'read');
+  else bind('x', elem, 'read');
   if (normEps !== null) bind('nw', elem, 'read');
   sources.forEach((_, i) => {
     bind(`W${i}`, packed ? 'vec4<u32>' : elem, 'read');
@@ -73,7 +90,7 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   bind('out', 'f32', 'read_write');
   if (epilogue === 'argmax') bind('partial', 'f32', 'read_write');
 
-  const input = (i: string) => (normEps !== null ? `x[${i}] * nw[${i}]` : `x[${i}]`);
+  const input = (i: string) => (combine ? `xs[${i}]` : normEps !== null ? `x[${i}] * nw[${i}]` : `x[${i}]`);
   const dot = (w: string) =>
     packed
       ? `dotPacked(${w}, ${input('2u * i')}, ${input('2u * i + 1u')})`
@@ -119,6 +136,44 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   ${sumSquares}
   inv = 1.0 / sqrt(total / ${wgslFloat(k)} + ${wgslFloat(normEps)});
   workgroupBarrier();`;
+  let prologue = norm;
+  let combineDecl = '';
+  if (combine) {
+    const { heads: nh, headDim: hd, splits: ns, chunk } = combine;
+    const pairs = nh * ns;
+    combineDecl = `struct Step { pos: u32, len: u32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<uniform> step: Step;
+var<workgroup> xs: array<${elem}, ${kv}>;
+var<workgroup> wm: array<f32, ${pairs}>;
+var<workgroup> wl: array<f32, ${pairs}>;
+var<workgroup> ws: array<f32, ${pairs}>;`;
+    const store = vec ? 'xs[e / 4u][e % 4u] = a;' : 'xs[e] = a;';
+    prologue = `let filled = min((step.pos + ${chunk}u) / ${chunk}u, ${ns}u);
+  for (var t = lid; t < ${pairs}u; t += 256u) {
+    let o = t * ${hd + 2}u;
+    let live = t % ${ns}u < filled;
+    wm[t] = select(-3.0e38, part[o], live);
+    wl[t] = select(0.0, part[o + 1u], live);
+  }
+  workgroupBarrier();
+  for (var t = lid; t < ${pairs}u; t += 256u) {
+    let h0 = (t / ${ns}u) * ${ns}u;
+    var big = -3.0e38;
+    for (var j = 0u; j < ${ns}u; j++) { big = max(big, wm[h0 + j]); }
+    var l = 0.0;
+    for (var j = 0u; j < ${ns}u; j++) { l += exp(wm[h0 + j] - big) * wl[h0 + j]; }
+    ws[t] = select(0.0, exp(wm[t] - big) / l, t % ${ns}u < filled);
+  }
+  workgroupBarrier();
+  for (var e = lid; e < ${k}u; e += 256u) {
+    let h = e / ${hd}u;
+    let base = h * ${ns * (hd + 2)}u + 2u + e % ${hd}u;
+    var a = 0.0;
+    for (var s = 0u; s < filled; s++) { a += ws[h * ${ns}u + s] * part[base + s * ${hd + 2}u]; }
+    ${store}
+  }
+  workgroupBarrier();`;
+  }
   // Each row's 32 lane sums, reduced to sum0 (and sum1 when paired) at lane 0.
   const laneReduce = sg
     ? `let sg0 = subgroupAdd(acc0);
@@ -189,6 +244,7 @@ fn dotPacked(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
 }`
     : '';
   return `${sg ? 'enable subgroups;' : ''}
+${combineDecl}
 ${decl.join('\n')}
 ${unpack}
 var<workgroup> red0: array<f32, 256>;
@@ -201,12 +257,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let lane = lid % 32u;
   let row = block * 8u + slot;
   var inv = 1.0;
-  ${norm}
+  ${combine ? prologue : ''}
   var acc0 = 0.0;
   var acc1 = 0.0;
   if (row < ${nOut}u) {
     ${accumulate}
   }
+  ${combine ? '' : norm}
   ${laneReduce}
   ${epilogue === 'argmax' ? `if (lane == 0u && row >= ${nOut}u) { best[slot] = -3.0e38; }` : ''}
   if (lane == 0u && row < ${nOut}u) {
