@@ -99,6 +99,25 @@ if (backend) {
         }
       });
     }
+    // Few output tiles and K >= 2048 (a weight gradient over many tokens): K in chunks, summed after.
+    for (const [m, n, k] of [
+      [40, 36, 2100],
+      [131, 36, 2100],
+      [128, 128, 4096],
+    ] as const) {
+      test(`split K ${m}x${n}x${k}, every transpose`, async () => {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            await same(
+              backend,
+              [rand(transA ? [k, m] : [m, k], m + k), rand(transB ? [n, k] : [k, n], n + k)],
+              ([a, b]) => ops.matmul(a!, b!, { transA, transB }),
+              { atol: 1e-4, rtol: 1e-4 },
+            );
+          }
+        }
+      });
+    }
     test('tile-aligned 256x128x64 (unchecked fast path), K=512 batch of 2', async () => {
       await same(backend, [rand([256, 64], 5), rand([64, 128], 6)], ([a, b]) => ops.matmul(a!, b!), mm);
       await same(

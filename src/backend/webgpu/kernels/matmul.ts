@@ -4,7 +4,8 @@
  * workgroup-memory reads conflict-free), K in steps of 16 through workgroup memory, the next step's
  * global loads issued before the current step's arithmetic. Variants: transposes, vec4 global access
  * to each operand whose contiguous dimension is a multiple of 4, and bounds checks only when a dimension
- * is not a multiple of the tile. Products with at most 8 rows (decoding) go to the matrix-vector kernel.
+ * is not a multiple of the tile; K split into chunks summed afterwards when there are few output tiles
+ * (splitK). Products with at most 8 rows (decoding) go to the matrix-vector kernel.
  */
 import { broadcastStrides, sizeOf } from '../../../tensor/shape.js';
 import type { Kernel } from '../../backend.js';
@@ -14,6 +15,7 @@ import type { GpuStorage } from '../runtime.js';
 import { alloc, buf, header, memoShader, runtime } from '../shader.js';
 import { batchOffsets, collapseBatch, maxBatchRank } from './batch.js';
 import { encodeMatvec, matvecMaxRows } from './matvec.js';
+import { columnReduce, columnSumShader } from './reduction.js';
 
 const tile = 128;
 const tileK = 16;
@@ -118,23 +120,27 @@ ${store}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let M = pu(0); let N = pu(1); let K = pu(2);
-  ${batchOffsets('wid.z')}
+  // Split-K: z = batch·splits + split; this workgroup sums k in [kStart, kEnd) into slice z of C.
+  let splits = pu(17);
+  let kStart = (wid.z % splits) * pu(16);
+  let kEnd = min(K, kStart + pu(16));
+  ${batchOffsets('wid.z / splits')}
   let cBase = wid.z * M * N;
   let m0 = wid.y * ${tile}u;
   let n0 = wid.x * ${tile}u;
   let tx = lid % 16u;
   let ty = lid / 16u;
   ${acc.map((name) => `var ${name} = vec4<f32>(0.0);`).join(' ')}
-  var ra0 = fetchA(aBase, m0, 0u, 0u, lid, K, M);
-  var ra1 = fetchA(aBase, m0, 0u, 1u, lid, K, M);
-  var rb0 = fetchB(bBase, n0, 0u, 0u, lid, K, N);
-  var rb1 = fetchB(bBase, n0, 0u, 1u, lid, K, N);
-  for (var k0 = 0u; k0 < K; k0 += ${tileK}u) {
+  var ra0 = fetchA(aBase, m0, kStart, 0u, lid, K, M);
+  var ra1 = fetchA(aBase, m0, kStart, 1u, lid, K, M);
+  var rb0 = fetchB(bBase, n0, kStart, 0u, lid, K, N);
+  var rb1 = fetchB(bBase, n0, kStart, 1u, lid, K, N);
+  for (var k0 = kStart; k0 < kEnd; k0 += ${tileK}u) {
     putA(ra0, 0u, lid); putA(ra1, 1u, lid);
     putB(rb0, 0u, lid); putB(rb1, 1u, lid);
     workgroupBarrier();
     let next = k0 + ${tileK}u;
-    if (next < K) {
+    if (next < kEnd) {
       ra0 = fetchA(aBase, m0, next, 0u, lid, K, M);
       ra1 = fetchA(aBase, m0, next, 1u, lid, K, M);
       rb0 = fetchB(bBase, n0, next, 0u, lid, K, N);
@@ -170,6 +176,30 @@ function words(m: number, n: number, k: number, shape: number[], sa: number[], s
     .us(sb, maxBatchRank);
 }
 
+/**
+ * K-chunks of a product with few output tiles and a long K: a weight gradient dW = dYᵀ·X over all the
+ * tokens of a batch (768x768 has 36 tiles of 128x128, with K = 8192 at GPT-2's batch 8 x 1024) would
+ * keep a few dozen workgroups busy on a GPU that holds hundreds. Each chunk's product goes to its own
+ * [M, N] slice and a column sum adds them. Chunks are at least `minChunkK` long; splits aim at
+ * `targetGroups` workgroups in all. Unbatched products only (the slices then lie [splits, M, N]).
+ */
+const minChunkK = 512;
+const targetGroups = 512;
+
+function splitK(
+  tiles: number,
+  batches: number,
+  k: number,
+  maxSplits: number,
+): { splits: number; chunk: number } {
+  const whole = Math.ceil(k / tileK) * tileK;
+  if (batches !== 1 || tiles >= targetGroups / 2 || k < 4 * minChunkK || maxSplits < 2)
+    return { splits: 1, chunk: whole };
+  const wanted = Math.min(Math.floor(k / minChunkK), Math.ceil(targetGroups / tiles), maxSplits);
+  const chunk = Math.ceil(k / wanted / tileK) * tileK;
+  return { splits: Math.ceil(k / chunk), chunk };
+}
+
 /** Encodes C = op(A) op(B) for [batch..., M, N]; A's and B's batch strides are in elements. */
 export function encodeMatmul(
   a: GPUBuffer,
@@ -196,7 +226,11 @@ export function encodeMatmul(
   const aCols = transA ? m : k;
   const bCols = transB ? k : n;
   const checked = m % tile !== 0 || n % tile !== 0 || k % tileK !== 0;
-  const groups = [Math.ceil(n / tile), Math.ceil(m / tile), batches];
+  const tiles = Math.ceil(n / tile) * Math.ceil(m / tile);
+  // The slices must fit one storage binding.
+  const maxSplits = Math.floor(runtime().device.limits.maxStorageBufferBindingSize / (4 * m * n));
+  const { splits, chunk } = splitK(tiles, batches, k, maxSplits);
+  const groups = [Math.ceil(n / tile), Math.ceil(m / tile), batches * splits];
   // An lm head's vocabulary (GPT-2's 50257) makes only the operands with vocabulary-long rows scalar.
   const code = shaderFor({
     transA,
@@ -206,7 +240,15 @@ export function encodeMatmul(
     vecC: n % 4 === 0,
     checked,
   });
-  runtime().dispatch(code, [a, b, c.buffer], words(m, n, k, shape, sa, sb), groups);
+  const params = words(m, n, k, shape, sa, sb).u(chunk).u(splits);
+  if (splits === 1) {
+    runtime().dispatch(code, [a, b, c.buffer], params, groups);
+    return;
+  }
+  const partial = alloc(splits * m * n); // [splits, M, N]
+  runtime().dispatch(code, [a, b, partial.buffer], params, groups);
+  columnReduce(columnSumShader, [partial.buffer], splits, m * n, c);
+  runtime().release(partial);
 }
 
 export const matmulKernel: Kernel<MatmulAttrs> = ([a, b], { transA, transB }, [out]) => {

@@ -127,14 +127,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 export const columnSumShader = columnShader(['X'], 'X[r * cols + j]');
 
 /**
- * Runs a `columnShader` kernel over `rows` rows (> 0) and `cols` columns; when the rows are split, the
- * partial sums [splits, cols] are summed by a second pass.
+ * Runs a `columnShader` kernel over `rows` rows (> 0) and `cols` columns, into `out` when given (else a
+ * new storage); when the rows are split, the partial sums [splits, cols] are summed by a second pass.
  */
 export function columnReduce(
   code: string,
   inputs: readonly GPUBuffer[],
   rows: number,
   cols: number,
+  out?: GpuStorage,
 ): GpuStorage {
   const columnGroups = Math.ceil(cols / 32);
   const perSplit = Math.max(
@@ -143,11 +144,11 @@ export function columnReduce(
     8 * Math.ceil(rows / minColumnRows / 8),
   );
   const splits = Math.ceil(rows / perSplit);
-  const partial = alloc(splits * cols);
+  const partial = splits === 1 && out ? out : alloc(splits * cols);
   const words = new Words().u(rows).u(cols).u(perSplit).u(columnGroups).u(splits);
   runtime().dispatch(code, [...inputs, partial.buffer], words, grid(columnGroups * splits));
   if (splits === 1) return partial;
-  const y = columnReduce(columnSumShader, [partial.buffer], splits, cols);
+  const y = columnReduce(columnSumShader, [partial.buffer], splits, cols, out);
   runtime().release(partial);
   return y;
 }
