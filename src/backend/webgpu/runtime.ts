@@ -26,6 +26,12 @@ export function sizeClass(bytes: number): number {
 
 const storageUsage = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
 const dispatchesPerSubmit = 512;
+/**
+ * Submits after a wait start small and double up to dispatchesPerSubmit: the GPU is idle after a
+ * read-back, and a training step's first 512 dispatches (the whole forward pass) took milliseconds of
+ * host encoding before the GPU got any of them.
+ */
+const firstSubmitAfterIdle = 16;
 const flushToReuseBytes = 1 << 20;
 
 export class GpuRuntime {
@@ -44,6 +50,7 @@ export class GpuRuntime {
   private readonly params: ParamWriter;
   private readonly paramBuffer: GPUBuffer;
   private pendingDispatches = 0;
+  private submitAfter = firstSubmitAfterIdle;
   private errors: string[] = [];
   /** Bytes held by live and pooled buffers. */
   allocatedBytes = 0;
@@ -184,7 +191,7 @@ export class GpuRuntime {
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(groups[0]!, groups[1] ?? 1, groups[2] ?? 1);
     if (this.passTimestamps) this.endPass();
-    if (++this.pendingDispatches >= dispatchesPerSubmit) this.flush();
+    if (++this.pendingDispatches >= this.submitAfter) this.flush();
   }
 
   clear(storage: GpuStorage): void {
@@ -211,6 +218,7 @@ export class GpuRuntime {
       }
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = null;
+      this.submitAfter = Math.min(dispatchesPerSubmit, 2 * this.submitAfter);
     }
     this.params.reset();
     this.pendingDispatches = 0;
@@ -238,6 +246,7 @@ export class GpuRuntime {
   async sync(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
+    this.submitAfter = firstSubmitAfterIdle;
     this.checkErrors();
   }
 
@@ -249,6 +258,7 @@ export class GpuRuntime {
     this.copy(storage.buffer, staging, size);
     this.flush();
     await staging.mapAsync(0x0001); // GPUMapMode.READ
+    this.submitAfter = firstSubmitAfterIdle;
     const result = staging.getMappedRange(0, size).slice(0, bytes);
     staging.unmap();
     staging.destroy();
