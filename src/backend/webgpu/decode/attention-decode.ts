@@ -83,7 +83,7 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
     ? `let i = d / 2u; let other = d ^ 1u; let sign = select(1.0, -1.0, (d & 1u) == 0u);`
     : `let i = d % ${half}u; let other = select(d - ${half}u, d + ${half}u, d < ${half}u); let sign = select(1.0, -1.0, d < ${half}u);`;
   const laneDot = !vec
-    ? `for (var c = lane; c < ${hd}u; c += ${lanes}u) { s += qs[c] * K[kb + c]; }`
+    ? `for (var c = lane; c < ${hd}u; c += ${lanes}u) { s += qs[c] * K[kb + c]; }` // short: hd / 4 steps
     : Number.isInteger(quarter)
       ? `for (var j = 0u; j < ${quarter}u; j++) {
         let c = (lane + j * ${lanes}u) * 4u;
@@ -139,12 +139,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let lane = lid % ${lanes}u;
   for (var ps = 0u; ps < ${passes}u; ps++) {
     let i = ps * ${positionsPerPass}u + lid / ${lanes}u;
-    let p = start + i;
+    // Positions past the split (or the cache) are clamped and their scores masked below: the loads
+    // need no branch. The new position's score is taken from q·k in workgroup memory.
+    let kb = kvBase + min(start + i, ${capacity - 1}u) * ${hd}u;
     var s = 0.0;
-    if (i < n && p != pos) {
-      let kb = kvBase + p * ${hd}u;
-      ${laneDot}
-    }
+    ${laneDot}
     red[lid] = s;
     workgroupBarrier();
     if (lid < ${positionsPerPass}u) {
@@ -162,30 +161,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var mx = -3.0e38;
   for (var i = 0u; i < ${passes * positionsPerPass}u; i++) { mx = max(mx, sc[i]); }
   var total = 0.0;
-${accs.map((j) => `  var a${j} = 0.0;`).join('\n')}
-  for (var i = 0u; i < ${passes * positionsPerPass}u; i++) {
-    if (i < n) {
-      let e = exp(sc[i] - mx);
-      total += e;
-      let p = start + i;
-      let vb = select(kvBase + p * ${hd}u, ${vOff}u + g * ${hd}u, p == pos);
 ${accs
   .map(
-    (j) => `      if (lid + ${j * threads}u < ${hd}u) {
-        let d = lid + ${j * threads}u;
-        a${j} += e * select(V[vb + d], qkv[vb + d], p == pos);
-      }`,
+    (j) => `  var a${j} = 0.0;
+  let d${j} = ${(j + 1) * threads <= hd ? `lid + ${j * threads}u` : `min(lid + ${j * threads}u, ${hd - 1}u)`};`,
   )
   .join('\n')}
-    }
+  let vNew = ${vOff}u + g * ${hd}u;
+  // Masked positions have e = exp(-3e38 - mx) = 0; the loop has a constant trip count and no branch.
+  for (var i = 0u; i < ${passes * positionsPerPass}u; i++) {
+    let e = exp(sc[i] - mx);
+    total += e;
+    let p = start + i;
+    let vb = kvBase + min(p, ${capacity - 1}u) * ${hd}u;
+${accs.map((j) => `    a${j} += e * select(V[vb + d${j}], qkv[vNew + d${j}], p == pos);`).join('\n')}
   }
   let ob = (h * ${splits}u + split) * ${hd + 2}u;
 ${accs
-  .map(
-    (j) => `  if (lid + ${j * threads}u < ${hd}u) {
-    ${single ? `part[h * ${hd}u + lid + ${j * threads}u] = a${j} / total;` : `part[ob + 2u + lid + ${j * threads}u] = a${j};`}
-  }`,
-  )
+  .map((j) => {
+    const store = single ? `part[h * ${hd}u + d${j}] = a${j} / total;` : `part[ob + 2u + d${j}] = a${j};`;
+    return (j + 1) * threads <= hd ? `  ${store}` : `  if (lid + ${j * threads}u < ${hd}u) { ${store} }`;
+  })
   .join('\n')}
   ${
     single

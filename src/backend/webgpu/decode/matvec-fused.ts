@@ -98,23 +98,38 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
         ? `dot(${w}, ${input('i')})`
         : `${w} * ${input('i')}`;
   const paired = epilogue === 'siluMul';
+  // The 32 lanes of a row stride over its kw vectors with a constant trip count; the last, partial
+  // stride clamps its index and masks the product instead of branching, so that the loop has no
+  // branch and every load of a lane can be in flight at once (the kernel is latency-bound at batch 1).
+  const trips = Math.ceil(kw / 32);
+  const ragged = kw % 32 !== 0;
+  const strided = (body: (term: (product: string) => string) => string) =>
+    `for (var j = 0u; j < ${trips}u; j++) {
+      let i0 = lane + j * 32u;
+      let i = ${ragged ? `min(i0, ${kw - 1}u)` : 'i0'};
+      ${ragged ? 'let live = select(0.0, 1.0, i0 < ' + kw + 'u);' : ''}
+      ${body((product) => (ragged ? `live * ${product}` : product))}
+    }`;
   let accumulate: string;
   if (paired) {
     accumulate = `let base = row * ${kw}u;
-    for (var i = lane; i < ${kw}u; i += 32u) { acc0 += ${dot('W0[base + i]')}; acc1 += ${dot('W1[base + i]')}; }`;
+    ${strided((term) => `acc0 += ${term(dot('W0[base + i]'))}; acc1 += ${term(dot('W1[base + i]'))};`)}`;
   } else {
     let start = 0;
     accumulate = sources
       .map((rows, s) => {
         const cond = s === sources.length - 1 ? '' : `if (row < ${start + rows}u) `;
         const code = `${cond}{ let base = (row - ${start}u) * ${kw}u;
-      for (var i = lane; i < ${kw}u; i += 32u) { acc0 += ${dot(`W${s}[base + i]`)}; } }`;
+      ${strided((term) => `acc0 += ${term(dot(`W${s}[base + i]`))};`)} }`;
         start += rows;
         return code;
       })
       .join(' else ');
   }
   const sg = spec.subgroups ?? false;
+  // Subgroup reductions keep one slot per subgroup (subgroups of at least 4); barrier trees one per
+  // invocation. Less workgroup memory is less for Dawn to zero at every workgroup's start.
+  const reduceSlots = sg ? 64 : 256;
   const sumSquares = sg
     ? `let sgSquares = subgroupAdd(ss);
   if (sid == 0u) { red0[lid / sgSize] = sgSquares; }
@@ -169,7 +184,8 @@ var<workgroup> ws: array<f32, ${pairs}>;`;
     let h = e / ${hd}u;
     let base = h * ${ns * (hd + 2)}u + 2u + e % ${hd}u;
     var a = 0.0;
-    for (var s = 0u; s < filled; s++) { a += ws[h * ${ns}u + s] * part[base + s * ${hd + 2}u]; }
+    // A constant trip count (no branch; every load in flight at once): unfilled splits weigh 0.
+    for (var s = 0u; s < ${ns}u; s++) { a += ws[h * ${ns}u + s] * part[base + s * ${hd + 2}u]; }
     ${store}
   }
   workgroupBarrier();`;
@@ -247,8 +263,8 @@ fn dotPacked(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
 ${combineDecl}
 ${decl.join('\n')}
 ${unpack}
-var<workgroup> red0: array<f32, 256>;
-${paired ? 'var<workgroup> red1: array<f32, 256>;' : ''}
+var<workgroup> red0: array<f32, ${reduceSlots}>;
+${paired ? `var<workgroup> red1: array<f32, ${reduceSlots}>;` : ''}
 ${epilogue === 'argmax' ? 'var<workgroup> best: array<f32, 8>;' : ''}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg ? ', @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sid: u32' : ''}) {
