@@ -14,17 +14,32 @@
  *
  * Prefill goes through the eager path (batched matmuls) into the same KV buffers: the plan's `cache`
  * is an ordinary KVCache whose slots are the plan's buffers.
+ *
+ * Sampling (`setSampling`): the final argmax dispatch is replaced by the GPU sampler's 2–3 dispatches
+ * (backend/webgpu/decode/sample.ts: repetition penalty, temperature, top-k, top-p, min-p, the draw), so
+ * a sampled step still reads back 4 bytes and its token feeds the next step on the GPU like greedy.
+ * The caller passes each step's uniform draw u (word 2 of the step uniform); the penalty's history is a
+ * presence bitmap set from the prompt at prefill (or `setHistory`) and extended on the GPU with each
+ * step's input token. The prefill's token is sampled by the same dispatches over the eager last row.
  */
 
 import { attentionWorkgroupBytes, defaultSplits } from '../backend/webgpu/decode/attention-decode.js';
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
+import {
+  drawWord,
+  GpuSampler,
+  type GpuSamplingParams,
+  gpuSamplingParams,
+} from '../backend/webgpu/decode/sample.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
+import type { GpuStorage } from '../backend/webgpu/runtime.js';
 import { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
-import { argmax, slice } from '../ops/index.js';
-import { scope, scopeAsync } from '../tensor/tensor.js';
+import { argmax } from '../ops/index.js';
+import { scopeAsync } from '../tensor/tensor.js';
 import { COPY_DST, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
 import { planSupport } from './decode-support.js';
+import type { SamplingOptions } from './sampling.js';
 
 export interface DecodePlanOptions {
   /**
@@ -52,6 +67,13 @@ export interface DecodePlanOptions {
 export function subgroupsUsable(backend: WebGPUBackend): boolean {
   const runtime = backend.runtime;
   return runtime.features.has('subgroups') && runtime.subgroupMaxSize > 0 && runtime.subgroupMaxSize <= 32;
+}
+
+export interface SampledStepOptions {
+  /** Also read back the step's logits [vocab] (a debug read of the whole row). */
+  logits?: boolean;
+  /** The uniform draw in [0, 1) of a sampled step (as `selectToken` takes from its Rng). */
+  u?: number;
 }
 
 export interface DecodeStepResult {
@@ -83,6 +105,9 @@ export class DecodePlan {
   private deviceToken: number | null = null;
   private submitted = 0;
   private submitting: Promise<void> = Promise.resolve();
+  /** The GPU sampler (made by the first `setSampling`) and the step's dispatches while it is on. */
+  private sampler: GpuSampler | null = null;
+  private sampledDispatches: readonly PlannedDispatch[] | null = null;
 
   private constructor(
     readonly model: Transformer,
@@ -111,9 +136,9 @@ export class DecodePlan {
     return this.recorder.packed.size;
   }
 
-  /** Dispatches replayed per token. */
+  /** Dispatches replayed per token (with the sampler's when sampling is on). */
   get dispatchesPerToken(): number {
-    return this.recorder.dispatches.length;
+    return (this.sampledDispatches ?? this.recorder.dispatches).length;
   }
 
   /** Builds the plan for `model` (webgpu, float32, planSupport-ed config) and `capacity` positions. */
@@ -167,14 +192,49 @@ export class DecodePlan {
    * Forgets the cache and runs the prompt through the eager path into the plan's KV buffers; returns
    * the greedy next token (and the last position's logits when asked).
    */
-  async prefill(promptIds: readonly number[], { logits = false } = {}): Promise<DecodeStepResult> {
+  async prefill(
+    promptIds: readonly number[],
+    { logits = false, u, history = promptIds }: SampledStepOptions & { history?: readonly number[] } = {},
+  ): Promise<DecodeStepResult> {
     if (promptIds.length === 0) throw new Error('the prompt is empty');
     if (promptIds.length > this.capacity)
       throw new Error(`a ${promptIds.length}-token prompt does not fit a ${this.capacity}-position plan`);
+    const sampled = this.sampledDispatches !== null && !logits;
+    const draw = sampled ? this.checkDraw(u) : 0;
     this.cache.reset();
+    this.gpuHasToken = false;
+    this.deviceToken = null;
     const result = await scopeAsync(async () => {
-      const out = this.model.forward([promptIds], { cache: this.cache });
-      const last = scope(() => slice(out, 1, promptIds.length - 1, promptIds.length));
+      const last = this.model.forward([promptIds], { cache: this.cache, lastPositionOnly: true });
+      if (sampled) {
+        // The last row goes through the sampler's dispatches; the token stays on the GPU.
+        const runtime = this.backend.runtime;
+        runtime.copy(
+          (last.storage as GpuStorage).buffer,
+          this.recorder.logits,
+          this.model.config.vocabSize * 4,
+        );
+        runtime.flush();
+        this.sampler!.writeHistory(history);
+        const queue = this.device.queue;
+        queue.writeBuffer(this.recorder.tokens, 0, new Uint32Array([promptIds[promptIds.length - 1]!]));
+        queue.writeBuffer(this.recorder.stepUniform, 8, new Uint32Array([draw]));
+        const encoder = this.device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        for (const d of this.sampler!.dispatches) {
+          pass.setPipeline(d.pipeline);
+          pass.setBindGroup(0, d.bindGroup);
+          pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
+        }
+        pass.end();
+        const staging = this.stagings[0]!;
+        await this.inflight[0];
+        encoder.copyBufferToBuffer(this.recorder.tokens, 0, staging, 0, 16);
+        queue.submit([encoder.finish()]);
+        const sampled = await this.readBack(staging, null, ++this.submitted);
+        this.gpuHasToken = true;
+        return sampled;
+      }
       if (logits) {
         const row = Float32Array.from(await last.data());
         let best = 0;
@@ -183,9 +243,63 @@ export class DecodePlan {
       }
       return { token: (await argmax(last).data())[0]! };
     });
-    this.gpuHasToken = false;
-    this.deviceToken = null;
     return result;
+  }
+
+  /**
+   * Turns GPU sampling on with these options (validated: a bad one throws naming it), or off (null:
+   * greedy argmax again). While on, every step (and the prefill, unless it asks for logits) samples on
+   * the GPU and needs its draw `u` in [0, 1) when the options sample; greedy options with a repetition
+   * penalty take the penalized argmax and need none.
+   */
+  async setSampling(options: SamplingOptions | null): Promise<GpuSamplingParams | null> {
+    if (options === null) {
+      this.sampledDispatches = null;
+      return null;
+    }
+    gpuSamplingParams(options, this.model.config.vocabSize); // bad options throw before any GPU work
+    if (!this.sampler) {
+      this.device.pushErrorScope('validation');
+      const recorder = this.recorder;
+      const sampler = new GpuSampler(
+        this.device,
+        (code) => this.backend.runtime.pipeline(code),
+        this.model.config.vocabSize,
+        { logits: recorder.logits, tokens: recorder.tokens, step: recorder.stepUniform },
+        (bytes, usage) => recorder.buffer(bytes, usage),
+      );
+      const error = await this.device.popErrorScope();
+      if (error) throw new Error(`building the GPU sampler failed: ${error.message}`);
+      this.sampler = sampler;
+    }
+    const params = this.sampler.configure(options);
+    // The sampler replaces the final argmax combine (the LM head's per-workgroup argmax stays unused).
+    const base = this.recorder.dispatches;
+    if (base[base.length - 1]?.label !== 'argmax') throw new Error('the plan does not end with its argmax');
+    this.sampledDispatches = [...base.slice(0, -1), ...this.sampler.dispatches];
+    return params;
+  }
+
+  /** The active GPU sampling options (null: greedy). */
+  get sampling(): GpuSamplingParams | null {
+    return this.sampledDispatches ? this.sampler!.options : null;
+  }
+
+  /**
+   * Sets the repetition penalty's history to the ids of `history` (prefill sets it to the prompt;
+   * each step adds its input token on the GPU).
+   */
+  setHistory(history: readonly number[]): void {
+    if (!this.sampler) throw new Error('setHistory needs GPU sampling (setSampling)');
+    this.sampler.writeHistory(history);
+  }
+
+  /** The step uniform's word 2 for draw u (0 when the options do not sample). */
+  private checkDraw(u: number | undefined): number {
+    if (!this.sampledDispatches || !this.sampler!.options!.sample) return 0;
+    if (u === undefined || !(u >= 0 && u < 1))
+      throw new Error(`a sampled step needs its uniform draw u in [0, 1), got ${u}`);
+    return drawWord(u);
   }
 
   /**
@@ -204,8 +318,8 @@ export class DecodePlan {
    * One decode step at `position`: feeds `token` (default: the previous step's argmax, already on the
    * GPU), returns the greedy next token, and the logits row when `logits` is set.
    */
-  async step(token?: number, { logits = false } = {}): Promise<DecodeStepResult> {
-    return (await this.submit(token, { logits })).result;
+  async step(token?: number, options: SampledStepOptions = {}): Promise<DecodeStepResult> {
+    return (await this.submit(token, options)).result;
   }
 
   /**
@@ -213,9 +327,12 @@ export class DecodePlan {
    * back. Steps can be submitted ahead (up to the staging ring's depth): a step without a token feeds
    * the previous step's argmax on the GPU, so the host read-back overlaps the next step's work.
    */
-  submit(token?: number, { logits = false } = {}): Promise<{ result: Promise<DecodeStepResult> }> {
+  submit(
+    token?: number,
+    { logits = false, u }: SampledStepOptions = {},
+  ): Promise<{ result: Promise<DecodeStepResult> }> {
     // Submits run one after another even when the caller does not await each (positions in order).
-    const submitted = this.submitting.then(() => this.submitNow(token, logits));
+    const submitted = this.submitting.then(() => this.submitNow(token, logits, u));
     this.submitting = submitted.then(
       () => undefined,
       () => undefined,
@@ -226,8 +343,10 @@ export class DecodePlan {
   private async submitNow(
     token: number | undefined,
     logits: boolean,
+    u: number | undefined,
   ): Promise<{ result: Promise<DecodeStepResult> }> {
     const pos = this.cache.length;
+    this.stepWords[2] = this.checkDraw(u);
     if (pos >= this.capacity)
       throw new Error(`the decode plan holds ${this.capacity} positions; all are used`);
     const ring = pos % this.stagings.length;
@@ -250,7 +369,7 @@ export class DecodePlan {
     const encoder = this.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     let current: GPUComputePipeline | null = null;
-    for (const dispatch of this.recorder.dispatches) {
+    for (const dispatch of this.sampledDispatches ?? this.recorder.dispatches) {
       if (dispatch.pipeline !== current) {
         pass.setPipeline(dispatch.pipeline);
         current = dispatch.pipeline;
@@ -329,7 +448,10 @@ export class DecodePlan {
       const pass = encoder.beginComputePass(timestamps ? { timestampWrites: timestamps } : {});
       let current: GPUComputePipeline | null = null;
       for (const d of this.recorder.dispatches) {
-        if (d.pipeline !== current) pass.setPipeline((current = d.pipeline));
+        if (d.pipeline !== current) {
+          current = d.pipeline;
+          pass.setPipeline(current);
+        }
         pass.setBindGroup(0, d.bindGroup);
         pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
       }

@@ -1,10 +1,13 @@
 /**
  * The token source of the generation loop and the benchmark: the planned WebGPU decode step when
- * `plannedPathReason` allows it (webgpu, float32, a planned config) — greedy with the argmax on the GPU
- * and one step submitted ahead, or sampling on the host from the read-back logits — else the eager
- * forward over a KV cache with host-side sampling. The first `next` call prefills the prompt.
+ * `plannedPathReason` allows it (webgpu, float32, a planned config) — the argmax or the sampler
+ * (temperature, top-k, top-p, min-p, repetition penalty) on the GPU, 4 bytes read back per token and
+ * one step submitted ahead — else the eager forward over a KV cache with host-side sampling. The first
+ * `next` call prefills the prompt. The planned sampler draws u from the same Rng in the same order as
+ * `selectToken`, so a seed gives the eager path's ids (up to float rounding).
  */
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
+import { gpuSamplingParams } from '../backend/webgpu/decode/sample.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
 import type { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
@@ -62,76 +65,69 @@ class EagerDecoder implements TokenDecoder {
 }
 
 /**
- * Sampling (or a repetition penalty) through the plan: each step reads back the logits row and the
- * host applies the logits processors and draws, as the eager path does; the dispatch savings remain,
- * the read-back is vocab·4 bytes instead of 4.
- */
-class PlannedSamplingDecoder implements TokenDecoder {
-  readonly path = 'planned' as const;
-  readonly reason = null;
-  private prefilled = false;
-
-  constructor(
-    readonly plan: DecodePlan,
-    private readonly options: SamplingOptions,
-    private readonly rng: Rng,
-    private readonly ownsPlan: boolean,
-  ) {}
-
-  async next(input: readonly number[], history: readonly number[]): Promise<number> {
-    let result: DecodeStepResult;
-    if (!this.prefilled) {
-      this.prefilled = true;
-      result = await this.plan.prefill(input, { logits: true });
-    } else {
-      if (input.length !== 1)
-        throw new Error('after the prompt, the planned decoder takes one token per step');
-      result = await this.plan.step(input[0]!, { logits: true });
-    }
-    return selectToken(result.logits!, history, this.options, this.rng);
-  }
-
-  dispose(): void {
-    if (this.ownsPlan) this.plan.dispose();
-  }
-}
-
-/**
- * Greedy decoding through the plan, one step ahead: after submitting the step for token n it submits
- * the step for n + 1 (fed by n's argmax, already on the GPU) before reading n back, so the read-back
- * round trip overlaps GPU work. A step submitted ahead that turns out unwanted (generation stops, or
- * the caller feeds another token) is dropped by rewinding the plan.
+ * Decoding through the plan, one step ahead: after submitting the step for token n it submits the step
+ * for n + 1 (fed by n's token, already on the GPU) before reading n back, so the read-back round trip
+ * overlaps GPU work. A step submitted ahead that turns out unwanted (generation stops, or the caller
+ * feeds another token) is dropped by rewinding the plan; its draw u is kept for the step that replaces
+ * it, so the draws stay in the host path's order. With sampling options every step samples on the GPU
+ * (DecodePlan.setSampling); no case needs the logits row on the host any more, so there is no
+ * read-back sampling path. The repetition penalty's history lives on the GPU (the prompt, then each
+ * input token); a `history` that is not the previous one plus the input is written again.
  */
 class PlannedDecoder implements TokenDecoder {
   readonly path = 'planned' as const;
   readonly reason = null;
   private prefilled = false;
-  private ahead: { position: number; result: Promise<DecodeStepResult> } | null = null;
+  private ahead: { position: number; u: number | undefined; result: Promise<DecodeStepResult> } | null = null;
   private lastToken = -1;
+  /** A draw of a dropped step, used by the next one. */
+  private spare: number | undefined;
+  /** Length of the history the GPU's presence bitmap holds (with the last input). */
+  private historyLength = 0;
 
   constructor(
     readonly plan: DecodePlan,
     private readonly ownsPlan: boolean,
+    private readonly sampling: { options: SamplingOptions; rng: Rng } | null = null,
   ) {}
 
-  async next(input: readonly number[]): Promise<number> {
+  private draw(): number | undefined {
+    if (!this.sampling || !isSampling(this.sampling.options)) return undefined;
+    const u = this.spare ?? this.sampling.rng.uniform();
+    this.spare = undefined;
+    return u;
+  }
+
+  async next(input: readonly number[], history: readonly number[] = input): Promise<number> {
     if (!this.prefilled) {
       this.prefilled = true;
-      this.lastToken = (await this.plan.prefill(input)).token;
+      await this.plan.setSampling(this.sampling?.options ?? null);
+      this.lastToken = (await this.plan.prefill(input, { u: this.draw(), history })).token;
+      this.historyLength = history.length;
       return this.lastToken;
     }
     if (input.length !== 1) throw new Error('after the prompt, the planned decoder takes one token per step');
+    const penalty = (this.sampling?.options.repetitionPenalty ?? 1) !== 1;
+    const historyKnown =
+      !penalty || (history.length === this.historyLength + 1 && history[history.length - 1] === input[0]);
     let current: Promise<DecodeStepResult>;
-    if (this.ahead && input[0] === this.lastToken) {
+    if (this.ahead && input[0] === this.lastToken && historyKnown) {
       current = this.ahead.result;
     } else {
-      if (this.ahead) this.plan.rewind(this.ahead.position);
-      current = (await this.plan.submit(input[0]!)).result;
+      // A dropped step ahead has put its input (our last token) into the GPU's history.
+      if (penalty && (this.ahead || !historyKnown)) this.plan.setHistory(history);
+      if (this.ahead) {
+        this.plan.rewind(this.ahead.position);
+        this.spare = this.ahead.u;
+      }
+      current = (await this.plan.submit(input[0]!, { u: this.draw() })).result;
     }
+    this.historyLength = history.length;
     this.ahead = null;
     if (this.plan.position < this.plan.capacity) {
       const position = this.plan.position;
-      this.ahead = { position, result: (await this.plan.submit()).result };
+      const u = this.draw();
+      this.ahead = { position, u, result: (await this.plan.submit(undefined, { u })).result };
     }
     this.lastToken = (await current).token;
     return this.lastToken;
@@ -151,6 +147,9 @@ export async function createDecoder(
 ): Promise<TokenDecoder> {
   const reason = options.decodePath === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
   if (reason !== null) return new EagerDecoder(model, capacity, options, rng, reason);
+  // Bad sampling options throw before the plan is built.
+  if (isSampling(options) || (options.repetitionPenalty ?? 1) !== 1)
+    gpuSamplingParams(options, model.config.vocabSize);
   const plan = await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings), {
     weights: options.planWeights ?? 'f32',
   });
@@ -168,9 +167,9 @@ export function decoderForPlan(
   ownsPlan = false,
 ): TokenDecoder {
   const greedy = !isSampling(options) && (options.repetitionPenalty ?? 1) === 1;
-  return greedy
-    ? new PlannedDecoder(plan, ownsPlan)
-    : new PlannedSamplingDecoder(plan, options, rng, ownsPlan);
+  if (greedy) return new PlannedDecoder(plan, ownsPlan);
+  gpuSamplingParams(options, plan.model.config.vocabSize); // bad options throw here, before any work
+  return new PlannedDecoder(plan, ownsPlan, { options, rng });
 }
 
 /** Dispatches `run` encodes on the model's webgpu runtime (null on other backends). */
