@@ -6,9 +6,9 @@
 
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
 import type { Transformer } from '../model/transformer.js';
-import { argmax, slice } from '../ops/index.js';
+import { argmax } from '../ops/index.js';
 import { Rng } from '../tensor/random.js';
-import { scope, scopeAsync } from '../tensor/tensor.js';
+import { scopeAsync } from '../tensor/tensor.js';
 import { DecodePlan } from './decode-plan.js';
 import { plannedPathReason } from './decode-support.js';
 import { countDispatches, type DecodePath, decoderForPlan } from './decoder.js';
@@ -94,8 +94,7 @@ async function oneRun(model: Transformer, prompt: number[], genTokens: number): 
   try {
     const next = async (ids: number[]) =>
       scopeAsync(async () => {
-        const logits = model.forward([ids], { cache });
-        const last = scope(() => argmax(slice(logits, 1, ids.length - 1, ids.length)));
+        const last = argmax(model.forward([ids], { cache, lastPositionOnly: true }));
         return (await last.data())[0]!;
       });
     const start = performance.now();

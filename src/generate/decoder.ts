@@ -145,11 +145,11 @@ export async function createDecoder(
   options: DecoderOptions,
   rng: Rng,
 ): Promise<TokenDecoder> {
-  const reason = options.decodePath === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
-  if (reason !== null) return new EagerDecoder(model, capacity, options, rng, reason);
-  // Bad sampling options throw before the plan is built.
+  // Bad sampling options throw on either path (and before a plan is built).
   if (isSampling(options) || (options.repetitionPenalty ?? 1) !== 1)
     gpuSamplingParams(options, model.config.vocabSize);
+  const reason = options.decodePath === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
+  if (reason !== null) return new EagerDecoder(model, capacity, options, rng, reason);
   const plan = await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings), {
     weights: options.planWeights ?? 'f32',
   });

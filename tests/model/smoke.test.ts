@@ -22,3 +22,26 @@ test('tiny llama forward/backward runs', () => {
   assert.equal(g.shape.join(','), '16,16');
   assert.ok(Math.abs(loss.itemSync() - Math.log(32)) < 0.5);
 });
+
+test('lastPositionOnly gives the last row of the full logits, with and without a cache', () => {
+  const config = defineConfig({
+    vocabSize: 40,
+    hiddenSize: 16,
+    numLayers: 2,
+    numAttentionHeads: 4,
+    numKeyValueHeads: 2,
+    intermediateSize: 24,
+    logitScale: 0.5,
+    finalLogitSoftcap: 10,
+  });
+  const model = Transformer.init(config, { seed: 3 });
+  const ids = [[1, 5, 7, 3, 9, 11]];
+  const full = model.forward(ids).dataSync();
+  const last = model.forward(ids, { lastPositionOnly: true });
+  assert.deepEqual(last.shape, [1, 1, 40]);
+  assert.deepEqual(Array.from(last.dataSync()), Array.from(full.slice(5 * 40)));
+  const cache = model.newCache(8);
+  const cached = model.forward(ids, { cache, lastPositionOnly: true });
+  assert.equal(cache.length, 6);
+  assert.deepEqual(Array.from(cached.dataSync()), Array.from(full.slice(5 * 40)));
+});
