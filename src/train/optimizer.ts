@@ -10,9 +10,12 @@
  *
  * Gradients accumulate in `.grad` over micro-batches (autograd adds in place); `step` divides them by
  * the number of micro-batches, clips the global L2 norm, applies the update, and `zeroGrad` clears them.
+ * The norm is one `sumSquares` call and the update one 'adamw' kernel call over every parameter (the
+ * webgpu kernels take several tensors per dispatch: ~65 dispatches for GPT-2-124M's 196 tensors, where
+ * a norm and an update per tensor took ~860).
  * The state (t, m, v) is plain data, saved in a checkpoint as optimizer.safetensors.
  */
-import { add, affine, mul, runKernel, sum, tensor, zeros } from '../ops/index.js';
+import { runKernel, sumSquares, tensor, zeros } from '../ops/index.js';
 import type { FloatArray } from '../tensor/dtype.js';
 import { scope, type Tensor } from '../tensor/tensor.js';
 
@@ -110,16 +113,9 @@ export class AdamW {
 
   /** Global L2 norm of the gradients as they are now (times `scale`). */
   async gradNorm(scale = 1): Promise<number> {
-    const squares = scope(() => {
-      let total: Tensor | null = null;
-      for (const { param } of this.params) {
-        if (!param.grad) continue;
-        const s = sum(mul(param.grad, param.grad));
-        total = total ? add(total, s) : s;
-      }
-      return total;
-    });
-    if (!squares) return 0;
+    const grads = this.params.flatMap(({ param }) => (param.grad ? [param.grad] : []));
+    if (grads.length === 0) return 0;
+    const squares = sumSquares(grads);
     const value = await squares.item();
     squares.dispose();
     return Math.abs(scale) * Math.sqrt(value);
@@ -137,22 +133,25 @@ export class AdamW {
     }
     const gradScale = average * (clip > 0 && gradNorm > clip ? clip / gradNorm : 1);
     this.stepCount++;
-    const t = this.stepCount;
-    scope(() => {
-      for (const { name, param, decay } of this.params) {
-        if (!param.grad) continue;
-        const grad = gradScale === 1 ? param.grad : affine(param.grad, gradScale, 0);
-        const attrs = {
-          lr,
-          beta1: this.beta1,
-          beta2: this.beta2,
-          eps: this.eps,
-          weightDecay: decay ? this.weightDecay : 0,
-          step: t,
-        };
-        runKernel('adamw', [param, grad, this.m.get(name)!, this.v.get(name)!], attrs, []);
-      }
-    });
+    // One kernel call for every parameter (the backend updates several tensors per dispatch).
+    const updated = this.params.filter(({ param }) => param.grad);
+    if (updated.length === 0) return { gradNorm, gradScale };
+    const inputs = updated.flatMap(({ name, param }) => [
+      param,
+      param.grad!,
+      this.m.get(name)!,
+      this.v.get(name)!,
+    ]);
+    const attrs = {
+      lr,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay: updated.map(({ decay }) => (decay ? this.weightDecay : 0)),
+      step: this.stepCount,
+      gradScale,
+    };
+    runKernel('adamw', inputs, attrs, []);
     return { gradNorm, gradScale };
   }
 

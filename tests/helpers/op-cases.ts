@@ -172,6 +172,16 @@ const reduceCases: OpCase[] = [
     inputs: (rng) => [normal(rng, [3, 1])],
     run: ([x]) => ops.broadcastTo(x!, [2, 3, 4]),
   },
+  {
+    // 17 tensors (webgpu: more than one dispatch's bindings), one of 5000 elements (several chunks), one empty.
+    name: 'sumSquares of 17 tensors',
+    inputs: (rng) => [
+      normal(rng, [5000], { scale: 0.1 }),
+      normal(rng, [0, 3]),
+      ...Array.from({ length: 15 }, (_, i) => normal(rng, [1 + (i % 4), 2 + i])),
+    ],
+    run: (xs) => ops.sumSquares(xs),
+  },
 ];
 
 const matmulCases: OpCase[] = [
@@ -480,6 +490,32 @@ const optimizerCases: OpCase[] = [
       const attrs = { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 3 };
       ops.runKernel('adamw', [p, grad!, m1, v1], attrs, []);
       return ops.concat([p, m1, v1], 0);
+    },
+  },
+  {
+    // Six tensors in one call (webgpu: four per dispatch, then two), one of 600 elements (three
+    // workgroups), a decay per tensor and a gradient scale.
+    name: 'adamw kernel six tensors, per-tensor decay, gradient scale',
+    inputs: (rng) =>
+      [7, 600, 1, 33, 256, 5].flatMap((n) => [
+        normal(rng, [n], { grad: false }),
+        normal(rng, [n], { grad: false }),
+        normal(rng, [n], { grad: false, scale: 0.1 }),
+        positive(rng, [n], { grad: false, low: 0.01, high: 0.1 }),
+      ]),
+    run: (xs) => {
+      const inputs: Tensor[] = [];
+      const updated: Tensor[] = [];
+      for (let t = 0; 4 * t < xs.length; t++) {
+        const [param, grad, m, v] = xs.slice(4 * t, 4 * t + 4) as [Tensor, Tensor, Tensor, Tensor];
+        const [p, m1, v1] = [param, m, v].map((x) => ops.affine(x, 1, 0)) as [Tensor, Tensor, Tensor];
+        inputs.push(p, grad, m1, v1);
+        updated.push(p, m1, v1);
+      }
+      const weightDecay = [0.1, 0, 0.1, 0.05, 0, 0.2];
+      const attrs = { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay, step: 2, gradScale: 0.5 };
+      ops.runKernel('adamw', inputs, attrs, []);
+      return ops.concat(updated, 0);
     },
   },
 ];

@@ -16,7 +16,7 @@ const families: [string, RegExp, { atol: number; rtol: number }][] = [
   ['binary and affine', /^(add|sub|mul|div|affine|softcap)\b/, { atol: 1e-6, rtol: 1e-5 }],
   ['layout', /^(reshape|permute|transpose|slice|concat|split)\b/, { atol: 0, rtol: 0 }],
   ['matmul and linear', /^(matmul|linear)\b/, { atol: 1e-5, rtol: 1e-4 }],
-  ['reductions', /^(sum|mean|sumTo|broadcastTo)\b/, { atol: 1e-5, rtol: 1e-4 }],
+  ['reductions', /^(sum|sumSquares|mean|sumTo|broadcastTo)\b/, { atol: 1e-5, rtol: 1e-4 }],
   [
     'softmax, argmax, cross-entropy, embedding',
     /^(softmax|argmax|crossEntropy|embedding)\b/,

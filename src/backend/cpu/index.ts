@@ -22,7 +22,7 @@ import {
   routeTopKKernel,
   scatterAddKernel,
 } from './nn.js';
-import { argmaxKernel, softmaxKernel, sumKernel } from './reduce.js';
+import { argmaxKernel, softmaxKernel, sumKernel, sumSquaresKernel } from './reduce.js';
 
 export const cpuBackend: Backend = {
   name: 'cpu',
@@ -43,6 +43,7 @@ const kernels: Record<string, Kernel<any>> = {
   affine: affineKernel,
   matmul: matmulKernel,
   sum: sumKernel,
+  sumSquares: sumSquaresKernel,
   softmax: softmaxKernel,
   argmax: argmaxKernel,
   crossEntropy: crossEntropyKernel,

@@ -273,29 +273,42 @@ export interface AdamWAttrs {
   beta1: number;
   beta2: number;
   eps: number;
-  weightDecay: number;
+  /** Decoupled weight decay: one value for every tensor, or one per tensor. */
+  weightDecay: number | readonly number[];
   /** 1-based step count, for bias correction. */
   step: number;
+  /** The gradients are multiplied by this first (micro-batch average, clipping). Default 1. */
+  gradScale?: number;
 }
 
-/** One AdamW step, in place on param, m and v (decoupled weight decay, Loshchilov & Hutter). */
-export const adamwKernel: Kernel<AdamWAttrs> = (
-  [param, grad, m, v],
-  { lr, beta1, beta2, eps, weightDecay, step },
-) => {
-  const p = param!.storage as FloatArray;
-  const g = grad!.storage as FloatArray;
-  const mv = m!.storage as FloatArray;
-  const vv = v!.storage as FloatArray;
+/** The weight decay of tensor `t` of an adamw call. */
+export function decayOf(attrs: AdamWAttrs, t: number): number {
+  return typeof attrs.weightDecay === 'number' ? attrs.weightDecay : attrs.weightDecay[t]!;
+}
+
+/**
+ * One AdamW step, in place on param, m and v (decoupled weight decay, Loshchilov & Hutter), for one or
+ * more tensors: inputs are (param, grad, m, v) for each, one after another.
+ */
+export const adamwKernel: Kernel<AdamWAttrs> = (inputs, attrs) => {
+  const { lr, beta1, beta2, eps, step, gradScale = 1 } = attrs;
   const c1 = 1 - beta1 ** step;
   const c2 = 1 - beta2 ** step;
-  for (let i = 0; i < p.length; i++) {
-    const gi = g[i]!;
-    mv[i] = beta1 * mv[i]! + (1 - beta1) * gi;
-    vv[i] = beta2 * vv[i]! + (1 - beta2) * gi * gi;
-    const mhat = mv[i]! / c1;
-    const vhat = vv[i]! / c2;
-    p[i] = p[i]! - lr * (mhat / (Math.sqrt(vhat) + eps) + weightDecay * p[i]!);
+  for (let t = 0; 4 * t < inputs.length; t++) {
+    const [param, grad, m, v] = inputs.slice(4 * t, 4 * t + 4);
+    const weightDecay = decayOf(attrs, t);
+    const p = param!.storage as FloatArray;
+    const g = grad!.storage as FloatArray;
+    const mv = m!.storage as FloatArray;
+    const vv = v!.storage as FloatArray;
+    for (let i = 0; i < p.length; i++) {
+      const gi = g[i]! * gradScale;
+      mv[i] = beta1 * mv[i]! + (1 - beta1) * gi;
+      vv[i] = beta2 * vv[i]! + (1 - beta2) * gi * gi;
+      const mhat = mv[i]! / c1;
+      const vhat = vv[i]! / c2;
+      p[i] = p[i]! - lr * (mhat / (Math.sqrt(vhat) + eps) + weightDecay * p[i]!);
+    }
   }
   return [];
 };

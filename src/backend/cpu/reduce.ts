@@ -1,7 +1,19 @@
-/** CPU reductions over axes, softmax and argmax over the last axis. */
+/** CPU reductions over axes, the sum of squares of several tensors, softmax and argmax over the last axis. */
 import { allocArray, type FloatArray } from '../../tensor/dtype.js';
 import { type Shape, sizeOf, stridesOf } from '../../tensor/shape.js';
 import type { Kernel } from '../backend.js';
+
+/** Σ over every input of Σ x² (a scalar): the squared L2 norm of a list of tensors, e.g. gradients. */
+export const sumSquaresKernel: Kernel = (inputs, _attrs, [out]) => {
+  let s = 0;
+  for (const x of inputs) {
+    const xv = x.storage as FloatArray;
+    for (let i = 0; i < xv.length; i++) s += xv[i]! * xv[i]!;
+  }
+  const result = allocArray(out!.dtype, 1) as FloatArray;
+  result[0] = s;
+  return [result];
+};
 
 /** Sum over `axes` (sorted, non-negative); the output holds the kept axes in order. */
 export const sumKernel: Kernel<{ axes: number[] }> = ([x], { axes }, [out]) => {

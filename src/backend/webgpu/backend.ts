@@ -27,7 +27,7 @@ import {
   rmsNormBackwardKernel,
   rmsNormKernel,
 } from './kernels/norms.js';
-import { argmaxKernel, softmaxKernel, sumKernel } from './kernels/reduce.js';
+import { argmaxKernel, softmaxKernel, sumKernel, sumSquaresKernel } from './kernels/reduce.js';
 import { routeTopKKernel } from './kernels/route.js';
 import { writeSliceKernel } from './kernels/write-slice.js';
 import { GpuRuntime, type GpuStorage } from './runtime.js';
@@ -40,6 +40,7 @@ export const webgpuKernels: Record<string, Kernel<any>> = {
   affine: affineKernel,
   matmul: matmulKernel,
   sum: sumKernel,
+  sumSquares: sumSquaresKernel,
   softmax: softmaxKernel,
   argmax: argmaxKernel,
   crossEntropy: crossEntropyKernel,

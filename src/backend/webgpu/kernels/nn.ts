@@ -1,13 +1,13 @@
 /**
  * Cross-entropy (one workgroup per row), embedding gather and its scatter-add gradient, RoPE and the
- * in-place AdamW step. A GPU kernel cannot throw: an out-of-range token id gathers a zero row and is
+ * in-place AdamW step (several tensors per dispatch). A GPU kernel cannot throw: an out-of-range token id gathers a zero row and is
  * skipped by scatter-add, and an out-of-range target gives a NaN loss (the cpu backend throws).
  */
 import { sizeOf } from '../../../tensor/shape.js';
 import type { Kernel } from '../../backend.js';
-import type { AdamWAttrs, CrossEntropyAttrs, RopeAttrs } from '../../cpu/nn.js';
+import { type AdamWAttrs, type CrossEntropyAttrs, decayOf, type RopeAttrs } from '../../cpu/nn.js';
 import { Words } from '../params.js';
-import { alloc, buf, entryArgs, grid, header, runtime } from '../shader.js';
+import { alloc, buf, entryArgs, grid, header, memoShader, runtime } from '../shader.js';
 import { rowEntry, rowThreads, workgroupReduce } from './reduction.js';
 
 const wg = 256;
@@ -208,45 +208,82 @@ export const ropeKernel: Kernel<RopeAttrs> = ([x, cos, sin], { rotaryDim, interl
   return [y];
 };
 
-// Words: n, lr, beta1, beta2, eps, weightDecay, 1 - beta1^step, 1 - beta2^step.
-const adamwShader = `${header}
-@group(0) @binding(1) var<storage, read_write> Param: array<f32>;
-@group(0) @binding(2) var<storage, read> Grad: array<f32>;
-@group(0) @binding(3) var<storage, read_write> M: array<f32>;
-@group(0) @binding(4) var<storage, read_write> V: array<f32>;
+/**
+ * AdamW on `count` tensors at once (bindings P, G, M, V of each), one element per thread; each workgroup
+ * belongs to one tensor. Words: 0 workgroups, 1 lr, 2 beta1, 3 beta2, 4 eps, 5 1 − beta1^step,
+ * 6 1 − beta2^step, 7 gradient scale, 8.. sizes[count], 8 + count.. weight decays[count],
+ * 8 + 2·count.. first workgroup of each tensor[count].
+ */
+function adamwShader(count: number): string {
+  const tensors = Array.from({ length: count }, (_, t) => t);
+  const bindings = tensors.flatMap((t) =>
+    ['P', 'G', 'M', 'V'].map(
+      (name, k) =>
+        `@group(0) @binding(${4 * t + k + 1}) var<storage, ${name === 'G' ? 'read' : 'read_write'}> ${name}${t}: array<f32>;`,
+    ),
+  );
+  const update = (t: number) => `if (t == ${t}u) {
+    let g = G${t}[i] * pf(7u);
+    let m = beta1 * M${t}[i] + (1.0 - beta1) * g;
+    let v = beta2 * V${t}[i] + (1.0 - beta2) * g * g;
+    M${t}[i] = m;
+    V${t}[i] = v;
+    let p = P${t}[i];
+    P${t}[i] = p - lr * ((m / pf(5u)) / (sqrt(v / pf(6u)) + pf(4u)) + decay * p);
+  }`;
+  return `${header}
+${bindings.join('\n')}
 @compute @workgroup_size(${wg})
 fn main(${entryArgs}) {
-  let i = linearGroup(wid, nwg) * ${wg}u + lid;
-  if (i >= pu(0)) { return; }
-  let lr = pf(1); let beta1 = pf(2); let beta2 = pf(3);
-  let g = Grad[i];
-  let m = beta1 * M[i] + (1.0 - beta1) * g;
-  let v = beta2 * V[i] + (1.0 - beta2) * g * g;
-  M[i] = m;
-  V[i] = v;
-  let p = Param[i];
-  Param[i] = p - lr * ((m / pf(6)) / (sqrt(v / pf(7)) + pf(4)) + pf(5) * p);
+  let group = linearGroup(wid, nwg);
+  if (group >= pu(0)) { return; }
+  var t = 0u;
+  ${tensors
+    .slice(1)
+    .map((t) => `if (group >= pu(${8 + 2 * count + t}u)) { t = ${t}u; }`)
+    .join('\n  ')}
+  let i = (group - pu(${8 + 2 * count}u + t)) * ${wg}u + lid;
+  if (i >= pu(8u + t)) { return; }
+  let lr = pf(1u); let beta1 = pf(2u); let beta2 = pf(3u);
+  let decay = pf(${8 + count}u + t);
+  ${tensors.map(update).join(' else ')}
 }`;
+}
 
-export const adamwKernel: Kernel<AdamWAttrs> = (
-  [param, grad, m, v],
-  { lr, beta1, beta2, eps, weightDecay, step },
-) => {
-  const n = sizeOf(param!.shape);
-  const words = new Words()
-    .u(n)
-    .f(lr)
-    .f(beta1)
-    .f(beta2)
-    .f(eps)
-    .f(weightDecay)
-    .f(1 - beta1 ** step)
-    .f(1 - beta2 ** step);
-  runtime().dispatch(
-    adamwShader,
-    [buf(param!), buf(grad!), buf(m!), buf(v!)],
-    words,
-    grid(Math.ceil(n / wg)),
-  );
+/** Tensors per AdamW dispatch: four bindings each, at most 16 bindings. */
+function adamwTensorsPerDispatch(): number {
+  return Math.max(1, Math.floor(Math.min(16, runtime().device.limits.maxStorageBuffersPerShaderStage) / 4));
+}
+
+/** In place on (param, grad, m, v) of each tensor, several tensors per dispatch. */
+export const adamwKernel: Kernel<AdamWAttrs> = (inputs, attrs) => {
+  const { lr, beta1, beta2, eps, step, gradScale = 1 } = attrs;
+  const perDispatch = adamwTensorsPerDispatch();
+  const count = inputs.length / 4;
+  for (let first = 0; first < count; first += perDispatch) {
+    const tensors = Array.from({ length: Math.min(perDispatch, count - first) }, (_, k) => first + k);
+    const sizes = tensors.map((t) => sizeOf(inputs[4 * t]!.shape));
+    const starts: number[] = [];
+    let groups = 0;
+    for (const size of sizes) {
+      starts.push(groups);
+      groups += Math.ceil(size / wg);
+    }
+    const words = new Words()
+      .u(groups)
+      .f(lr)
+      .f(beta1)
+      .f(beta2)
+      .f(eps)
+      .f(1 - beta1 ** step)
+      .f(1 - beta2 ** step)
+      .f(gradScale)
+      .us(sizes);
+    for (const t of tensors) words.f(decayOf(attrs, t));
+    words.us(starts);
+    const code = memoShader(`adamw ${tensors.length}`, () => adamwShader(tensors.length));
+    const buffers = tensors.flatMap((t) => inputs.slice(4 * t, 4 * t + 4).map(buf));
+    runtime().dispatch(code, buffers, words, grid(groups));
+  }
   return [];
 };

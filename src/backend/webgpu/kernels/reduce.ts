@@ -1,9 +1,12 @@
-/** Reductions: sum over axes (rows, columns, or any axes after a permute), softmax and argmax over rows. */
+/**
+ * Reductions: sum over axes (rows, columns, or any axes after a permute), the sum of squares of several
+ * tensors, softmax and argmax over rows.
+ */
 import { sizeOf } from '../../../tensor/shape.js';
 import type { Kernel } from '../../backend.js';
 import { Words } from '../params.js';
 import type { GpuStorage } from '../runtime.js';
-import { alloc, buf, grid, header, runtime } from '../shader.js';
+import { alloc, buf, grid, header, memoShader, runtime } from '../shader.js';
 import { permuteStorage } from './layout.js';
 import {
   columnReduce,
@@ -54,6 +57,72 @@ export const sumKernel: Kernel<{ axes: number[] }> = ([x], { axes }, [out]) => {
   const moved = permuteStorage(storage, shape, perm);
   const y = rowSum(moved, outSize, sizeOf(axes.map((a) => shape[a]!)));
   runtime().release(moved);
+  return [y];
+};
+
+/** Elements per workgroup of sumSquares (256 threads x 16). */
+const squaresChunk = 4096;
+
+/**
+ * Partial sums of squares of `count` tensors, one workgroup per chunk of one tensor, into Partial at an
+ * offset. Words: 0 chunks in this dispatch, 1 output offset, 2.. sizes[count], 2 + count.. first chunk
+ * of each tensor[count].
+ */
+function sumSquaresShader(count: number): string {
+  const tensors = Array.from({ length: count }, (_, t) => t);
+  const start = (t: number) => `pu(${2 + count + t}u)`;
+  return `${header}${workgroupReduce}
+${tensors.map((t) => `@group(0) @binding(${t + 1}) var<storage, read> X${t}: array<f32>;`).join('\n')}
+@group(0) @binding(${count + 1}) var<storage, read_write> Partial: array<f32>;
+${rowEntry}
+  var t = 0u;
+  ${tensors
+    .slice(1)
+    .map((t) => `if (row >= ${start(t)}) { t = ${t}u; }`)
+    .join('\n  ')}
+  let begin = (row - pu(2u + ${count}u + t)) * ${squaresChunk}u;
+  let end = min(begin + ${squaresChunk}u, pu(2u + t));
+  var s = 0.0;
+  ${tensors
+    .map(
+      (t) =>
+        `${t > 0 ? 'else ' : ''}if (t == ${t}u) { for (var j = begin + lid; j < end; j += ${rowThreads}u) { let x = X${t}[j]; s += x * x; } }`,
+    )
+    .join('\n  ')}
+  let total = reduceSum(s, lid);
+  if (lid == 0u) { Partial[pu(1) + row] = total; }
+}`;
+}
+
+/** Σ x² over every input: chunk partials, as many tensors per dispatch as the adapter binds, then a sum. */
+export const sumSquaresKernel: Kernel = (inputs) => {
+  const gpu = runtime();
+  const perDispatch = Math.min(16, gpu.device.limits.maxStorageBuffersPerShaderStage) - 1;
+  const sizes = inputs.map((t) => sizeOf(t.shape));
+  const total = sizes.reduce((n, size) => n + Math.ceil(size / squaresChunk), 0);
+  if (total === 0) {
+    const y = alloc(1);
+    gpu.clear(y);
+    return [y];
+  }
+  const partial = alloc(total);
+  let offset = 0;
+  for (let first = 0; first < inputs.length; first += perDispatch) {
+    const group = inputs.slice(first, first + perDispatch);
+    const groupSizes = sizes.slice(first, first + perDispatch);
+    const starts: number[] = [];
+    let chunks = 0;
+    for (const size of groupSizes) {
+      starts.push(chunks);
+      chunks += Math.ceil(size / squaresChunk);
+    }
+    const words = new Words().u(chunks).u(offset).us(groupSizes).us(starts);
+    const code = memoShader(`sumSquares ${group.length}`, () => sumSquaresShader(group.length));
+    gpu.dispatch(code, [...group.map(buf), partial.buffer], words, grid(chunks));
+    offset += chunks;
+  }
+  const y = rowSum(partial, 1, total);
+  gpu.release(partial);
   return [y];
 };
 
