@@ -11,9 +11,8 @@ import { gpuSamplingParams } from '../backend/webgpu/decode/sample.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
 import type { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
-import { slice } from '../ops/index.js';
 import type { Rng } from '../tensor/random.js';
-import { scope, scopeAsync } from '../tensor/tensor.js';
+import { scopeAsync } from '../tensor/tensor.js';
 import { DecodePlan, type DecodeStepResult } from './decode-plan.js';
 import { plannedPathReason } from './decode-support.js';
 import { isSampling, type SamplingOptions, selectToken } from './sampling.js';
@@ -52,8 +51,7 @@ class EagerDecoder implements TokenDecoder {
 
   async next(input: readonly number[], history: readonly number[]): Promise<number> {
     const logits = await scopeAsync(async () => {
-      const out = this.model.forward([input], { cache: this.cache });
-      const last = scope(() => slice(out, 1, out.shape[1]! - 1, out.shape[1]!));
+      const last = this.model.forward([input], { cache: this.cache, lastPositionOnly: true });
       return Float32Array.from(await last.data());
     });
     return selectToken(logits, history, this.options, this.rng);
