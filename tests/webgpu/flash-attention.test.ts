@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { findBackend, hasKernel } from '../../src/backend/backend.js';
+import { attentionLanes, setAttentionLanes } from '../../src/backend/webgpu/kernels/flash-attention.js';
 import * as ops from '../../src/ops/index.js';
 import type { Rng } from '../../src/tensor/random.js';
 import { assertClose } from '../helpers/assert-close.js';
@@ -109,10 +110,23 @@ if (backend) {
       assert.ok(hasKernel('webgpu', 'flashAttentionBackward'));
     });
 
-    test(`forward and gradients equal the cpu fused kernels (${cases.length} shapes)`, async () => {
+    test(`forward and gradients equal the cpu fused kernels (${cases.length} shapes, ${attentionLanes()} lanes per row)`, async () => {
       const checked = await checkForwardAgainstCpu('webgpu', cases, { atol: 2e-5, rtol: 2e-4 });
       assert.equal(checked.length, cases.length);
     });
+
+    // Adapters without subgroups run one invocation per row.
+    if (attentionLanes() !== 1) {
+      test('the same with one lane per row (the layout without subgroups)', async () => {
+        setAttentionLanes(1);
+        try {
+          const checked = await checkForwardAgainstCpu('webgpu', cases, { atol: 2e-5, rtol: 2e-4 });
+          assert.equal(checked.length, cases.length);
+        } finally {
+          setAttentionLanes(null);
+        }
+      });
+    }
 
     for (const opCase of cases) {
       test(`fused equals composite on webgpu: ${opCase.name}`, async () => {

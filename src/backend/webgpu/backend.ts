@@ -127,6 +127,7 @@ export function initWebGPU(options: WebGPUOptions = {}): Promise<WebGPUBackend> 
     const runtime = new GpuRuntime(device, {
       subgroupMatrixConfigs: subgroupMatrixConfigs(adapter),
       subgroupMaxSize: (adapter.info as unknown as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
+      subgroupMinSize: (adapter.info as unknown as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
     });
     setRuntime(runtime);
     const backend = makeBackend(runtime, adapter);

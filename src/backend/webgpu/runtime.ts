@@ -63,10 +63,16 @@ export class GpuRuntime {
   /** Tensor-core shapes of the adapter (empty without chromium-experimental-subgroup-matrix). */
   readonly subgroupMatrixConfigs: readonly SubgroupMatrixConfig[];
   readonly subgroupMaxSize: number;
+  /** The adapter's smallest subgroup size (0 when unknown). */
+  readonly subgroupMinSize: number;
 
   constructor(
     device: GPUDevice,
-    adapterInfo: { subgroupMatrixConfigs?: SubgroupMatrixConfig[]; subgroupMaxSize?: number } = {},
+    adapterInfo: {
+      subgroupMatrixConfigs?: SubgroupMatrixConfig[];
+      subgroupMaxSize?: number;
+      subgroupMinSize?: number;
+    } = {},
   ) {
     this.device = device;
     this.features = new Set(device.features);
@@ -74,6 +80,7 @@ export class GpuRuntime {
       ? (adapterInfo.subgroupMatrixConfigs ?? [])
       : [];
     this.subgroupMaxSize = adapterInfo.subgroupMaxSize ?? 0;
+    this.subgroupMinSize = adapterInfo.subgroupMinSize ?? 0;
     const align = Math.max(device.limits.minUniformBufferOffsetAlignment, paramBytes);
     this.params = new ParamWriter(dispatchesPerSubmit, align);
     this.paramBuffer = device.createBuffer({ size: this.params.capacityBytes, usage: 0x40 | 0x08 }); // UNIFORM | COPY_DST

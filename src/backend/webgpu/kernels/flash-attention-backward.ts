@@ -1,18 +1,22 @@
 /**
  * Fused attention backward (FlashAttention-2, semantics of ../../cpu/flash-attention.ts) as two kernels
  * and no atomics. P = exp(score − lse) is recomputed from the saved logsumexp; Δ = rowsum(dO ⊙ O).
+ * Rows are owned by `lanes` invocations each (attentionLanes in flash-attention.ts).
  * 1. dq: like the forward, 64 query rows per workgroup stream the keys and values of their band through
  *    workgroup memory: dS = P ⊙ (dO·vᵀ − Δ) ⊙ softcap', dq = scale·Σ dS·k. It also writes Δ per row.
- * 2. dk/dv: 64 keys per workgroup (one per thread, its k, v, dk and dv rows in registers) stream the query
- *    rows that can see them (those of every query head sharing the KV head, so dk and dv come out summed
- *    over the group) with their dO rows: dv = Σ P·dO, dk = scale·Σ dS·q.
+ * 2. dk/dv: 64 keys per workgroup (their k, v, dk and dv rows in registers) stream the query rows that
+ *    can see them (those of every query head sharing the KV head, so dk and dv come out summed over the
+ *    group) with their dO rows: dv = Σ P·dO, dk = scale·Σ dS·q.
  */
 import type { Kernel } from '../../backend.js';
 import { attentionDims, type FlashAttentionAttrs } from '../../cpu/flash-attention.js';
 import { alloc, buf, memoShader, runtime } from '../shader.js';
 import {
+  attentionLanes,
   attentionPrelude,
   attentionWords,
+  eachSlot,
+  loadKeyTile,
   queryRowEntry,
   rowReader,
   rowsPerGroup,
@@ -22,11 +26,11 @@ import {
 
 const keysPerGroup = 64;
 
-function dqShader(d: number, dv: number): string {
+function dqShader(d: number, dv: number, lanes: number): string {
   const d4 = Math.ceil(d / 4);
   const dv4 = Math.ceil(dv / 4);
   const bc = tileRows(d, dv);
-  return `${attentionPrelude}
+  return `${attentionPrelude(lanes)}
 ${rowReader('Q', 1, d)}
 ${rowReader('K', 2, d)}
 ${rowReader('V', 3, dv)}
@@ -36,53 +40,45 @@ ${rowReader('DO', 6, dv)}
 @group(0) @binding(7) var<storage, read_write> DQ: array<f32>;
 @group(0) @binding(8) var<storage, read_write> Delta: array<f32>;
 ${rowWriter('DQ', d)}
-${queryRowEntry(bc, d4, dv4)}
-  var dO: array<vec4<f32>, ${dv4}>;
+${queryRowEntry(bc, d4, dv4, lanes)}
+  var dO: array<vec4<f32>, ${Math.ceil(dv4 / lanes)}>;
   var delta = 0.0;
-  for (var c = 0u; c < ${dv4}u; c++) {
-    dO[c] = loadDO(row, c);
-    delta += dot(dO[c], loadO(row, c));
-  }
-  var dq: array<vec4<f32>, ${d4}>;
-  for (var c = 0u; c < ${d4}u; c++) { dq[c] = vec4<f32>(0.0); }
+  ${eachSlot(dv4, lanes, 'dO[u] = loadDO(row, c); delta += dot(dO[u], loadO(row, c));')}
+  delta = laneSum(delta);
+  var dq: array<vec4<f32>, ${Math.ceil(d4 / lanes)}>;
   let lse = LSE[row];
   for (var t0 = range.x; t0 < range.y; t0 += ${bc}) {
-    workgroupBarrier();
-    for (var e = lid; e < ${bc * d4}u; e += ${rowsPerGroup}u) {
-      let j = min(u32(t0) + e / ${d4}u, keys - 1u);
-      Ks[e] = loadK(bg * keys + j, e % ${d4}u);
-    }
-    for (var e = lid; e < ${bc * dv4}u; e += ${rowsPerGroup}u) {
-      let j = min(u32(t0) + e / ${dv4}u, keys - 1u);
-      Vs[e] = loadV(bg * keys + j, e % ${dv4}u);
-    }
-    workgroupBarrier();
+    ${loadKeyTile(bc, d4, dv4, lanes)}
     for (var jj = 0u; jj < pu(9u); jj++) {
       let j = t0 + i32(jj);
-      if (j < range.y && visible(j, pos)) {
+      if (j < range.y) {
         var x = 0.0;
-        for (var c = 0u; c < ${d4}u; c++) { x += dot(q[c], Ks[jj * ${d4}u + c]); }
-        let sc = capped(x);
-        let p = exp(sc.x - lse);
+        ${eachSlot(d4, lanes, `x += dot(q[u], Ks[jj * ${d4}u + c]);`)}
         var dp = 0.0;
-        for (var c = 0u; c < ${dv4}u; c++) { dp += dot(dO[c], Vs[jj * ${dv4}u + c]); }
-        let ds = p * (dp - delta) * sc.y;
-        for (var c = 0u; c < ${d4}u; c++) { dq[c] = fma(vec4<f32>(ds), Ks[jj * ${d4}u + c], dq[c]); }
+        ${eachSlot(dv4, lanes, `dp += dot(dO[u], Vs[jj * ${dv4}u + c]);`)}
+        x = laneSum(x);
+        dp = laneSum(dp);
+        if (visible(j, pos)) {
+          let sc = capped(x);
+          let ds = exp(sc.x - lse) * (dp - delta) * sc.y;
+          ${eachSlot(d4, lanes, `dq[u] = fma(vec4<f32>(ds), Ks[jj * ${d4}u + c], dq[u]);`)}
+        }
       }
     }
   }
-  if (r0 + lid < rows) {
-    for (var c = 0u; c < ${d4}u; c++) { storeDQ(row, c, dq[c] * pf(5u)); }
-    Delta[row] = delta;
+  if (r0 + slot < rows) {
+    ${eachSlot(d4, lanes, 'storeDQ(row, c, dq[u] * pf(5u));')}
+    if (lane == 0u) { Delta[row] = delta; }
   }
 }`;
 }
 
-function dkdvShader(d: number, dv: number): string {
+function dkdvShader(d: number, dv: number, lanes: number): string {
   const d4 = Math.ceil(d / 4);
   const dv4 = Math.ceil(dv / 4);
   const bq = tileRows(d, dv);
-  return `${attentionPrelude}
+  const threads = keysPerGroup * lanes;
+  return `${attentionPrelude(lanes)}
 ${rowReader('Q', 1, d)}
 ${rowReader('K', 2, d)}
 ${rowReader('V', 3, dv)}
@@ -95,66 +91,67 @@ ${rowWriter('DK', d)}
 ${rowWriter('DV', dv)}
 var<workgroup> Qs: array<vec4<f32>, ${bq * d4}>;
 var<workgroup> DOs: array<vec4<f32>, ${bq * dv4}>;
-@compute @workgroup_size(${keysPerGroup})
+@compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let rows = pu(0u);
   let queries = pu(1u);
   let keys = pu(2u);
   let offset = pi(4u);
   let bg = wid.y;
+  let lane = lid % ${lanes}u;
+  let slot = lid / ${lanes}u;
   let j0 = wid.x * ${keysPerGroup}u;
-  let j = min(j0 + lid, keys - 1u);
+  let j = min(j0 + slot, keys - 1u);
   let jLast = min(j0 + ${keysPerGroup}u, keys) - 1u;
-  // Queries i (position i + offset) that see any of the keys j0..jLast.
+  // Queries i (position i + offset) that see any of the keys j0..jLast (uniform over the workgroup).
   var begin = 0;
   var end = i32(queries);
   if (pu(6u) == 1u) { begin = max(begin, i32(j0) - offset); }
   if (pi(7u) >= 0) { end = min(end, i32(jLast) + pi(7u) - offset); }
   let kvRow = bg * keys + j;
-  var k: array<vec4<f32>, ${d4}>;
-  for (var c = 0u; c < ${d4}u; c++) { k[c] = loadK(kvRow, c) * pf(5u); }
-  var v: array<vec4<f32>, ${dv4}>;
-  for (var c = 0u; c < ${dv4}u; c++) { v[c] = loadV(kvRow, c); }
-  var dk: array<vec4<f32>, ${d4}>;
-  for (var c = 0u; c < ${d4}u; c++) { dk[c] = vec4<f32>(0.0); }
-  var dv: array<vec4<f32>, ${dv4}>;
-  for (var c = 0u; c < ${dv4}u; c++) { dv[c] = vec4<f32>(0.0); }
+  var k: array<vec4<f32>, ${Math.ceil(d4 / lanes)}>;
+  ${eachSlot(d4, lanes, 'k[u] = loadK(kvRow, c) * pf(5u);')}
+  var v: array<vec4<f32>, ${Math.ceil(dv4 / lanes)}>;
+  ${eachSlot(dv4, lanes, 'v[u] = loadV(kvRow, c);')}
+  var dk: array<vec4<f32>, ${Math.ceil(d4 / lanes)}>;
+  var dv: array<vec4<f32>, ${Math.ceil(dv4 / lanes)}>;
   for (var head = 0u; head < pu(3u); head++) {
     let rowBase = bg * rows + head * queries;
     for (var i0 = begin; i0 < end; i0 += ${bq}) {
       workgroupBarrier();
-      for (var e = lid; e < ${bq * d4}u; e += ${keysPerGroup}u) {
+      for (var e = lid; e < ${bq * d4}u; e += ${threads}u) {
         let i = min(u32(i0) + e / ${d4}u, queries - 1u);
         Qs[e] = loadQ(rowBase + i, e % ${d4}u);
       }
-      for (var e = lid; e < ${bq * dv4}u; e += ${keysPerGroup}u) {
+      for (var e = lid; e < ${bq * dv4}u; e += ${threads}u) {
         let i = min(u32(i0) + e / ${dv4}u, queries - 1u);
         DOs[e] = loadDO(rowBase + i, e % ${dv4}u);
       }
       workgroupBarrier();
       for (var ii = 0u; ii < pu(9u); ii++) {
         let i = i0 + i32(ii);
-        if (i < end && visible(i32(j), i + offset)) {
-          let row = rowBase + u32(i);
+        if (i < end) {
           var x = 0.0;
-          for (var c = 0u; c < ${d4}u; c++) { x += dot(Qs[ii * ${d4}u + c], k[c]); }
-          let sc = capped(x);
-          let p = exp(sc.x - LSE[row]);
+          ${eachSlot(d4, lanes, `x += dot(Qs[ii * ${d4}u + c], k[u]);`)}
           var dp = 0.0;
-          for (var c = 0u; c < ${dv4}u; c++) {
-            let g = DOs[ii * ${dv4}u + c];
-            dv[c] = fma(vec4<f32>(p), g, dv[c]);
-            dp += dot(g, v[c]);
+          ${eachSlot(dv4, lanes, `dp += dot(DOs[ii * ${dv4}u + c], v[u]);`)}
+          x = laneSum(x);
+          dp = laneSum(dp);
+          if (visible(i32(j), i + offset)) {
+            let row = rowBase + u32(i);
+            let sc = capped(x);
+            let p = exp(sc.x - LSE[row]);
+            let ds = p * (dp - Delta[row]) * sc.y;
+            ${eachSlot(dv4, lanes, `dv[u] = fma(vec4<f32>(p), DOs[ii * ${dv4}u + c], dv[u]);`)}
+            ${eachSlot(d4, lanes, `dk[u] = fma(vec4<f32>(ds), Qs[ii * ${d4}u + c], dk[u]);`)}
           }
-          let ds = p * (dp - Delta[row]) * sc.y;
-          for (var c = 0u; c < ${d4}u; c++) { dk[c] = fma(vec4<f32>(ds), Qs[ii * ${d4}u + c], dk[c]); }
         }
       }
     }
   }
-  if (j0 + lid < keys) {
-    for (var c = 0u; c < ${d4}u; c++) { storeDK(kvRow, c, dk[c] * pf(5u)); }
-    for (var c = 0u; c < ${dv4}u; c++) { storeDV(kvRow, c, dv[c]); }
+  if (j0 + slot < keys) {
+    ${eachSlot(d4, lanes, 'storeDK(kvRow, c, dk[u] * pf(5u));')}
+    ${eachSlot(dv4, lanes, 'storeDV(kvRow, c, dv[u]);')}
   }
 }`;
 }
@@ -170,14 +167,15 @@ export const flashAttentionBackwardKernel: Kernel<FlashAttentionAttrs> = ([q, k,
   const dkOut = alloc(batch * groups * keys * dk);
   const dvOut = alloc(batch * groups * keys * dv);
   const gpu = runtime();
+  const lanes = attentionLanes();
   gpu.dispatch(
-    memoShader(`flashAttentionDq:${dk}:${dv}`, () => dqShader(dk, dv)),
+    memoShader(`flashAttentionDq:${dk}:${dv}:${lanes}`, () => dqShader(dk, dv, lanes)),
     [buf(q!), buf(k!), buf(v!), buf(o!), buf(lse!), buf(dO!), dq.buffer, delta.buffer],
     words,
     [Math.ceil(rows / rowsPerGroup), batch * groups],
   );
   gpu.dispatch(
-    memoShader(`flashAttentionDkDv:${dk}:${dv}`, () => dkdvShader(dk, dv)),
+    memoShader(`flashAttentionDkDv:${dk}:${dv}:${lanes}`, () => dkdvShader(dk, dv, lanes)),
     [buf(q!), buf(k!), buf(v!), buf(lse!), delta.buffer, buf(dO!), dkOut.buffer, dvOut.buffer],
     words,
     [Math.ceil(keys / keysPerGroup), batch * groups],
