@@ -94,7 +94,10 @@ function addTo(
     const dispatchesOfCall = perCall.get(d.call)!;
     if (dispatchesOfCall !== 1) g.own = false;
     g.bytes += callBytes(d.call) / dispatchesOfCall;
-    g.flops += (callFlops(d.call) ?? 0) / dispatchesOfCall;
+    // A matmul's FLOPs belong to its product, not to a split-K sum; other ops' spread evenly.
+    const flops = callFlops(d.call) ?? 0;
+    if (d.call.op !== 'matmul') g.flops += flops / dispatchesOfCall;
+    else if (!d.shader.startsWith('columnReduce')) g.flops += flops;
   } else {
     g.own = false;
   }
@@ -120,15 +123,19 @@ export function printProfile(profile: Profile, stepMs?: number): void {
       'total ms': Number(g.ms.toFixed(3)),
       share: pct(g.ms, total),
       'µs each': Number(((1000 * g.ms) / g.count).toFixed(1)),
-      'GB/s': g.own && g.ms > 0 ? Math.round(g.bytes / (g.ms / 1000) / 1e9) : '',
+      'GB/s': g.own && g.ms > 0 ? Number((g.bytes / (g.ms / 1000) / 1e9).toPrecision(3)) : '',
       'TFLOP/s': g.flops > 0 && g.ms > 0 ? Number((g.flops / (g.ms / 1000) / 1e12).toPrecision(3)) : '',
     }));
 
+  // One row per shape and matmul shader; a split-K product's column sum counts with its product.
   const byShape = new Map<string, Group>();
+  const shaderOfCall = new Map<OpCall, string>();
   for (const d of dispatches) {
     if (d.call?.op !== 'matmul') continue;
+    if (!shaderOfCall.has(d.call)) shaderOfCall.set(d.call, d.shader);
     const s = matmulShape(d.call);
-    const key = `${s.batch > 1 ? `${s.batch}× ` : ''}${s.m}×${s.n}×${s.k}${s.transA ? ' Aᵀ' : ''}${s.transB ? ' Bᵀ' : ''} | ${d.shader}`;
+    const split = perCall.get(d.call)! > 1 ? ' + split-K sum' : '';
+    const key = `${s.batch > 1 ? `${s.batch}× ` : ''}${s.m}×${s.n}×${s.k}${s.transA ? ' Aᵀ' : ''}${s.transB ? ' Bᵀ' : ''} | ${shaderOfCall.get(d.call)}${split}`;
     addTo(byShape, key, d, perCall);
   }
   const matmulRows = [...byShape.entries()]
@@ -139,7 +146,7 @@ export function printProfile(profile: Profile, stepMs?: number): void {
       'total ms': Number(g.ms.toFixed(3)),
       share: pct(g.ms, total),
       'TFLOP/s': g.ms > 0 ? Number((g.flops / (g.ms / 1000) / 1e12).toPrecision(3)) : '',
-      'GB/s': g.ms > 0 ? Math.round(g.bytes / (g.ms / 1000) / 1e9) : '',
+      'GB/s': g.ms > 0 ? Number((g.bytes / (g.ms / 1000) / 1e9).toPrecision(3)) : '',
     }));
 
   console.log(
