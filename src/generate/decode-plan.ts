@@ -37,6 +37,7 @@ import { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
 import { argmax } from '../ops/index.js';
 import { scopeAsync } from '../tensor/tensor.js';
+import { profileStep, type StepProfile } from './decode-plan-profile.js';
 import { COPY_DST, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
 import { planSupport } from './decode-support.js';
 import type { SamplingOptions } from './sampling.js';
@@ -423,94 +424,23 @@ export class DecodePlan {
   }
 
   /**
-   * Where a step's time goes (for benchmarks): `hostMs`, the host time to encode and submit one step;
-   * `streamMs`, the period of `steps` steps submitted back to back without read-backs (host encoding
-   * overlaps the GPU); and, with the timestamp-query feature, `gpuMs`, the GPU time of one step's pass,
-   * and `byLabel`, GPU time per dispatch label with each dispatch timed in its own pass (barriers
-   * between passes included). Runs at the current position without advancing it; the KV slot at that
-   * position is overwritten by the next real step.
+   * Where a step's time goes (for benchmarks; decode-plan-profile.ts): host time to encode and submit
+   * a step, the period of steps submitted back to back, and with timestamp queries the GPU time of a
+   * step and per dispatch label. Runs at the current position without advancing it.
    */
-  async profile(steps = 50): Promise<{
-    hostMs: number;
-    streamMs: number;
-    gpuMs: number | null;
-    byLabel: Record<string, { count: number; ms: number }> | null;
-  }> {
+  async profile(steps = 50): Promise<StepProfile> {
     if (!this.gpuHasToken) throw new Error('profile needs a step to have run (prefill, then step)');
     const pos = this.cache.length;
     if (pos >= this.capacity) throw new Error('profile needs a free position');
-    const queue = this.device.queue;
     this.stepWords[0] = pos;
     this.stepWords[1] = pos + 1;
-    queue.writeBuffer(this.recorder.stepUniform, 0, this.stepWords);
-    const encodeStep = (timestamps?: GPUComputePassTimestampWrites) => {
-      const encoder = this.device.createCommandEncoder();
-      const pass = encoder.beginComputePass(timestamps ? { timestampWrites: timestamps } : {});
-      let current: GPUComputePipeline | null = null;
-      for (const d of this.recorder.dispatches) {
-        if (d.pipeline !== current) {
-          current = d.pipeline;
-          pass.setPipeline(current);
-        }
-        pass.setBindGroup(0, d.bindGroup);
-        pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
-      }
-      pass.end();
-      return encoder.finish();
-    };
-    await queue.onSubmittedWorkDone();
-    let host = 0;
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) {
-      const h = performance.now();
-      queue.submit([encodeStep()]);
-      host += performance.now() - h;
-    }
-    await queue.onSubmittedWorkDone();
-    const streamMs = (performance.now() - t0) / steps;
-    const hostMs = host / steps;
-    if (!this.backend.runtime.features.has('timestamp-query'))
-      return { hostMs, streamMs, gpuMs: null, byLabel: null };
-    const n = this.recorder.dispatches.length;
-    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * (n + 1) });
-    const resolve = this.recorder.buffer(16 * (n + 1), 0x200 | 0x04); // QUERY_RESOLVE | COPY_SRC
-    const read = this.recorder.buffer(16 * (n + 1), MAP_READ | COPY_DST);
-    const gpuSamples: number[] = [];
-    const perLabel = new Map<string, number[]>();
-    for (let rep = 0; rep < 5; rep++) {
-      const encoder = this.device.createCommandEncoder();
-      const whole = encodeStep({ querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 });
-      this.recorder.dispatches.forEach((d, i) => {
-        const pass = encoder.beginComputePass({
-          timestampWrites: { querySet, beginningOfPassWriteIndex: 2 + 2 * i, endOfPassWriteIndex: 3 + 2 * i },
-        });
-        pass.setPipeline(d.pipeline);
-        pass.setBindGroup(0, d.bindGroup);
-        pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
-        pass.end();
-      });
-      encoder.resolveQuerySet(querySet, 0, 2 * (n + 1), resolve, 0);
-      encoder.copyBufferToBuffer(resolve, 0, read, 0, 16 * (n + 1));
-      queue.submit([whole, encoder.finish()]);
-      await read.mapAsync(MAP_READ);
-      const t = new BigInt64Array(read.getMappedRange().slice(0));
-      read.unmap();
-      gpuSamples.push(Number(t[1]! - t[0]!) / 1e6);
-      this.recorder.dispatches.forEach((d, i) => {
-        const key = d.label.replace(/\d+/g, '#');
-        const list = perLabel.get(key) ?? [];
-        list[rep] = (list[rep] ?? 0) + Number(t[3 + 2 * i]! - t[2 + 2 * i]!) / 1e6;
-        perLabel.set(key, list);
-      });
-    }
-    querySet.destroy();
-    const mid = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
-    const byLabel: Record<string, { count: number; ms: number }> = {};
-    for (const [key, list] of perLabel) {
-      const count = this.recorder.dispatches.filter((d) => d.label.replace(/\d+/g, '#') === key).length;
-      byLabel[key] = { count, ms: Number(mid(list).toFixed(4)) };
-    }
-    return { hostMs, streamMs, gpuMs: mid(gpuSamples), byLabel };
+    this.device.queue.writeBuffer(this.recorder.stepUniform, 0, this.stepWords);
+    return profileStep(
+      this.device,
+      this.recorder,
+      this.backend.runtime.features.has('timestamp-query'),
+      steps,
+    );
   }
 
   /** Frees the plan's buffers and KV cache (the model's weights stay). */
