@@ -48,7 +48,7 @@ export function checkPrompt(model: Transformer, promptIds: readonly number[], ma
 }
 
 /**
- * Streams generated tokens. The KV cache (or, on webgpu for planned configs and greedy decoding, the
+ * Streams generated tokens. The KV cache (or, on webgpu for planned configs, greedy or sampled, the
  * planned decode step: decoder.ts) is created here and freed when the loop ends.
  */
 export async function* generate(

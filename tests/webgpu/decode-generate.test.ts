@@ -76,7 +76,7 @@ if (backend) {
     }
   });
 
-  test('sampling and repetition penalty run through the plan (host draws from read-back logits) and equal the cpu', async () => {
+  test('sampling and repetition penalty run through the plan (GPU sampler, host draws u) and equal the cpu', async () => {
     const { cpuModel, gpuModel } = modelPair(backend, config, 4);
     try {
       const prompt = [11, 12, 13];
