@@ -270,11 +270,23 @@ export class StepRecorder {
         capacity: this.capacity,
         splits,
         scale: c.attentionScale ?? 1 / Math.sqrt(hd),
+        qkNormEps: c.qkNorm ? eps : null,
       };
+      const qkNormWeights = c.qkNorm
+        ? [bind(this.param(`${a}.q_norm.weight`)), bind(this.param(`${a}.k_norm.weight`))]
+        : [];
       this.add(
         `layer ${slot} attention`,
         attentionSplitShader(spec),
-        [this.stepUniform, qkv, ropeTable, bind(keys), bind(values), splits === 1 ? attnOut : partials],
+        [
+          this.stepUniform,
+          qkv,
+          ropeTable,
+          bind(keys),
+          bind(values),
+          splits === 1 ? attnOut : partials,
+          ...qkNormWeights,
+        ],
         splits,
         h,
         0,

@@ -1,7 +1,7 @@
 /**
  * Which configs a planned decode step (decode-plan.ts) covers: the Llama-style family — MHA/GQA/MQA,
  * pre-norm RMSNorm, gated SiLU FFN, RoPE (rotate-half or interleaved, partial rotary, any scaling),
- * optional q/k/v/o and MLP biases, tied or untied head. Anything else decodes through the eager path.
+ * optional q/k/v/o and MLP biases, Qwen3's per-head q/k RMSNorm, tied or untied head. Anything else decodes through the eager path.
  */
 import type { ModelConfig } from '../config/model-config.js';
 import type { Transformer } from '../model/transformer.js';
@@ -17,7 +17,11 @@ export function planSupport(config: ModelConfig): string | null {
   if (c.layerTypes.some((t) => t !== 'full')) return 'sliding-window layers are not planned';
   if (c.attnLogitSoftcap !== null) return 'attention logit soft-cap is not planned';
   if (c.finalLogitSoftcap !== null) return 'final logit soft-cap is not planned';
-  if (c.qkNorm) return 'q/k norm is not planned';
+  if (c.qkNorm) {
+    const n = c.qkNorm;
+    if (n.type !== 'rmsnorm' || n.scope !== 'head' || n.perHeadWeights || n.bias)
+      return 'only a per-head RMSNorm q/k norm with one shared weight (Qwen3) is planned';
+  }
   if (c.norm.type !== 'rmsnorm' || c.norm.plusOne || !c.norm.affine)
     return 'only RMSNorm with a plain weight is planned';
   if (c.normPlacement !== 'pre') return `${c.normPlacement} norm placement is not planned (pre-norm only)`;

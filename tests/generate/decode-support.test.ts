@@ -23,7 +23,7 @@ test('Llama-style configs and presets are planned', () => {
   );
   for (const name of ['smollm2-135m', 'qwen2.5-0.5b', 'llama3.2-1b'])
     assert.equal(planSupport(presetConfig(name)), null, name);
-  for (const name of ['llama', 'qwen2', 'llama-bias', 'llama-llama3rope-untied'])
+  for (const name of ['llama', 'qwen2', 'qwen3', 'phi3', 'llama-bias', 'llama-llama3rope-untied'])
     assert.equal(planSupport(readHFConfig(`tests/fixtures/hf/${name}`).config), null, name);
 });
 
@@ -34,8 +34,9 @@ test('every other config gets the reason it decodes eagerly', () => {
     ['qwen2-sliding', 'sliding'],
     ['gpt2', 'learned'],
     ['phi', 'RMSNorm'],
-    ['qwen3', 'q/k norm'],
     ['olmo2', 'q/k norm'],
+    ['phi-qkln', 'RMSNorm'],
+    ['stablelm-qkln-parallel-qkvbias', 'RMSNorm'],
   ];
   for (const [fixture, word] of cases) {
     const reason = planSupport(readHFConfig(`tests/fixtures/hf/${fixture}`).config);

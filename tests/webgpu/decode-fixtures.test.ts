@@ -5,15 +5,37 @@
  * `generate` ids token for token.
  */
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { loadModelConfig } from '../../src/config/load.js';
 import { DecodePlan } from '../../src/generate/decode-plan.js';
+import { planSupport } from '../../src/generate/decode-support.js';
 import { loadHFModel } from '../../src/io/hf.js';
 import { openSafetensors } from '../../src/io/index.js';
 import { requireWebGPU } from './setup.js';
 
 const backend = await requireWebGPU();
-const fixtures = ['llama', 'qwen2', 'llama-bias', 'llama-llama3rope-untied'];
+// Every fixture whose config the planned step supports (the rest decode eagerly, tested elsewhere).
+const fixtures: string[] = [];
+for (const name of readdirSync('tests/fixtures/hf').sort()) {
+  if (name.endsWith('.json')) continue;
+  const { config } = await loadModelConfig(join('tests/fixtures/hf', name));
+  if (planSupport(config) === null) fixtures.push(name);
+}
+
+test('the planned step covers the Llama, Qwen2, Qwen3 and Phi-3 fixtures', () => {
+  for (const name of [
+    'llama',
+    'llama-bias',
+    'llama-llama3rope-untied',
+    'qwen2',
+    'qwen3',
+    'phi3',
+    'phi3-partial',
+  ])
+    assert.ok(fixtures.includes(name), `${name} is not planned: ${fixtures.join(', ')}`);
+});
 
 if (backend) {
   for (const name of fixtures) {

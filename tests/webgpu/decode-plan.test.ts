@@ -111,6 +111,18 @@ cases.push(
   { ...cases[0]!, name: `${cases[0]!.name}, one split over 29 positions (two score passes)`, splits: 1 },
   { ...cases[1]!, name: `${cases[1]!.name}, combine as a dispatch of its own`, fuseCombine: false },
   {
+    name: 'Qwen3-style per-head q/k RMSNorm, head dim 64, 3 splits',
+    config: {
+      vocabSize: 90,
+      hiddenSize: 128,
+      numLayers: 2,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 1,
+      qkNorm: { type: 'rmsnorm', scope: 'head', perHeadWeights: false, bias: false },
+    },
+    splits: 3,
+  },
+  {
     name: 'head dim 128 (two output dims per invocation), GQA 2:1',
     config: { vocabSize: 80, hiddenSize: 256, numLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 1 },
   },

@@ -24,6 +24,11 @@ export interface DecodeAttentionSpec {
   capacity: number;
   splits: number;
   scale: number;
+  /**
+   * Qwen3-style q/k norm: RMSNorm over each head's dims with one weight [hd] for q (binding 6) and one
+   * for k (binding 7), before RoPE; eps here. null: none.
+   */
+  qkNormEps?: number | null;
 }
 
 /** Positions one split handles at most. */
@@ -93,12 +98,62 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
         s += dot(vec4<f32>(qs[c], qs[c + 1u], qs[c + 2u], qs[c + 3u]), K4[(kb + c) / 4u]);
       }`;
   const accs = Array.from({ length: dimsPerThread }, (_, j) => j);
+  const norm = spec.qkNormEps ?? null;
+  // q and k of this head, rotated (and q scaled) into workgroup memory. With a q/k norm, the raw head
+  // vectors go to workgroup memory first: every invocation needs the sums of squares and the rotation
+  // partners of its dims normalised.
+  const prologue =
+    norm === null
+      ? `for (var d = lid; d < ${hd}u; d += ${threads}u) {
+    qs[d] = rotated(h * ${hd}u, d, row) * ${wgslFloat(scale)};
+    kc[d] = rotated(${kOff}u + g * ${hd}u, d, row);
+  }
+  workgroupBarrier();`
+      : `for (var d = lid; d < ${hd}u; d += ${threads}u) {
+    qs[d] = qkv[h * ${hd}u + d];
+    kc[d] = qkv[${kOff}u + g * ${hd}u + d];
+  }
+  workgroupBarrier();
+  var sq = 0.0;
+  var sk = 0.0;
+  for (var d = 0u; d < ${hd}u; d++) { sq += qs[d] * qs[d]; sk += kc[d] * kc[d]; }
+  let iq = 1.0 / sqrt(sq / ${wgslFloat(hd)} + ${wgslFloat(norm)});
+  let ik = 1.0 / sqrt(sk / ${wgslFloat(hd)} + ${wgslFloat(norm)});
+${accs
+  .map(
+    (j) => `  var rq${j} = 0.0;
+  var rk${j} = 0.0;
+  {
+    let d = min(lid + ${j * threads}u, ${hd - 1}u);
+    rq${j} = qs[d] * iq * qn[d];
+    rk${j} = kc[d] * ik * kn[d];
+    if (d < ${rotaryDim}u) {
+      ${partner}
+      let c = tab[row + i];
+      let sn = tab[row + ${half}u + i];
+      rq${j} = rq${j} * c + sign * qs[other] * iq * qn[other] * sn;
+      rk${j} = rk${j} * c + sign * kc[other] * ik * kn[other] * sn;
+    }
+  }`,
+  )
+  .join('\n')}
+  workgroupBarrier();
+${accs
+  .map(
+    (j) => `  if (lid + ${j * threads}u < ${hd}u) {
+    qs[lid + ${j * threads}u] = rq${j} * ${wgslFloat(scale)};
+    kc[lid + ${j * threads}u] = rk${j};
+  }`,
+  )
+  .join('\n')}
+  workgroupBarrier();`;
   return `${stepUniformWGSL}
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read> tab: array<f32>;
 ${vec ? '@group(0) @binding(3) var<storage, read_write> K4: array<vec4<f32>>;' : '@group(0) @binding(3) var<storage, read_write> K: array<f32>;'}
 @group(0) @binding(4) var<storage, read_write> V: array<f32>;
 @group(0) @binding(5) var<storage, read_write> part: array<f32>;
+${norm === null ? '' : '@group(0) @binding(6) var<storage, read> qn: array<f32>;\n@group(0) @binding(7) var<storage, read> kn: array<f32>;'}
 var<workgroup> qs: array<f32, ${hd}>;
 var<workgroup> kc: array<f32, ${hd}>;
 var<workgroup> sc: array<f32, ${passes * positionsPerPass}>;
@@ -123,11 +178,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (start >= len) { return; } // an empty split (the combine reads only the filled ones)
   let n = min(len - start, ${chunk}u);
   let row = pos * ${rotaryDim}u;
-  for (var d = lid; d < ${hd}u; d += ${threads}u) {
-    qs[d] = rotated(h * ${hd}u, d, row) * ${wgslFloat(scale)};
-    kc[d] = rotated(${kOff}u + g * ${hd}u, d, row);
-  }
-  workgroupBarrier();
+  ${prologue}
   let kvBase = g * ${capacity * hd}u;
   if (pos >= start && pos < start + n && h % ${rep}u == 0u) {
     // The split holding the new position writes its key and value to the cache (read by later steps).
