@@ -12,6 +12,22 @@ export function sampleBlock(vocab: number): number {
   return WG * Math.max(1, Math.ceil(vocab / (WG * sampleCandidateCap)));
 }
 
+/** Workgroup (max, first index) of each invocation's (m, mi) into redF[0], redU[0]; ties to the lower id. */
+const argmaxTree = /* wgsl */ `  redF[lid] = m;
+  redU[lid] = mi;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      let v = redF[lid + s];
+      let i = redU[lid + s];
+      if (i != NONE && (redU[lid] == NONE || v > redF[lid] || (v == redF[lid] && i < redU[lid]))) {
+        redF[lid] = v;
+        redU[lid] = i;
+      }
+    }
+    workgroupBarrier();
+  }`;
+
 const common = /* wgsl */ `
 struct Params { temperature: f32, penalty: f32, topPTail: f32, minP: f32, topK: u32, flags: u32, pad0: u32, pad1: u32 }
 const WG = ${WG}u;
@@ -144,20 +160,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       if (mi == NONE || x > m) { m = x; mi = i; }
     }
   }
-  redF[lid] = m;
-  redU[lid] = mi;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      let v = redF[lid + s];
-      let i = redU[lid + s];
-      if (i != NONE && (redU[lid] == NONE || v > redF[lid] || (v == redF[lid] && i < redU[lid]))) {
-        redF[lid] = v;
-        redU[lid] = i;
-      }
-    }
-    workgroupBarrier();
-  }
+${argmaxTree}
   let blockMax = workgroupUniformLoad(&redF[0]);
   let blockArg = redU[0];
   workgroupBarrier();
@@ -277,20 +280,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     let v = bitcast<f32>(stats[b].x);
     if (mi == NONE || v > m) { m = v; mi = stats[b].y; }
   }
-  redF[lid] = m;
-  redU[lid] = mi;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      let v = redF[lid + s];
-      let i = redU[lid + s];
-      if (i != NONE && (redU[lid] == NONE || v > redF[lid] || (v == redF[lid] && i < redU[lid]))) {
-        redF[lid] = v;
-        redU[lid] = i;
-      }
-    }
-    workgroupBarrier();
-  }
+${argmaxTree}
   let maxScore = workgroupUniformLoad(&redF[0]);
   let argmax = redU[0];
   workgroupBarrier();
