@@ -271,6 +271,7 @@ export class StepRecorder {
         splits,
         scale: c.attentionScale ?? 1 / Math.sqrt(hd),
         qkNormEps: c.qkNorm ? eps : null,
+        window: layer.window,
       };
       const qkNormWeights = c.qkNorm
         ? [bind(this.param(`${a}.q_norm.weight`)), bind(this.param(`${a}.k_norm.weight`))]

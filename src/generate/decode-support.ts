@@ -1,7 +1,8 @@
 /**
  * Which configs a planned decode step (decode-plan.ts) covers: the Llama-style family — MHA/GQA/MQA,
  * pre-norm RMSNorm, gated SiLU FFN, RoPE (rotate-half or interleaved, partial rotary, any scaling),
- * optional q/k/v/o and MLP biases, Qwen3's per-head q/k RMSNorm, tied or untied head. Anything else decodes through the eager path.
+ * optional q/k/v/o and MLP biases, Qwen3's per-head q/k RMSNorm, sliding-window layers, tied or
+ * untied head. Anything else decodes through the eager path.
  */
 import type { ModelConfig } from '../config/model-config.js';
 import type { Transformer } from '../model/transformer.js';
@@ -14,7 +15,6 @@ export function planSupport(config: ModelConfig): string | null {
   if (c.positionEmbedding !== 'rope')
     return `${c.positionEmbedding} position embeddings are not planned (RoPE only)`;
   if (c.noRopeLayers.length > 0) return 'NoPE layers are not planned';
-  if (c.layerTypes.some((t) => t !== 'full')) return 'sliding-window layers are not planned';
   if (c.attnLogitSoftcap !== null) return 'attention logit soft-cap is not planned';
   if (c.finalLogitSoftcap !== null) return 'final logit soft-cap is not planned';
   if (c.qkNorm) {

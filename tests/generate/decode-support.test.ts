@@ -23,7 +23,15 @@ test('Llama-style configs and presets are planned', () => {
   );
   for (const name of ['smollm2-135m', 'qwen2.5-0.5b', 'llama3.2-1b'])
     assert.equal(planSupport(presetConfig(name)), null, name);
-  for (const name of ['llama', 'qwen2', 'qwen3', 'phi3', 'llama-bias', 'llama-llama3rope-untied'])
+  for (const name of [
+    'llama',
+    'qwen2',
+    'qwen2-sliding',
+    'qwen3',
+    'phi3',
+    'llama-bias',
+    'llama-llama3rope-untied',
+  ])
     assert.equal(planSupport(readHFConfig(`tests/fixtures/hf/${name}`).config), null, name);
 });
 
@@ -31,7 +39,7 @@ test('every other config gets the reason it decodes eagerly', () => {
   const cases: [string, string][] = [
     ['deepseek_v2', 'MLA'],
     ['minicpm3', 'MLA'],
-    ['qwen2-sliding', 'sliding'],
+    ['gemma2', 'soft-cap'],
     ['gpt2', 'learned'],
     ['phi', 'RMSNorm'],
     ['olmo2', 'q/k norm'],

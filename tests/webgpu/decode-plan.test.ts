@@ -123,6 +123,32 @@ cases.push(
     splits: 3,
   },
   {
+    name: 'sliding window 5 on every other layer, 3 splits (whole splits before the window)',
+    config: {
+      vocabSize: 70,
+      hiddenSize: 64,
+      numLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      slidingWindow: 5,
+      layerTypes: ['sliding', 'full'],
+    },
+    splits: 3,
+  },
+  {
+    name: 'sliding window 7, one split',
+    config: {
+      vocabSize: 70,
+      hiddenSize: 64,
+      numLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      slidingWindow: 7,
+      layerTypes: ['sliding', 'sliding'],
+    },
+    splits: 1,
+  },
+  {
     name: 'head dim 128 (two output dims per invocation), GQA 2:1',
     config: { vocabSize: 80, hiddenSize: 256, numLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 1 },
   },

@@ -29,6 +29,8 @@ export interface DecodeAttentionSpec {
    * for k (binding 7), before RoPE; eps here. null: none.
    */
   qkNormEps?: number | null;
+  /** Sliding window: position pos sees positions > pos − window (null: full causal). */
+  window?: number | null;
 }
 
 /** Positions one split handles at most. */
@@ -99,6 +101,7 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
       }`;
   const accs = Array.from({ length: dimsPerThread }, (_, j) => j);
   const norm = spec.qkNormEps ?? null;
+  const window = spec.window ?? null;
   // q and k of this head, rotated (and q scaled) into workgroup memory. With a q/k norm, the raw head
   // vectors go to workgroup memory first: every invocation needs the sums of squares and the rotation
   // partners of its dims normalised.
@@ -177,6 +180,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let start = split * ${chunk}u;
   if (start >= len) { return; } // an empty split (the combine reads only the filled ones)
   let n = min(len - start, ${chunk}u);
+  ${
+    window === null
+      ? ''
+      : `let lo = select(0u, len - ${window}u, len > ${window}u); // the window's first position
+  if (start + n <= lo) {
+    // Wholly before the window: a split the combine weighs 0 (m = −3e38, l = 0, no output).
+    let ob0 = (h * ${splits}u + split) * ${hd + 2}u;
+    for (var d = lid; d < ${hd + 2}u; d += ${threads}u) { part[ob0 + d] = select(0.0, -3.0e38, d == 0u); }
+    return;
+  }`
+  }
   let row = pos * ${rotaryDim}u;
   ${prologue}
   let kvBase = g * ${capacity * hd}u;
@@ -205,7 +219,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       } else {
         for (var l = 0u; l < ${lanes}u; l++) { t += red[lid * ${lanes}u + l]; }
       }
-      sc[i2] = select(-3.0e38, t, i2 < n);
+      sc[i2] = select(-3.0e38, t, i2 < n${window === null ? '' : ' && start + i2 >= lo'});
     }
     workgroupBarrier();
   }
