@@ -24,12 +24,13 @@ for (const name of readdirSync('tests/fixtures/hf').sort()) {
   if (planSupport(config) === null) fixtures.push(name);
 }
 
-test('the planned step covers the Llama, Qwen2, Qwen3 and Phi-3 fixtures', () => {
+test('the planned step covers the Llama, Qwen2 (also sliding), Qwen3 and Phi-3 fixtures', () => {
   for (const name of [
     'llama',
     'llama-bias',
     'llama-llama3rope-untied',
     'qwen2',
+    'qwen2-sliding',
     'qwen3',
     'phi3',
     'phi3-partial',
