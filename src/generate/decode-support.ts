@@ -1,8 +1,8 @@
 /**
  * Which configs a planned decode step (decode-plan.ts) covers: the Llama-style family — MHA/GQA/MQA,
  * pre-norm RMSNorm, gated SiLU FFN, RoPE (rotate-half or interleaved, partial rotary, any scaling),
- * optional q/k/v/o and MLP biases, Qwen3's per-head q/k RMSNorm, sliding-window layers, tied or
- * untied head. Anything else decodes through the eager path.
+ * optional q/k/v/o and MLP biases, Qwen3's per-head q/k RMSNorm, sliding-window layers, block
+ * sharing (MobileLLM-LS: one KV slot per repeat) and per-layer widths (OpenELM), tied or untied head. Anything else decodes through the eager path.
  */
 import type { ModelConfig } from '../config/model-config.js';
 import type { Transformer } from '../model/transformer.js';
@@ -29,8 +29,6 @@ export function planSupport(config: ModelConfig): string | null {
   if (c.augmentedShortcuts) return 'augmented shortcuts are not planned';
   if (c.ffnType !== 'gated' || c.hiddenAct !== 'silu' || c.seriesActivation)
     return 'only the gated SiLU FFN is planned';
-  if (c.layerSharing || c.perLayer || c.layerScaling)
-    return 'layer sharing and per-layer widths are not planned';
   if (c.embeddingScale !== null || c.residualScale !== null || c.logitScale !== null)
     return 'embedding, residual and logit scales are not planned';
   if (c.lmHeadBias) return 'an LM head bias is not planned';

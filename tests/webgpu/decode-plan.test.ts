@@ -149,6 +149,37 @@ cases.push(
     splits: 1,
   },
   {
+    name: 'MobileLLM-LS block sharing (each block twice), 3 splits',
+    config: {
+      vocabSize: 60,
+      hiddenSize: 48,
+      numLayers: 2,
+      numAttentionHeads: 6,
+      numKeyValueHeads: 2,
+      intermediateSize: 40,
+      layerSharing: { mode: 'immediate', repeats: 2 },
+    },
+    splits: 3,
+  },
+  {
+    name: 'OpenELM layer-wise scaling (per-layer heads and FFN widths) with q/k norm',
+    config: {
+      vocabSize: 60,
+      hiddenSize: 64,
+      numLayers: 3,
+      numAttentionHeads: 8,
+      numKeyValueHeads: 4,
+      headDim: 16,
+      layerScaling: {
+        qkvMultipliers: [0.5, 1.0],
+        ffnMultipliers: [0.5, 2.0],
+        numGqaGroups: 2,
+        ffnDimDivisor: 8,
+      },
+      qkNorm: { type: 'rmsnorm', scope: 'head', perHeadWeights: false, bias: false },
+    },
+  },
+  {
     name: 'head dim 128 (two output dims per invocation), GQA 2:1',
     config: { vocabSize: 80, hiddenSize: 256, numLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 1 },
   },
