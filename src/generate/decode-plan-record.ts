@@ -13,6 +13,7 @@ import {
   type DecodeAttentionSpec,
   embeddingShader,
   maxChunk,
+  normAddShader,
 } from '../backend/webgpu/decode/attention-decode.js';
 import { packHalves, type WeightFormat } from '../backend/webgpu/decode/half.js';
 import {
@@ -25,6 +26,7 @@ import {
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
 import type { GpuStorage } from '../backend/webgpu/runtime.js';
 import { rotaryDim } from '../config/layer-plan.js';
+import type { RopeConfig } from '../config/model-config.js';
 import type { KVCache } from '../model/kv-cache.js';
 import { ropeFrequencies } from '../model/rope.js';
 import type { Transformer } from '../model/transformer.js';
@@ -144,6 +146,17 @@ export class StepRecorder {
     );
   }
 
+  /** x += RMSNorm(branch)·w over the hidden vector (sandwich norms), one workgroup. */
+  private normAdd(label: string, branch: GPUBuffer, weightPath: string, x: GPUBuffer): void {
+    const c = this.model.config;
+    this.add(
+      label,
+      normAddShader(c.hiddenSize, c.norm.eps, c.norm.plusOne),
+      [branch, StepRecorder.tensorBinding(this.param(weightPath)), x],
+      1,
+    );
+  }
+
   /** 16-bit copies of the matvec weights, by parameter path. */
   readonly packed = new Map<string, GPUBuffer>();
 
@@ -198,28 +211,40 @@ export class StepRecorder {
     this.tokens = this.buffer(16, STORAGE | COPY_SRC | COPY_DST);
     this.logits = this.storage(vocab);
 
-    // cos/sin per position [capacity, R]: row p as the eager path computes it for a step at p.
-    const rope = c.rope;
-    const rot = rotaryDim(c, rope);
-    const half = rot / 2;
-    const table = new Float32Array(this.capacity * rot);
-    const seqDependent = rope.scaling?.type === 'dynamic' || rope.scaling?.type === 'longrope';
-    let freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, 1);
-    for (let p = 0; p < this.capacity; p++) {
-      if (seqDependent) freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, p + 1);
-      for (let i = 0; i < half; i++) {
-        const angle = p * freqs.invFreq[i]!;
-        table[p * rot + i] = Math.cos(angle) * freqs.attentionFactor;
-        table[p * rot + half + i] = Math.sin(angle) * freqs.attentionFactor;
+    // cos/sin per position [capacity, R] for each RoPE of the model (Gemma3's sliding layers have their
+    // own θ): row p as the eager path computes it for a step at p.
+    const ropeTables = new Map<RopeConfig, { table: GPUBuffer; rot: number }>();
+    const ropeTable = (rope: RopeConfig) => {
+      let entry = ropeTables.get(rope);
+      if (!entry) {
+        const rot = rotaryDim(c, rope);
+        const half = rot / 2;
+        const data = new Float32Array(this.capacity * rot);
+        const seqDependent = rope.scaling?.type === 'dynamic' || rope.scaling?.type === 'longrope';
+        let freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, 1);
+        for (let p = 0; p < this.capacity; p++) {
+          if (seqDependent) freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, p + 1);
+          for (let i = 0; i < half; i++) {
+            const angle = p * freqs.invFreq[i]!;
+            data[p * rot + i] = Math.cos(angle) * freqs.attentionFactor;
+            data[p * rot + half + i] = Math.sin(angle) * freqs.attentionFactor;
+          }
+        }
+        const table = this.storage(data.length);
+        this.device.queue.writeBuffer(table, 0, data);
+        entry = { table, rot };
+        ropeTables.set(rope, entry);
       }
-    }
-    const ropeTable = this.storage(table.length);
-    this.device.queue.writeBuffer(ropeTable, 0, table);
+      return entry;
+    };
+    const plusOne = c.norm.plusOne;
+    const sandwich = c.normPlacement === 'sandwich';
+    const branchOut = sandwich ? this.storage(d) : null;
 
     const embed = this.param('model.embed_tokens.weight');
     this.add(
       'embedding',
-      embeddingShader(d),
+      embeddingShader(d, c.embeddingScale),
       [this.tokens, StepRecorder.tensorBinding(embed), x],
       Math.ceil(d / 256),
     );
@@ -247,6 +272,7 @@ export class StepRecorder {
           k: d,
           sources: [h * hd, g * hd, g * hd],
           normEps: eps,
+          normPlusOne: plusOne,
           bias: qkvBias !== null,
           epilogue: 'store',
           weights: this.formatFor(d),
@@ -261,17 +287,20 @@ export class StepRecorder {
           qkv,
         ],
       );
+      const rope = ropeTable(layer.rope!);
       const spec: DecodeAttentionSpec = {
         heads: h,
         kvHeads: g,
         headDim: hd,
-        rotaryDim: rot,
-        interleaved: rope.interleaved,
+        rotaryDim: rope.rot,
+        interleaved: layer.rope!.interleaved,
         capacity: this.capacity,
         splits,
         scale: c.attentionScale ?? 1 / Math.sqrt(hd),
         qkNormEps: c.qkNorm ? eps : null,
+        qkNormPlusOne: plusOne,
         window: layer.window,
+        softcap: c.attnLogitSoftcap,
       };
       const qkNormWeights = c.qkNorm
         ? [bind(this.param(`${a}.q_norm.weight`)), bind(this.param(`${a}.k_norm.weight`))]
@@ -282,7 +311,7 @@ export class StepRecorder {
         [
           this.stepUniform,
           qkv,
-          ropeTable,
+          rope.table,
           bind(keys),
           bind(values),
           splits === 1 ? attnOut : partials,
@@ -298,10 +327,11 @@ export class StepRecorder {
         sources: [d],
         normEps: null,
         bias: oBias !== null,
-        epilogue: 'residual',
+        // Sandwich norms: the branch is normalised before the residual add (a dispatch of its own).
+        epilogue: sandwich ? 'store' : 'residual',
         weights: this.formatFor(h * hd),
       };
-      const oRest = [this.weight(`${a}.o_proj.weight`), ...(oBias ? [oBias] : []), x];
+      const oRest = [this.weight(`${a}.o_proj.weight`), ...(oBias ? [oBias] : []), branchOut ?? x];
       // Several splits: the combine runs in the o-projection's prologue where workgroup memory allows,
       // else as a dispatch of its own.
       const combine = { heads: h, headDim: hd, splits, chunk: maxChunk(spec) };
@@ -325,6 +355,13 @@ export class StepRecorder {
         }
         this.matvec(`layer ${slot} o-proj+residual`, oSpec, [attnOut, ...oRest]);
       }
+      if (branchOut)
+        this.normAdd(
+          `layer ${slot} post-attention norm+residual`,
+          branchOut,
+          `${p}.post_attention_layernorm.weight`,
+          x,
+        );
       const mlp = `${p}.mlp`;
       const upBias = this.concatBias([
         { path: c.mlpBias ? `${mlp}.gate_proj.bias` : null, size: inter },
@@ -336,13 +373,17 @@ export class StepRecorder {
           k: d,
           sources: [inter, inter],
           normEps: eps,
+          normPlusOne: plusOne,
+          gateActivation: c.hiddenAct === 'gelu_tanh' ? 'gelu_tanh' : 'silu',
           bias: upBias !== null,
           epilogue: 'siluMul',
           weights: this.formatFor(d),
         },
         [
           x,
-          bind(this.param(`${p}.post_attention_layernorm.weight`)),
+          bind(
+            this.param(`${p}.${sandwich ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`),
+          ),
           this.weight(`${mlp}.gate_proj.weight`),
           this.weight(`${mlp}.up_proj.weight`),
           ...(upBias ? [upBias] : []),
@@ -357,18 +398,34 @@ export class StepRecorder {
           sources: [d],
           normEps: null,
           bias: downBias !== null,
-          epilogue: 'residual',
+          epilogue: sandwich ? 'store' : 'residual',
           weights: this.formatFor(inter),
         },
-        [hidden, this.weight(`${mlp}.down_proj.weight`), ...(downBias ? [downBias] : []), x],
+        [hidden, this.weight(`${mlp}.down_proj.weight`), ...(downBias ? [downBias] : []), branchOut ?? x],
       );
+      if (branchOut)
+        this.normAdd(
+          `layer ${slot} post-feedforward norm+residual`,
+          branchOut,
+          `${p}.post_feedforward_layernorm.weight`,
+          x,
+        );
     });
     const headPath = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
     const blocks = Math.ceil(vocab / matvecRowsPerGroup);
     const argmaxPartials = this.storage(2 * blocks);
     this.matvec(
       'norm·lm-head·argmax',
-      { k: d, sources: [vocab], normEps: eps, bias: false, epilogue: 'argmax', weights: this.formatFor(d) },
+      {
+        k: d,
+        sources: [vocab],
+        normEps: eps,
+        normPlusOne: plusOne,
+        bias: false,
+        epilogue: 'argmax',
+        weights: this.formatFor(d),
+        logitSoftcap: c.finalLogitSoftcap,
+      },
       [x, bind(this.param('model.norm.weight')), this.weight(headPath), this.logits, argmaxPartials],
     );
     this.add('argmax', argmaxCombineShader(blocks), [argmaxPartials, this.tokens], 1);

@@ -12,7 +12,7 @@
  * [H, splits, hd + 2]. The step uniform holds the position. With one split there is nothing to combine:
  * the split kernel writes the attention output [H·hd] in place of the partials (5 dispatches a layer).
  */
-import { wgslFloat } from './matvec-fused.js';
+import { tanhSafeWGSL, wgslFloat } from './matvec-fused.js';
 
 export interface DecodeAttentionSpec {
   heads: number;
@@ -31,6 +31,10 @@ export interface DecodeAttentionSpec {
   qkNormEps?: number | null;
   /** Sliding window: position pos sees positions > pos − window (null: full causal). */
   window?: number | null;
+  /** The q/k norm scales by (1 + w) (Gemma3). */
+  qkNormPlusOne?: boolean;
+  /** Attention logit soft-cap: scores → cap·tanh(score / cap) before the mask (Gemma2). */
+  softcap?: number | null;
 }
 
 /** Positions one split handles at most. */
@@ -102,6 +106,9 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
   const accs = Array.from({ length: dimsPerThread }, (_, j) => j);
   const norm = spec.qkNormEps ?? null;
   const window = spec.window ?? null;
+  const qw = (i: string) => (spec.qkNormPlusOne ? `(qn[${i}] + 1.0)` : `qn[${i}]`);
+  const kw = (i: string) => (spec.qkNormPlusOne ? `(kn[${i}] + 1.0)` : `kn[${i}]`);
+  const cap = spec.softcap ?? null;
   // q and k of this head, rotated (and q scaled) into workgroup memory. With a q/k norm, the raw head
   // vectors go to workgroup memory first: every invocation needs the sums of squares and the rotation
   // partners of its dims normalised.
@@ -128,14 +135,14 @@ ${accs
   var rk${j} = 0.0;
   {
     let d = min(lid + ${j * threads}u, ${hd - 1}u);
-    rq${j} = qs[d] * iq * qn[d];
-    rk${j} = kc[d] * ik * kn[d];
+    rq${j} = qs[d] * iq * ${qw('d')};
+    rk${j} = kc[d] * ik * ${kw('d')};
     if (d < ${rotaryDim}u) {
       ${partner}
       let c = tab[row + i];
       let sn = tab[row + ${half}u + i];
-      rq${j} = rq${j} * c + sign * qs[other] * iq * qn[other] * sn;
-      rk${j} = rk${j} * c + sign * kc[other] * ik * kn[other] * sn;
+      rq${j} = rq${j} * c + sign * qs[other] * iq * ${qw('other')} * sn;
+      rk${j} = rk${j} * c + sign * kc[other] * ik * ${kw('other')} * sn;
     }
   }`,
   )
@@ -162,6 +169,7 @@ var<workgroup> kc: array<f32, ${hd}>;
 var<workgroup> sc: array<f32, ${passes * positionsPerPass}>;
 var<workgroup> red: array<f32, ${threads}>;
 
+${cap === null ? '' : tanhSafeWGSL}
 // x[base + d] rotated at the table row \`row\` (cpu rope kernel: y0 = a·c − b·s, y1 = b·c + a·s).
 fn rotated(base: u32, d: u32, row: u32) -> f32 {
   let x = qkv[base + d];
@@ -219,6 +227,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       } else {
         for (var l = 0u; l < ${lanes}u; l++) { t += red[lid * ${lanes}u + l]; }
       }
+      ${cap === null ? '' : `t = ${wgslFloat(cap)} * tanhSafe(t / ${wgslFloat(cap)});`}
       sc[i2] = select(-3.0e38, t, i2 < n${window === null ? '' : ' && start + i2 >= lo'});
     }
     workgroupBarrier();
@@ -292,15 +301,44 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-/** x = E[token] (the token id in tokens[0], written by the host or the previous step's argmax). */
-export function embeddingShader(hidden: number): string {
+/**
+ * x = E[token]·scale (the token id in tokens[0], written by the host or the previous step's argmax;
+ * scale: the config's embedding scale, Gemma's √hidden, else 1).
+ */
+export function embeddingShader(hidden: number, scale: number | null = null): string {
   return `@group(0) @binding(1) var<storage, read> tokens: array<u32>;
 @group(0) @binding(2) var<storage, read> E: array<f32>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = wid.x * 256u + lid;
-  if (i < ${hidden}u) { x[i] = E[tokens[0] * ${hidden}u + i]; }
+  if (i < ${hidden}u) { x[i] = E[tokens[0] * ${hidden}u + i]${scale === null ? '' : ` * ${wgslFloat(scale)}`}; }
+}`;
+}
+
+/**
+ * Sandwich norm's residual add (Gemma2/3): x += RMSNorm(branch)·w (or ·(1 + w)), over the whole hidden
+ * vector in one workgroup (the branch output is complete only after the previous dispatch).
+ */
+export function normAddShader(hidden: number, eps: number, plusOne: boolean): string {
+  return `@group(0) @binding(1) var<storage, read> branch: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> x: array<f32>;
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  var ss = 0.0;
+  for (var i = lid; i < ${hidden}u; i += 256u) { let v = branch[i]; ss += v * v; }
+  red[lid] = ss;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let inv = 1.0 / sqrt(red[0] / ${wgslFloat(hidden)} + ${wgslFloat(eps)});
+  for (var i = lid; i < ${hidden}u; i += 256u) {
+    x[i] = x[i] + branch[i] * inv * ${plusOne ? '(w[i] + 1.0)' : 'w[i]'};
+  }
 }`;
 }
 

@@ -19,6 +19,12 @@ export interface FusedMatvecSpec {
   sources: readonly number[];
   /** RMSNorm of the input with this eps (weights bound after the input). */
   normEps: number | null;
+  /** The norm scales by (1 + w) (Gemma) instead of w. */
+  normPlusOne?: boolean;
+  /** 'siluMul' epilogue's activation of the gate: SiLU (default) or tanh-approximated GELU (Gemma). */
+  gateActivation?: 'silu' | 'gelu_tanh';
+  /** 'argmax' epilogue: logits soft-capped as cap·tanh(v / cap) before they are stored and compared. */
+  logitSoftcap?: number | null;
   /** A bias buffer over the stacked rows (siluMul: [gate bias | up bias]). */
   bias: boolean;
   epilogue: MatvecEpilogue;
@@ -38,6 +44,12 @@ export interface FusedMatvecSpec {
    */
   combine?: { heads: number; headDim: number; splits: number; chunk: number };
 }
+
+/** tanh without overflow for large |x| (soft-caps). */
+export const tanhSafeWGSL = /* wgsl */ `fn tanhSafe(x: f32) -> f32 {
+  let e = exp(-2.0 * abs(x));
+  return sign(x) * (1.0 - e) / (1.0 + e);
+}`;
 
 /** Workgroup memory of a matvec with a combine prologue, in bytes. */
 export function combineWorkgroupBytes(combine: NonNullable<FusedMatvecSpec['combine']>): number {
@@ -90,7 +102,9 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   bind('out', 'f32', 'read_write');
   if (epilogue === 'argmax') bind('partial', 'f32', 'read_write');
 
-  const input = (i: string) => (combine ? `xs[${i}]` : normEps !== null ? `x[${i}] * nw[${i}]` : `x[${i}]`);
+  const normWeight = (i: string) => (spec.normPlusOne ? `(nw[${i}] + 1.0)` : `nw[${i}]`);
+  const input = (i: string) =>
+    combine ? `xs[${i}]` : normEps !== null ? `x[${i}] * ${normWeight(i)}` : `x[${i}]`;
   const dot = (w: string) =>
     packed
       ? `dotPacked(${w}, ${input('2u * i')}, ${input('2u * i + 1u')})`
@@ -228,13 +242,20 @@ var<workgroup> ws: array<f32, ${pairs}>;`;
     case 'residual':
       epilogueCode = `out[row] = out[row] + (sum0 * inv${b('row')});`;
       break;
-    case 'siluMul':
+    case 'siluMul': {
+      // gelu_tanh as x·σ(2u) (= 0.5·x·(1 + tanh u)), the form that keeps the far negative tail in f32.
+      const act =
+        spec.gateActivation === 'gelu_tanh'
+          ? `g / (1.0 + exp(${wgslFloat(-2 * Math.sqrt(2 / Math.PI))} * (g + 0.044715 * g * g * g)))`
+          : 'g / (1.0 + exp(-g))';
       epilogueCode = `let g = sum0 * inv${b('row')};
     let u = sum1 * inv${b(`${nOut}u + row`)};
-    out[row] = g / (1.0 + exp(-g)) * u;`;
+    out[row] = ${act} * u;`;
       break;
+    }
     case 'argmax':
-      epilogueCode = `let v = sum0 * inv${b('row')};
+      epilogueCode = `var v = sum0 * inv${b('row')};
+    ${spec.logitSoftcap ? `v = ${wgslFloat(spec.logitSoftcap)} * tanhSafe(v / ${wgslFloat(spec.logitSoftcap)});` : ''}
     out[row] = v;
     best[slot] = v;`;
       break;
@@ -259,7 +280,9 @@ fn dotPacked(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
   return dot(vec4<f32>(unpack2(w.x), unpack2(w.y)), x0) + dot(vec4<f32>(unpack2(w.z), unpack2(w.w)), x1);
 }`
     : '';
+  const tanhHelper = spec.logitSoftcap ? tanhSafeWGSL : '';
   return `${sg ? 'enable subgroups;' : ''}
+${tanhHelper}
 ${combineDecl}
 ${decl.join('\n')}
 ${unpack}
