@@ -13,17 +13,12 @@
  *                         dispatch label from timestamp queries)
  */
 
-import type { Backend } from '../src/backend/backend.js';
 import type { WeightFormat } from '../src/backend/webgpu/decode/half.js';
 import { initWebGPU } from '../src/backend/webgpu/index.js';
-import type { ModelConfig } from '../src/config/model-config.js';
 import { presetConfig } from '../src/config/presets.js';
 import { benchmarkDecode } from '../src/generate/bench.js';
 import { DecodePlan } from '../src/generate/decode-plan.js';
-import { parameterSpecs } from '../src/model/params.js';
-import { Transformer } from '../src/model/transformer.js';
-import { tensor } from '../src/ops/index.js';
-import { Rng } from '../src/tensor/random.js';
+import { benchmarkModel } from '../src/model/random-weights.js';
 
 const bandwidthGBps = 3700;
 
@@ -45,40 +40,11 @@ const started = performance.now();
 const log = (message: string) =>
   console.error(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${message}`);
 
-/**
- * Random weights without drawing a normal deviate per element (the host draws ~12M/s, a minute for
- * Qwen2.5-0.5B): every matrix is a window, at a random offset, into one block of 2^22 N(0, std)
- * deviates. The timing does not depend on the values; greedy tokens do, so they are not compared here.
- */
-function fastRandomModel(config: ModelConfig, backend: Backend): Transformer {
-  const rng = new Rng(0);
-  const block = new Float32Array(1 << 22);
-  for (let i = 0; i < block.length; i++) block[i] = rng.normal() * config.initializerRange;
-  const params = new Map();
-  for (const spec of parameterSpecs(config)) {
-    const size = spec.shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(size);
-    if (spec.init === 'ones' || spec.init === 'scalar_one') data.fill(1);
-    else if (spec.init !== 'zeros') {
-      for (let at = 0; at < size; ) {
-        const from = Math.floor(rng.uniform() * (block.length / 2));
-        const n = Math.min(size - at, block.length - from);
-        data.set(block.subarray(from, from + n), at);
-        at += n;
-      }
-    }
-    const t = tensor(data, spec.shape, { backend });
-    t.name = spec.path;
-    params.set(spec.path, t.keep());
-  }
-  return new Transformer(config, params);
-}
-
 const backend = await initWebGPU();
 const device = backend.adapterInfo.description || backend.adapterInfo.device || backend.adapterInfo.vendor;
 const rows: Record<string, string | number>[] = [];
 for (const name of presets) {
-  const model = fastRandomModel(presetConfig(name), backend);
+  const model = benchmarkModel(presetConfig(name), backend);
   await backend.sync();
   log(`${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters on the GPU`);
   type Variant = { path: 'planned' | 'eager'; weights: WeightFormat };

@@ -1,19 +1,22 @@
 /** `slm bench`: time to first token, prefill and decode throughput of a model or preset (random weights). */
 import { loadModelConfig } from '../config/load.js';
-import { benchmarkDecode } from '../generate/bench.js';
+import { benchmarkDecode, measureCopyBandwidth } from '../generate/bench.js';
 import { loadHFModel } from '../io/hf.js';
-import { Transformer } from '../model/transformer.js';
+import { benchmarkModel } from '../model/random-weights.js';
 import { defineCommand } from './args.js';
 import { backendOption, useBackend } from './backend.js';
 
 export const benchCommand = defineCommand({
   name: 'bench',
   summary: 'measure time to first token, prefill and decode speed (random weights for presets)',
-  usage: '[--model <dir|preset>] [--prompt-tokens N] [--gen-tokens N] [--runs N] [--json] [--backend …]',
+  usage:
+    '[--model <dir|preset>] [--prompt-tokens N] [--gen-tokens N] [--runs N] [--weights f32|f16|bf16] [--json] [--backend …]',
   description:
     'Runs batch-1 greedy decoding as `slm generate` does: the prompt is prefilled into a fresh KV cache (time to first ' +
     'token), then one token per step with a read-back of the chosen id. Reports medians over runs, the parameter bytes ' +
-    'each decoded token streams, and the bandwidth that implies. A preset name uses random weights, so nothing is downloaded.',
+    'each decoded token streams, and the bandwidth that implies next to the copy bandwidth measured on the same device ' +
+    '(the ceiling for streaming weights); what the step takes beyond that streaming is the fixed overhead per token. ' +
+    'A preset name uses random weights, so nothing is downloaded.',
   options: {
     model: {
       type: 'string',
@@ -24,15 +27,22 @@ export const benchCommand = defineCommand({
       type: 'integer',
       default: 32,
       valueName: 'N',
-      description: 'prompt length (default 32)',
+      description: 'prompt length',
     },
     'gen-tokens': {
       type: 'integer',
       default: 32,
       valueName: 'N',
-      description: 'tokens to generate per run (default 32)',
+      description: 'tokens to generate per run',
     },
-    runs: { type: 'integer', default: 3, valueName: 'N', description: 'timed runs (default 3)' },
+    runs: { type: 'integer', default: 3, valueName: 'N', description: 'timed runs' },
+    weights: {
+      type: 'string',
+      choices: ['f32', 'f16', 'bf16'],
+      valueName: 'f32|f16|bf16',
+      description:
+        'planned webgpu step: storage of the matvec weights (16-bit halves the bytes per token; default f32)',
+    },
     'decode-path': {
       type: 'string',
       choices: ['auto', 'planned', 'eager'],
@@ -52,24 +62,31 @@ export const benchCommand = defineCommand({
     const loaded = await loadModelConfig(spec);
     const model = loaded.dir
       ? (await loadHFModel(loaded.dir, { backend })).model
-      : Transformer.init(loaded.config, { seed: 0, backend });
+      : benchmarkModel(loaded.config, backend);
     const path = (options['decode-path'] ?? 'auto') as 'auto' | 'planned' | 'eager';
     const result = await benchmarkDecode(model, {
       path,
       promptTokens: options['prompt-tokens'],
       genTokens: options['gen-tokens'],
       runs: options.runs,
+      planWeights: (options.weights ?? 'f32') as 'f32' | 'f16' | 'bf16',
       onRun: (r, run) => {
         if (!options.json)
           io.stderr.write(`run ${r + 1}: first token ${run.timeToFirstTokenMs.toFixed(1)} ms\n`);
       },
     });
+    const copyGBps = await measureCopyBandwidth(backend);
+    // What a step takes beyond streaming its weights once at the copy bandwidth.
+    const streamMs = result.weightBytesPerToken / copyGBps / 1e6;
     const report = {
       model: spec,
       source: loaded.source,
       backend: backend.name,
       params: model.numParameters(),
       ...result,
+      copyGBps,
+      fractionOfCopyBandwidth: result.achievedGBps / copyGBps,
+      overheadMsPerToken: Math.max(0, result.msPerToken - streamMs),
     };
     if (options.json) {
       io.stdout.write(`${JSON.stringify(report)}\n`);
@@ -81,7 +98,8 @@ export const benchCommand = defineCommand({
         `time to first token  ${result.timeToFirstTokenMs.toFixed(1)} ms (${result.promptTokens}-token prompt)`,
         `prefill              ${result.prefillTokensPerSecond.toFixed(1)} tokens/s`,
         `decode               ${result.decodeTokensPerSecond.toFixed(1)} tokens/s (${result.msPerToken.toFixed(2)} ms/token, median of ${result.runs} runs)`,
-        `weights per token    ${(result.weightBytesPerToken / 1e6).toFixed(1)} MB -> ${result.achievedGBps.toFixed(1)} GB/s`,
+        `weights per token    ${(result.weightBytesPerToken / 1e6).toFixed(1)} MB (${result.planWeights}) -> ${result.achievedGBps.toFixed(1)} GB/s, ${(100 * report.fractionOfCopyBandwidth).toFixed(1)}% of the ${copyGBps.toFixed(0)} GB/s copy bandwidth measured here`,
+        `fixed overhead       ${report.overheadMsPerToken.toFixed(2)} ms/token beyond streaming the weights (${streamMs.toFixed(3)} ms)`,
         `decode path          ${result.path}${result.eagerReason ? ` (${result.eagerReason})` : ''}, ${result.dispatchesPerToken ?? '-'} dispatches/token`,
         '',
       ].join('\n'),

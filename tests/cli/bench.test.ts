@@ -38,9 +38,17 @@ test('slm bench --json reports the contract fields for a preset with random weig
     'timeToFirstTokenMs',
     'msPerToken',
     'achievedGBps',
+    'copyGBps',
+    'fractionOfCopyBandwidth',
   ]) {
     assert.ok(Number.isFinite(report[key]) && report[key] > 0, `${key} = ${report[key]}`);
   }
+  // The step's time = streaming its weights at the copy bandwidth + the fixed overhead (≥ 0).
+  assert.ok(report.overheadMsPerToken >= 0 && report.overheadMsPerToken <= report.msPerToken);
+  assert.ok(
+    Math.abs(report.fractionOfCopyBandwidth - report.achievedGBps / report.copyGBps) < 1e-12,
+    'the fraction is achieved / copy bandwidth',
+  );
   assert.equal(report.backend, 'cpu');
   assert.equal(report.promptTokens, 8);
 });

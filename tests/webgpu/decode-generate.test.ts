@@ -160,5 +160,12 @@ if (backend) {
     const report = JSON.parse(stdout);
     assert.equal(report.path, 'planned');
     assert.equal(report.dispatchesPerToken, 5 * 4 + 3); // tiny preset: 4 layers; 7 positions, one split
+    assert.equal(report.planWeights, 'f32');
+    assert.ok(report.copyGBps > 0);
+    stdout = '';
+    assert.equal(await main([...args, '--json', '--backend', 'webgpu', '--weights', 'bf16'], io), 0);
+    const half = JSON.parse(stdout);
+    assert.equal(half.planWeights, 'bf16');
+    assert.ok(half.weightBytesPerToken < report.weightBytesPerToken, 'bf16 matvecs stream fewer bytes');
   });
 }
