@@ -35,11 +35,12 @@ function gemm(
       }
     }
   } else if (!transA && transB) {
-    // A [M,K], B [N,K]: dot products of rows.
-    for (let i = 0; i < m; i++) {
-      const arow = ao + i * k;
-      for (let j = 0; j < n; j++) {
-        const brow = bo + j * k;
+    // A [M,K], B [N,K]: dot products of rows. Row j of B (a weight row) stays in cache while every
+    // row of A meets it: B, the large operand of a linear layer, is read once (the rows of A are few).
+    for (let j = 0; j < n; j++) {
+      const brow = bo + j * k;
+      for (let i = 0; i < m; i++) {
+        const arow = ao + i * k;
         let s0 = 0;
         let s1 = 0;
         let s2 = 0;
@@ -92,8 +93,10 @@ export const matmulKernel: Kernel<MatmulAttrs> = ([a, b], { transA, transB }, [o
   const av = a!.storage as FloatArray;
   const bv = b!.storage as FloatArray;
   const c = allocArray(out!.dtype, sizeOf(outShape)) as FloatArray;
-  // Skipping zero entries of A is exact only when B is finite (0·∞ and 0·NaN are NaN).
-  let skipZeros = true;
+  // Skipping zero entries of A is exact only when B is finite (0·∞ and 0·NaN are NaN). Only the
+  // paths that accumulate rows of B skip (the A·Bᵀ dot products of linear layers do not), so the scan
+  // over B, a full pass over a weight matrix, runs only for them.
+  let skipZeros = !transB;
   for (let i = 0; i < bv.length && skipZeros; i++) skipZeros = Number.isFinite(bv[i]!);
   const index = new Array<number>(batchShape.length).fill(0);
   for (let batch = 0; batch < batches; batch++) {
