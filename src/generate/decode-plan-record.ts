@@ -32,6 +32,7 @@ import { ropeFrequencies } from '../model/rope.js';
 import type { Transformer } from '../model/transformer.js';
 import { zeros } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { recordLatentAttention } from './decode-plan-mla.js';
 
 export interface PlannedDispatch {
   label: string;
@@ -80,23 +81,25 @@ export class StepRecorder {
     return buffer;
   }
 
-  private storage(floats: number): GPUBuffer {
+  /** @internal (decode-plan-mla.ts) */
+  storage(floats: number): GPUBuffer {
     return this.buffer(floats * 4, STORAGE | COPY_SRC | COPY_DST);
   }
 
-  private param(path: string): Tensor {
+  /** @internal (decode-plan-mla.ts) */
+  param(path: string): Tensor {
     const t = this.model.params.get(path);
     if (!t) throw new Error(`model parameter '${path}' is missing`);
     return t;
   }
 
   /** A binding of a tensor's buffer covering exactly its elements. */
-  private static tensorBinding(t: Tensor): GPUBufferBinding {
+  static tensorBinding(t: Tensor): GPUBufferBinding {
     return { buffer: (t.storage as GpuStorage).buffer, size: t.size * 4 };
   }
 
   /** One buffer holding the given biases back to back (zeros where a part has none). */
-  private concatBias(parts: readonly { path: string | null; size: number }[]): GPUBuffer | null {
+  concatBias(parts: readonly { path: string | null; size: number }[]): GPUBuffer | null {
     if (parts.every((p) => p.path === null)) return null;
     const total = parts.reduce((n, p) => n + p.size, 0);
     const out = this.storage(total);
@@ -115,7 +118,8 @@ export class StepRecorder {
     return out;
   }
 
-  private add(
+  /** @internal (decode-plan-mla.ts) */
+  add(
     label: string,
     code: string,
     resources: (GPUBuffer | GPUBufferBinding)[],
@@ -135,7 +139,8 @@ export class StepRecorder {
     this.dispatches.push({ label, pipeline, bindGroup, groups: grid });
   }
 
-  private matvec(label: string, spec: FusedMatvecSpec, resources: (GPUBuffer | GPUBufferBinding)[]): void {
+  /** @internal (decode-plan-mla.ts) */
+  matvec(label: string, spec: FusedMatvecSpec, resources: (GPUBuffer | GPUBufferBinding)[]): void {
     this.add(
       label,
       fusedMatvecShader({ ...spec, subgroups: this.subgroups }),
@@ -173,11 +178,20 @@ export class StepRecorder {
     const paths = [c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'];
     for (const layer of this.model.layers) {
       const p = `model.layers.${layer.index}`;
-      for (const name of ['q_proj', 'k_proj', 'v_proj', 'o_proj'])
+      for (const name of [
+        'q_proj',
+        'k_proj',
+        'v_proj',
+        'o_proj',
+        'q_a_proj',
+        'q_b_proj',
+        'kv_a_proj_with_mqa',
+      ])
         paths.push(`${p}.self_attn.${name}.weight`);
       for (const name of ['gate_proj', 'up_proj', 'down_proj']) paths.push(`${p}.mlp.${name}.weight`);
     }
     for (const path of paths) {
+      if (!this.model.params.has(path)) continue; // MLA or standard names, whichever the model has
       const t = this.param(path);
       if (this.formatFor(t.shape[1]!) === 'f32') continue;
       const halves = packHalves((await t.data()) as Float32Array, format);
@@ -187,8 +201,13 @@ export class StepRecorder {
     }
   }
 
+  /** @internal The storage format of the binding `weight(path)` gives. */
+  formatOf(path: string): WeightFormat {
+    return this.packed.has(path) ? this.weightFormat : 'f32';
+  }
+
   /** The binding of a matvec weight: its 16-bit copy when there is one, else the f32 tensor. */
-  private weight(path: string): GPUBuffer | GPUBufferBinding {
+  weight(path: string): GPUBuffer | GPUBufferBinding {
     return this.packed.get(path) ?? StepRecorder.tensorBinding(this.param(path));
   }
 
@@ -204,9 +223,10 @@ export class StepRecorder {
     const maxHeads = Math.max(...m.layers.map((l) => l.numAttentionHeads));
     const maxKV = Math.max(...m.layers.map((l) => l.numKeyValueHeads));
     const qkv = this.storage((maxHeads + 2 * maxKV) * hd);
-    const attnOut = this.storage(maxHeads * hd);
+    const mla = c.mla;
+    const attnOut = this.storage(maxHeads * (mla ? mla.vHeadDim : hd));
     const hidden = this.storage(Math.max(...m.layers.map((l) => l.intermediateSize)));
-    const partials = this.storage(maxHeads * splits * (hd + 2));
+    const partials = this.storage(maxHeads * splits * (Math.max(hd, mla?.kvLoraRank ?? 0) + 2));
     this.stepUniform = this.buffer(16, UNIFORM | COPY_DST);
     this.tokens = this.buffer(16, STORAGE | COPY_SRC | COPY_DST);
     this.logits = this.storage(vocab);
@@ -256,104 +276,119 @@ export class StepRecorder {
       const h = layer.numAttentionHeads;
       const g = layer.numKeyValueHeads;
       const inter = layer.intermediateSize;
-      const keys = zeros([1, g, this.capacity, hd], { backend: this.backend }).keep(); // [1, G, capacity, hd]
-      const values = zeros([1, g, this.capacity, hd], { backend: this.backend }).keep();
-      this.cacheTensors.push(keys, values);
-      this.cache.slots[slot] = { keys, values };
-
-      const qkvBias = this.concatBias([
-        { path: b.q ? `${a}.q_proj.bias` : null, size: h * hd },
-        { path: b.k ? `${a}.k_proj.bias` : null, size: g * hd },
-        { path: b.v ? `${a}.v_proj.bias` : null, size: g * hd },
-      ]);
-      this.matvec(
-        `layer ${slot} norm·qkv`,
-        {
-          k: d,
-          sources: [h * hd, g * hd, g * hd],
-          normEps: eps,
-          normPlusOne: plusOne,
-          bias: qkvBias !== null,
-          epilogue: 'store',
-          weights: this.formatFor(d),
-        },
-        [
+      if (c.mla) {
+        recordLatentAttention(this, {
+          slot,
+          layer,
           x,
-          bind(this.param(`${p}.input_layernorm.weight`)),
-          this.weight(`${a}.q_proj.weight`),
-          this.weight(`${a}.k_proj.weight`),
-          this.weight(`${a}.v_proj.weight`),
-          ...(qkvBias ? [qkvBias] : []),
-          qkv,
-        ],
-      );
-      const rope = ropeTable(layer.rope!);
-      const spec: DecodeAttentionSpec = {
-        heads: h,
-        kvHeads: g,
-        headDim: hd,
-        rotaryDim: rope.rot,
-        interleaved: layer.rope!.interleaved,
-        capacity: this.capacity,
-        splits,
-        scale: c.attentionScale ?? 1 / Math.sqrt(hd),
-        qkNormEps: c.qkNorm ? eps : null,
-        qkNormPlusOne: plusOne,
-        window: layer.window,
-        softcap: c.attnLogitSoftcap,
-      };
-      const qkNormWeights = c.qkNorm
-        ? [bind(this.param(`${a}.q_norm.weight`)), bind(this.param(`${a}.k_norm.weight`))]
-        : [];
-      this.add(
-        `layer ${slot} attention`,
-        attentionSplitShader(spec),
-        [
-          this.stepUniform,
-          qkv,
-          rope.table,
-          bind(keys),
-          bind(values),
-          splits === 1 ? attnOut : partials,
-          ...qkNormWeights,
-        ],
-        splits,
-        h,
-        0,
-      );
-      const oBias = this.concatBias([{ path: b.o ? `${a}.o_proj.bias` : null, size: d }]);
-      const oSpec: FusedMatvecSpec = {
-        k: h * hd,
-        sources: [d],
-        normEps: null,
-        bias: oBias !== null,
-        // Sandwich norms: the branch is normalised before the residual add (a dispatch of its own).
-        epilogue: sandwich ? 'store' : 'residual',
-        weights: this.formatFor(h * hd),
-      };
-      const oRest = [this.weight(`${a}.o_proj.weight`), ...(oBias ? [oBias] : []), branchOut ?? x];
-      // Several splits: the combine runs in the o-projection's prologue where workgroup memory allows,
-      // else as a dispatch of its own.
-      const combine = { heads: h, headDim: hd, splits, chunk: maxChunk(spec) };
-      const fits = combineWorkgroupBytes(combine) <= this.device.limits.maxComputeWorkgroupStorageSize;
-      if (splits > 1 && fuseCombine && fits) {
-        this.matvec(`layer ${slot} combine·o-proj+residual`, { ...oSpec, combine }, [
-          this.stepUniform,
+          out: branchOut ?? x,
+          residual: !branchOut,
+          attnOut,
           partials,
-          ...oRest,
-        ]);
+          splits,
+          rope: ropeTable(layer.rope!),
+        });
       } else {
-        if (splits > 1) {
-          this.add(
-            `layer ${slot} combine`,
-            attentionCombineShader(spec),
-            [this.stepUniform, partials, attnOut],
-            h,
-            1,
-            0,
-          );
+        const keys = zeros([1, g, this.capacity, hd], { backend: this.backend }).keep(); // [1, G, capacity, hd]
+        const values = zeros([1, g, this.capacity, hd], { backend: this.backend }).keep();
+        this.cacheTensors.push(keys, values);
+        this.cache.slots[slot] = { keys, values };
+
+        const qkvBias = this.concatBias([
+          { path: b.q ? `${a}.q_proj.bias` : null, size: h * hd },
+          { path: b.k ? `${a}.k_proj.bias` : null, size: g * hd },
+          { path: b.v ? `${a}.v_proj.bias` : null, size: g * hd },
+        ]);
+        this.matvec(
+          `layer ${slot} norm·qkv`,
+          {
+            k: d,
+            sources: [h * hd, g * hd, g * hd],
+            normEps: eps,
+            normPlusOne: plusOne,
+            bias: qkvBias !== null,
+            epilogue: 'store',
+            weights: this.formatFor(d),
+          },
+          [
+            x,
+            bind(this.param(`${p}.input_layernorm.weight`)),
+            this.weight(`${a}.q_proj.weight`),
+            this.weight(`${a}.k_proj.weight`),
+            this.weight(`${a}.v_proj.weight`),
+            ...(qkvBias ? [qkvBias] : []),
+            qkv,
+          ],
+        );
+        const rope = ropeTable(layer.rope!);
+        const spec: DecodeAttentionSpec = {
+          heads: h,
+          kvHeads: g,
+          headDim: hd,
+          rotaryDim: rope.rot,
+          interleaved: layer.rope!.interleaved,
+          capacity: this.capacity,
+          splits,
+          scale: c.attentionScale ?? 1 / Math.sqrt(hd),
+          qkNormEps: c.qkNorm ? eps : null,
+          qkNormPlusOne: plusOne,
+          window: layer.window,
+          softcap: c.attnLogitSoftcap,
+        };
+        const qkNormWeights = c.qkNorm
+          ? [bind(this.param(`${a}.q_norm.weight`)), bind(this.param(`${a}.k_norm.weight`))]
+          : [];
+        this.add(
+          `layer ${slot} attention`,
+          attentionSplitShader(spec),
+          [
+            this.stepUniform,
+            qkv,
+            rope.table,
+            bind(keys),
+            bind(values),
+            splits === 1 ? attnOut : partials,
+            ...qkNormWeights,
+          ],
+          splits,
+          h,
+          0,
+        );
+        const oBias = this.concatBias([{ path: b.o ? `${a}.o_proj.bias` : null, size: d }]);
+        const oSpec: FusedMatvecSpec = {
+          k: h * hd,
+          sources: [d],
+          normEps: null,
+          bias: oBias !== null,
+          // Sandwich norms: the branch is normalised before the residual add (a dispatch of its own).
+          epilogue: sandwich ? 'store' : 'residual',
+          weights: this.formatFor(h * hd),
+          residualScale: c.residualScale,
+        };
+        const oRest = [this.weight(`${a}.o_proj.weight`), ...(oBias ? [oBias] : []), branchOut ?? x];
+        // Several splits: the combine runs in the o-projection's prologue where workgroup memory allows,
+        // else as a dispatch of its own.
+        const combine = { heads: h, headDim: hd, splits, chunk: maxChunk(spec) };
+        const fits = combineWorkgroupBytes(combine) <= this.device.limits.maxComputeWorkgroupStorageSize;
+        if (splits > 1 && fuseCombine && fits) {
+          this.matvec(`layer ${slot} combine·o-proj+residual`, { ...oSpec, combine }, [
+            this.stepUniform,
+            partials,
+            ...oRest,
+          ]);
+        } else {
+          if (splits > 1) {
+            this.add(
+              `layer ${slot} combine`,
+              attentionCombineShader(spec),
+              [this.stepUniform, partials, attnOut],
+              h,
+              1,
+              0,
+            );
+          }
+          this.matvec(`layer ${slot} o-proj+residual`, oSpec, [attnOut, ...oRest]);
         }
-        this.matvec(`layer ${slot} o-proj+residual`, oSpec, [attnOut, ...oRest]);
       }
       if (branchOut)
         this.normAdd(
@@ -400,6 +435,7 @@ export class StepRecorder {
           bias: downBias !== null,
           epilogue: sandwich ? 'store' : 'residual',
           weights: this.formatFor(inter),
+          residualScale: c.residualScale,
         },
         [hidden, this.weight(`${mlp}.down_proj.weight`), ...(downBias ? [downBias] : []), branchOut ?? x],
       );
@@ -425,6 +461,7 @@ export class StepRecorder {
         epilogue: 'argmax',
         weights: this.formatFor(d),
         logitSoftcap: c.finalLogitSoftcap,
+        logitScale: c.logitScale,
       },
       [x, bind(this.param('model.norm.weight')), this.weight(headPath), this.logits, argmaxPartials],
     );

@@ -1,7 +1,8 @@
 /**
  * Which configs a planned decode step (decode-plan.ts) covers: the Llama-style family — MHA/GQA/MQA,
  * pre-norm or sandwich RMSNorm (w or 1 + w), gated SiLU or tanh-GELU FFN, embedding scale, attention
- * and final logit soft-caps (Gemma 1–3), RoPE (rotate-half or interleaved, partial rotary, any scaling),
+ * and final logit soft-caps (Gemma 1–3), multi-head latent attention with residual and logit scales
+ * (MiniCPM3; DeepSeek's MoE layers are not planned), RoPE (rotate-half or interleaved, partial rotary, any scaling),
  * optional q/k/v/o and MLP biases, Qwen3's per-head q/k RMSNorm, sliding-window layers, block
  * sharing (MobileLLM-LS: one KV slot per repeat) and per-layer widths (OpenELM), tied or untied head. Anything else decodes through the eager path.
  */
@@ -11,7 +12,8 @@ import type { Transformer } from '../model/transformer.js';
 /** null when the planned decode step supports `config`, else the reason it does not. */
 export function planSupport(config: ModelConfig): string | null {
   const c = config;
-  if (c.mla) return 'MLA (latent attention) is not planned';
+  if (c.mla && (c.attnLogitSoftcap !== null || c.layerTypes.some((t) => t !== 'full')))
+    return 'MLA with an attention soft-cap or sliding windows is not planned';
   if (c.moe) return 'mixture-of-experts FFNs are not planned';
   if (c.positionEmbedding !== 'rope')
     return `${c.positionEmbedding} position embeddings are not planned (RoPE only)`;
@@ -27,7 +29,8 @@ export function planSupport(config: ModelConfig): string | null {
   if (c.augmentedShortcuts) return 'augmented shortcuts are not planned';
   if (c.ffnType !== 'gated' || (c.hiddenAct !== 'silu' && c.hiddenAct !== 'gelu_tanh') || c.seriesActivation)
     return 'only gated SiLU and gated tanh-GELU FFNs are planned';
-  if (c.residualScale !== null || c.logitScale !== null) return 'residual and logit scales are not planned';
+  if (c.residualScale !== null && c.normPlacement === 'sandwich')
+    return 'a residual scale with sandwich norms is not planned';
   if (c.lmHeadBias) return 'an LM head bias is not planned';
   if (c.numAttentionHeads % c.numKeyValueHeads !== 0) return 'query heads must be a multiple of KV heads';
   return null;

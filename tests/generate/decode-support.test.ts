@@ -34,6 +34,7 @@ test('Llama-style configs and presets are planned', () => {
     'gemma',
     'gemma2',
     'gemma3_text',
+    'minicpm3',
     'llama',
     'qwen2',
     'qwen2-sliding',
@@ -47,8 +48,8 @@ test('Llama-style configs and presets are planned', () => {
 
 test('every other config gets the reason it decodes eagerly', () => {
   const cases: [string, string][] = [
-    ['deepseek_v2', 'MLA'],
-    ['minicpm3', 'MLA'],
+    ['deepseek_v2', 'mixture-of-experts'],
+    ['deepseek_v3', 'mixture-of-experts'],
     ['gpt_neox', 'RMSNorm'],
     ['gpt2', 'learned'],
     ['phi', 'RMSNorm'],

@@ -24,11 +24,15 @@ for (const name of readdirSync('tests/fixtures/hf').sort()) {
   if (planSupport(config) === null) fixtures.push(name);
 }
 
-test('the planned step covers the Llama, Qwen2 (also sliding), Qwen3 and Phi-3 fixtures', () => {
+test('the planned step covers the Llama, Qwen2 (also sliding), Qwen3, Phi-3, Gemma 1-3 and MiniCPM3 fixtures', () => {
   for (const name of [
     'llama',
     'llama-bias',
     'llama-llama3rope-untied',
+    'gemma',
+    'gemma2',
+    'gemma3_text',
+    'minicpm3',
     'qwen2',
     'qwen2-sliding',
     'qwen3',

@@ -50,58 +50,70 @@ test('bf16 conversion rounds to nearest even', () => {
 const backend = await requireWebGPU();
 
 if (backend) {
-  for (const format of ['f16', 'bf16'] as const) {
-    test(`planned decode with ${format} matvec weights equals the cpu on the same rounded weights`, async () => {
-      const config = {
-        vocabSize: 97,
-        hiddenSize: 48,
-        numLayers: 2,
-        numAttentionHeads: 6,
-        numKeyValueHeads: 2,
-        intermediateSize: 44, // down_proj (K = 44) stays f32: mixed storage in one plan
-        tieWordEmbeddings: format === 'f16',
-      };
-      const pair = modelPair(backend, config, 21);
-      // Round every matrix the plan packs, on both models, so the eager prefill sees the same values.
-      const params = new Map(pair.cpuModel.params);
-      const gpuParams = new Map(pair.gpuModel.params);
-      for (const [path, t] of pair.cpuModel.params) {
-        if (t.rank !== 2 || t.shape[1]! % 8 !== 0) continue;
-        const rounded = roundToHalf(Float32Array.from(t.dataSync()), format);
-        params.set(path, tensor(rounded, t.shape).keep());
-        gpuParams.get(path)!.dispose();
-        gpuParams.set(path, tensor(rounded, t.shape, { backend }).keep());
-      }
-      const cpuModel = new Transformer(pair.cpuModel.config, params);
-      const gpuModel = new Transformer(pair.cpuModel.config, gpuParams);
-      const prompt = [4, 40, 2];
-      const steps = 20;
-      const expected = cpuGreedy(cpuModel, prompt, steps);
-      const plan = await DecodePlan.create(gpuModel, prompt.length + steps, { weights: format });
-      try {
-        // q, k, v, o, gate, up per layer and the head; not down_proj.
-        assert.equal(plan.packedMatrices, 2 * 6 + 1);
-        const first = await plan.prefill(prompt);
-        const tokens = [first.token];
-        let worst = 0;
-        for (let s = 1; s <= steps; s++) {
-          const r = await plan.step(s === 1 ? first.token : undefined, { logits: true });
-          for (let i = 0; i < r.logits!.length; i++)
-            worst = Math.max(worst, Math.abs(r.logits![i]! - expected.logits[s]![i]!));
-          tokens.push(r.token);
+  const shapes = [
+    { name: 'GQA', attention: { numAttentionHeads: 6, numKeyValueHeads: 2 } },
+    {
+      // q_a, kv_a, q_b and o are packed; kv_b (read by the latent attention kernels) stays f32.
+      name: 'MLA',
+      attention: {
+        numAttentionHeads: 2,
+        headDim: 24,
+        mla: { qLoraRank: 24, kvLoraRank: 32, qkNopeHeadDim: 16, qkRopeHeadDim: 8, vHeadDim: 16 },
+      },
+    },
+  ];
+  for (const format of ['f16', 'bf16'] as const)
+    for (const shape of shapes) {
+      test(`planned decode (${shape.name}) with ${format} matvec weights equals the cpu on the same rounded weights`, async () => {
+        const config = {
+          vocabSize: 97,
+          hiddenSize: 48,
+          numLayers: 2,
+          ...shape.attention,
+          intermediateSize: 44, // down_proj (K = 44) stays f32: mixed storage in one plan
+          tieWordEmbeddings: format === 'f16',
+        };
+        const pair = modelPair(backend, config, 21);
+        // Round every matrix the plan packs, on both models, so the eager prefill sees the same values.
+        const params = new Map(pair.cpuModel.params);
+        const gpuParams = new Map(pair.gpuModel.params);
+        for (const [path, t] of pair.cpuModel.params) {
+          if (t.rank !== 2 || t.shape[1]! % 8 !== 0) continue;
+          const rounded = roundToHalf(Float32Array.from(t.dataSync()), format);
+          params.set(path, tensor(rounded, t.shape).keep());
+          gpuParams.get(path)!.dispose();
+          gpuParams.set(path, tensor(rounded, t.shape, { backend }).keep());
         }
-        assert.deepEqual(tokens, expected.tokens);
-        assert.ok(worst <= 1e-4, `max |planned − cpu| = ${worst}`);
-        // Without rounding on the cpu side the difference is the 16-bit rounding, far above 1e-4.
-        const unrounded = cpuGreedy(pair.cpuModel, prompt, 1);
-        let gap = 0;
-        for (let i = 0; i < unrounded.logits[1]!.length; i++)
-          gap = Math.max(gap, Math.abs(unrounded.logits[1]![i]! - expected.logits[1]![i]!));
-        assert.ok(gap > 1e-4, `rounding changed the logits by only ${gap}`);
-      } finally {
-        plan.dispose();
-        gpuModel.dispose();
-      }
-    });
-  }
+        const cpuModel = new Transformer(pair.cpuModel.config, params);
+        const gpuModel = new Transformer(pair.cpuModel.config, gpuParams);
+        const prompt = [4, 40, 2];
+        const steps = 20;
+        const expected = cpuGreedy(cpuModel, prompt, steps);
+        const plan = await DecodePlan.create(gpuModel, prompt.length + steps, { weights: format });
+        try {
+          // q, k, v, o (MLA: q_a, kv_a, q_b, o), gate, up per layer and the head; not down_proj.
+          assert.equal(plan.packedMatrices, 2 * 6 + 1);
+          const first = await plan.prefill(prompt);
+          const tokens = [first.token];
+          let worst = 0;
+          for (let s = 1; s <= steps; s++) {
+            const r = await plan.step(s === 1 ? first.token : undefined, { logits: true });
+            for (let i = 0; i < r.logits!.length; i++)
+              worst = Math.max(worst, Math.abs(r.logits![i]! - expected.logits[s]![i]!));
+            tokens.push(r.token);
+          }
+          assert.deepEqual(tokens, expected.tokens);
+          assert.ok(worst <= 1e-4, `max |planned − cpu| = ${worst}`);
+          // Without rounding on the cpu side the difference is the 16-bit rounding, far above 1e-4.
+          const unrounded = cpuGreedy(pair.cpuModel, prompt, 1);
+          let gap = 0;
+          for (let i = 0; i < unrounded.logits[1]!.length; i++)
+            gap = Math.max(gap, Math.abs(unrounded.logits[1]![i]! - expected.logits[1]![i]!));
+          assert.ok(gap > 1e-4, `rounding changed the logits by only ${gap}`);
+        } finally {
+          plan.dispose();
+          gpuModel.dispose();
+        }
+      });
+    }
 }

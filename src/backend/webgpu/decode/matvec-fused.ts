@@ -25,6 +25,10 @@ export interface FusedMatvecSpec {
   gateActivation?: 'silu' | 'gelu_tanh';
   /** 'argmax' epilogue: logits soft-capped as cap·tanh(v / cap) before they are stored and compared. */
   logitSoftcap?: number | null;
+  /** 'argmax' epilogue: logits scaled by this first (MiniCPM's 1 / (hidden / dim_model_base)). */
+  logitScale?: number | null;
+  /** 'residual' epilogue: the branch is scaled before the add (MiniCPM's scale_depth / √layers). */
+  residualScale?: number | null;
   /** A bias buffer over the stacked rows (siluMul: [gate bias | up bias]). */
   bias: boolean;
   epilogue: MatvecEpilogue;
@@ -240,7 +244,7 @@ var<workgroup> ws: array<f32, ${pairs}>;`;
       epilogueCode = `out[row] = sum0 * inv${b('row')};`;
       break;
     case 'residual':
-      epilogueCode = `out[row] = out[row] + (sum0 * inv${b('row')});`;
+      epilogueCode = `out[row] = out[row] + (sum0 * inv${b('row')})${spec.residualScale != null ? ` * ${wgslFloat(spec.residualScale)}` : ''};`;
       break;
     case 'siluMul': {
       // gelu_tanh as x·σ(2u) (= 0.5·x·(1 + tanh u)), the form that keeps the far negative tail in f32.
@@ -254,7 +258,7 @@ var<workgroup> ws: array<f32, ${pairs}>;`;
       break;
     }
     case 'argmax':
-      epilogueCode = `var v = sum0 * inv${b('row')};
+      epilogueCode = `var v = (sum0 * inv${b('row')})${spec.logitScale != null ? ` * ${wgslFloat(spec.logitScale)}` : ''};
     ${spec.logitSoftcap ? `v = ${wgslFloat(spec.logitSoftcap)} * tanhSafe(v / ${wgslFloat(spec.logitSoftcap)});` : ''}
     out[row] = v;
     best[slot] = v;`;

@@ -1,0 +1,202 @@
+/**
+ * Multi-head latent attention (DeepSeek-V2/V3, MiniCPM3) for one new token in a planned decode step,
+ * with the absorbed weights: the cache holds only the normalised latent c [capacity, r] and the rotated
+ * shared key k_pe [capacity, ρ] (the eager path's KVCache layout), and per head
+ *
+ *   q_lat = W_UK[h]ᵀ q_nope[h]                    (r values; W_UK = kv_b_proj rows h·(n+v) … +n)
+ *   s_p   = scale · (q_lat · c_p + q_pe[h] · k_pe_p)
+ *   o_lat = Σ_p softmax(s)_p c_p                  (r values)
+ *   out_h = W_UV[h] o_lat                         (v values; W_UV = the next v rows)
+ *
+ * `mlaSplitShader`: one workgroup per (split of the positions, head): the new position's latent
+ * (RMSNorm of kv_a's first r values with kv_a_layernorm) and rotated k_pe are computed in every
+ * workgroup (the one holding the position writes them to the cache), q_pe is rotated and q_lat
+ * absorbed, then the split's running max, sum and unnormalised o_lat go to the partials
+ * [H, splits, r + 2]. `mlaCombineShader`: one workgroup per head merges the filled splits and applies
+ * W_UV. Soft-caps and sliding windows are not planned for MLA (decode-support.ts).
+ */
+import { stepUniformWGSL } from './attention-decode.js';
+import { wgslFloat } from './matvec-fused.js';
+
+export interface MlaDecodeSpec {
+  heads: number;
+  /** q/k dims without RoPE (n), with RoPE (ρ), value dims (v), latent rank (r). */
+  nope: number;
+  rope: number;
+  vHeadDim: number;
+  rank: number;
+  interleaved: boolean;
+  capacity: number;
+  splits: number;
+  scale: number;
+  /** eps of kv_a_layernorm. */
+  latentEps: number;
+  /** Offsets of q [H·(n + ρ)] and of kv_a [r + ρ] in their buffers (they may share one). */
+  qOffset: number;
+  kvaOffset: number;
+}
+
+const threads = 64;
+const positionsPerPass = 16;
+
+export function mlaChunk(spec: MlaDecodeSpec): number {
+  return Math.ceil(spec.capacity / spec.splits);
+}
+
+/** Bindings: step, q, kva, rope table [capacity, ρ], kv_a_layernorm weight, kv_b_proj weight, latent cache, k_pe cache, partials. */
+export function mlaSplitShader(spec: MlaDecodeSpec): string {
+  const { nope, rope, vHeadDim: v, rank: r, capacity, splits, scale } = spec;
+  const half = rope / 2;
+  const chunk = mlaChunk(spec);
+  const passes = Math.ceil(chunk / positionsPerPass);
+  const lanes = threads / positionsPerPass;
+  const qStride = nope + rope;
+  const partner = spec.interleaved
+    ? `let i = d / 2u; let other = d ^ 1u; let sign = select(1.0, -1.0, (d & 1u) == 0u);`
+    : `let i = d % ${half}u; let other = select(d - ${half}u, d + ${half}u, d < ${half}u); let sign = select(1.0, -1.0, d < ${half}u);`;
+  return `${stepUniformWGSL}
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> kva: array<f32>;
+@group(0) @binding(3) var<storage, read> tab: array<f32>;
+@group(0) @binding(4) var<storage, read> lnw: array<f32>;
+@group(0) @binding(5) var<storage, read> wkvb: array<f32>;
+@group(0) @binding(6) var<storage, read_write> L: array<f32>;
+@group(0) @binding(7) var<storage, read_write> P: array<f32>;
+@group(0) @binding(8) var<storage, read_write> part: array<f32>;
+var<workgroup> qn: array<f32, ${nope}>;
+var<workgroup> ql: array<f32, ${r}>;
+var<workgroup> qr: array<f32, ${rope}>;
+var<workgroup> cn: array<f32, ${r}>;
+var<workgroup> kr: array<f32, ${rope}>;
+var<workgroup> sc: array<f32, ${passes * positionsPerPass}>;
+var<workgroup> red: array<f32, ${threads}>;
+
+// x[base + d] rotated at the table row \`row\` (as the eager rope kernel).
+fn rotatedQ(base: u32, d: u32, row: u32) -> f32 {
+  ${partner}
+  return q[base + d] * tab[row + i] + sign * q[base + other] * tab[row + ${half}u + i];
+}
+fn rotatedK(base: u32, d: u32, row: u32) -> f32 {
+  ${partner}
+  return kva[base + d] * tab[row + i] + sign * kva[base + other] * tab[row + ${half}u + i];
+}
+
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let split = wid.x;
+  let h = wid.y;
+  let pos = step.pos;
+  let len = pos + 1u;
+  let start = split * ${chunk}u;
+  if (start >= len) { return; }
+  let n = min(len - start, ${chunk}u);
+  let row = pos * ${rope}u;
+  let qb = ${spec.qOffset}u + h * ${qStride}u;
+  for (var e = lid; e < ${r}u; e += ${threads}u) { cn[e] = kva[${spec.kvaOffset}u + e]; }
+  for (var e = lid; e < ${nope}u; e += ${threads}u) { qn[e] = q[qb + e]; }
+  for (var d = lid; d < ${rope}u; d += ${threads}u) {
+    qr[d] = rotatedQ(qb + ${nope}u, d, row) * ${wgslFloat(scale)};
+    kr[d] = rotatedK(${spec.kvaOffset + r}u, d, row);
+  }
+  workgroupBarrier();
+  var ss = 0.0;
+  for (var e = 0u; e < ${r}u; e++) { ss += cn[e] * cn[e]; }
+  let inv = 1.0 / sqrt(ss / ${wgslFloat(r)} + ${wgslFloat(spec.latentEps)});
+  workgroupBarrier();
+  for (var e = lid; e < ${r}u; e += ${threads}u) {
+    cn[e] = cn[e] * inv * lnw[e];
+    // Absorbed query (scaled): Σ_d q_nope[d] · W_UK[h][d][e].
+    var a = 0.0;
+    for (var d = 0u; d < ${nope}u; d++) { a += qn[d] * wkvb[(h * ${nope + v}u + d) * ${r}u + e]; }
+    ql[e] = a * ${wgslFloat(scale)};
+  }
+  workgroupBarrier();
+  if (h == 0u && pos >= start && pos < start + n) {
+    for (var e = lid; e < ${r}u; e += ${threads}u) { L[pos * ${r}u + e] = cn[e]; }
+    for (var d = lid; d < ${rope}u; d += ${threads}u) { P[pos * ${rope}u + d] = kr[d]; }
+  }
+  let lane = lid % ${lanes}u;
+  for (var ps = 0u; ps < ${passes}u; ps++) {
+    let i = ps * ${positionsPerPass}u + lid / ${lanes}u;
+    let p = min(start + i, ${capacity - 1}u);
+    var s = 0.0;
+    for (var e = lane; e < ${r}u; e += ${lanes}u) { s += ql[e] * L[p * ${r}u + e]; }
+    for (var d = lane; d < ${rope}u; d += ${lanes}u) { s += qr[d] * P[p * ${rope}u + d]; }
+    red[lid] = s;
+    workgroupBarrier();
+    if (lid < ${positionsPerPass}u) {
+      let i2 = ps * ${positionsPerPass}u + lid;
+      var t = 0.0;
+      if (start + i2 == pos) {
+        for (var e = 0u; e < ${r}u; e++) { t += ql[e] * cn[e]; }
+        for (var d = 0u; d < ${rope}u; d++) { t += qr[d] * kr[d]; }
+      } else {
+        for (var l = 0u; l < ${lanes}u; l++) { t += red[lid * ${lanes}u + l]; }
+      }
+      sc[i2] = select(-3.0e38, t, i2 < n);
+    }
+    workgroupBarrier();
+  }
+  var mx = -3.0e38;
+  for (var i = 0u; i < ${passes * positionsPerPass}u; i++) { mx = max(mx, sc[i]); }
+  var total = 0.0;
+  for (var i = 0u; i < ${passes * positionsPerPass}u; i++) { total += exp(sc[i] - mx); }
+  let ob = (h * ${splits}u + split) * ${r + 2}u;
+  for (var e = lid; e < ${r}u; e += ${threads}u) {
+    var a = 0.0;
+    for (var i = 0u; i < ${passes * positionsPerPass}u; i++) {
+      let p = start + i;
+      let c = select(L[min(p, ${capacity - 1}u) * ${r}u + e], cn[e], p == pos);
+      a += exp(sc[i] - mx) * c;
+    }
+    part[ob + 2u + e] = a;
+  }
+  if (lid == 0u) {
+    part[ob] = mx;
+    part[ob + 1u] = total;
+  }
+}`;
+}
+
+/**
+ * One workgroup per head: merges the filled splits' latent outputs and applies W_UV:
+ * out[h·v + j] = Σ_e W_UV[h][j][e] · (Σ_s e^(m_s − M) acc_s[e] / Σ_s e^(m_s − M) l_s).
+ * Bindings: step, partials, kv_b_proj weight, out [H·v].
+ */
+export function mlaCombineShader(spec: MlaDecodeSpec): string {
+  const { nope, vHeadDim: v, rank: r, splits } = spec;
+  const chunk = mlaChunk(spec);
+  return `${stepUniformWGSL}
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read> wkvb: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+var<workgroup> ol: array<f32, ${r}>;
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let h = wid.x;
+  let base = h * ${splits * (r + 2)}u;
+  let filled = min((step.pos + ${chunk}u) / ${chunk}u, ${splits}u);
+  var mx = -3.0e38;
+  for (var s = 0u; s < filled; s++) { mx = max(mx, part[base + s * ${r + 2}u]); }
+  var l = 0.0;
+  for (var s = 0u; s < filled; s++) {
+    let o = base + s * ${r + 2}u;
+    l += exp(part[o] - mx) * part[o + 1u];
+  }
+  for (var e = lid; e < ${r}u; e += ${threads}u) {
+    var a = 0.0;
+    for (var s = 0u; s < filled; s++) {
+      let o = base + s * ${r + 2}u;
+      a += exp(part[o] - mx) * part[o + 2u + e];
+    }
+    ol[e] = a / l;
+  }
+  workgroupBarrier();
+  for (var j = lid; j < ${v}u; j += ${threads}u) {
+    let w = (h * ${nope + v}u + ${nope}u + j) * ${r}u;
+    var a = 0.0;
+    for (var e = 0u; e < ${r}u; e++) { a += wkvb[w + e] * ol[e]; }
+    out[h * ${v}u + j] = a;
+  }
+}`;
+}
