@@ -2,22 +2,19 @@
 /**
  * Recording a planned decode step (decode-plan.ts): the preallocated buffers and the fixed list of
  * (pipeline, bind group, workgroups) one token runs, in order —
- *   embedding; per virtual layer: norm·QKV(+bias) → attention splits (RoPE, KV-cache write) →
- *   combine·o-proj + residual → norm·gate/up·SiLU·mul → down + residual; norm·LM head + argmax partials
- *   → argmax. 5·layers + 3 dispatches (6·layers + 3 with the combine as a dispatch of its own).
+ *   embedding; per virtual layer: the attention half (decode-plan-attention.ts: norm·QKV → attention
+ *   splits with RoPE and the cache write → combine·o-proj + residual; or decode-plan-mla.ts for latent
+ *   attention) → [sandwich: norm + residual] → norm·gate/up·act·mul → down + residual [→ norm +
+ *   residual]; norm·LM head + argmax partials → argmax (or the sampler's passes). Llama-style: 5·layers
+ *   + 3 dispatches (6·layers + 3 with the combine as a dispatch of its own).
  */
 import {
   argmaxCombineShader,
-  attentionCombineShader,
-  attentionSplitShader,
-  type DecodeAttentionSpec,
   embeddingShader,
-  maxChunk,
   normAddShader,
 } from '../backend/webgpu/decode/attention-decode.js';
 import { packHalves, type WeightFormat } from '../backend/webgpu/decode/half.js';
 import {
-  combineWorkgroupBytes,
   type FusedMatvecSpec,
   fusedMatvecShader,
   matvecOutputs,
@@ -30,8 +27,8 @@ import type { RopeConfig } from '../config/model-config.js';
 import type { KVCache } from '../model/kv-cache.js';
 import { ropeFrequencies } from '../model/rope.js';
 import type { Transformer } from '../model/transformer.js';
-import { zeros } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { recordStandardAttention } from './decode-plan-attention.js';
 import { recordLatentAttention } from './decode-plan-mla.js';
 
 export interface PlannedDispatch {
@@ -166,7 +163,7 @@ export class StepRecorder {
   readonly packed = new Map<string, GPUBuffer>();
 
   /** Storage format of a matvec weight with `k` columns. */
-  private formatFor(k: number): WeightFormat {
+  formatFor(k: number): WeightFormat {
     return this.weightFormat !== 'f32' && k % 8 === 0 ? this.weightFormat : 'f32';
   }
 
@@ -218,7 +215,7 @@ export class StepRecorder {
     const hd = c.headDim;
     const vocab = c.vocabSize;
     const eps = c.norm.eps;
-    const b = c.attentionBias;
+    const _b = c.attentionBias;
     const x = this.storage(d);
     const maxHeads = Math.max(...m.layers.map((l) => l.numAttentionHeads));
     const maxKV = Math.max(...m.layers.map((l) => l.numKeyValueHeads));
@@ -272,9 +269,6 @@ export class StepRecorder {
     m.order.forEach((physical, slot) => {
       const layer = m.layers[physical]!;
       const p = `model.layers.${layer.index}`;
-      const a = `${p}.self_attn`;
-      const h = layer.numAttentionHeads;
-      const g = layer.numKeyValueHeads;
       const inter = layer.intermediateSize;
       if (c.mla) {
         recordLatentAttention(this, {
@@ -289,106 +283,19 @@ export class StepRecorder {
           rope: ropeTable(layer.rope!),
         });
       } else {
-        const keys = zeros([1, g, this.capacity, hd], { backend: this.backend }).keep(); // [1, G, capacity, hd]
-        const values = zeros([1, g, this.capacity, hd], { backend: this.backend }).keep();
-        this.cacheTensors.push(keys, values);
-        this.cache.slots[slot] = { keys, values };
-
-        const qkvBias = this.concatBias([
-          { path: b.q ? `${a}.q_proj.bias` : null, size: h * hd },
-          { path: b.k ? `${a}.k_proj.bias` : null, size: g * hd },
-          { path: b.v ? `${a}.v_proj.bias` : null, size: g * hd },
-        ]);
-        this.matvec(
-          `layer ${slot} norm·qkv`,
-          {
-            k: d,
-            sources: [h * hd, g * hd, g * hd],
-            normEps: eps,
-            normPlusOne: plusOne,
-            bias: qkvBias !== null,
-            epilogue: 'store',
-            weights: this.formatFor(d),
-          },
-          [
-            x,
-            bind(this.param(`${p}.input_layernorm.weight`)),
-            this.weight(`${a}.q_proj.weight`),
-            this.weight(`${a}.k_proj.weight`),
-            this.weight(`${a}.v_proj.weight`),
-            ...(qkvBias ? [qkvBias] : []),
-            qkv,
-          ],
-        );
-        const rope = ropeTable(layer.rope!);
-        const spec: DecodeAttentionSpec = {
-          heads: h,
-          kvHeads: g,
-          headDim: hd,
-          rotaryDim: rope.rot,
-          interleaved: layer.rope!.interleaved,
-          capacity: this.capacity,
+        recordStandardAttention(this, {
+          slot,
+          layer,
+          x,
+          out: branchOut ?? x,
+          residual: !branchOut,
+          qkv,
+          attnOut,
+          partials,
           splits,
-          scale: c.attentionScale ?? 1 / Math.sqrt(hd),
-          qkNormEps: c.qkNorm ? eps : null,
-          qkNormPlusOne: plusOne,
-          window: layer.window,
-          softcap: c.attnLogitSoftcap,
-        };
-        const qkNormWeights = c.qkNorm
-          ? [bind(this.param(`${a}.q_norm.weight`)), bind(this.param(`${a}.k_norm.weight`))]
-          : [];
-        this.add(
-          `layer ${slot} attention`,
-          attentionSplitShader(spec),
-          [
-            this.stepUniform,
-            qkv,
-            rope.table,
-            bind(keys),
-            bind(values),
-            splits === 1 ? attnOut : partials,
-            ...qkNormWeights,
-          ],
-          splits,
-          h,
-          0,
-        );
-        const oBias = this.concatBias([{ path: b.o ? `${a}.o_proj.bias` : null, size: d }]);
-        const oSpec: FusedMatvecSpec = {
-          k: h * hd,
-          sources: [d],
-          normEps: null,
-          bias: oBias !== null,
-          // Sandwich norms: the branch is normalised before the residual add (a dispatch of its own).
-          epilogue: sandwich ? 'store' : 'residual',
-          weights: this.formatFor(h * hd),
-          residualScale: c.residualScale,
-        };
-        const oRest = [this.weight(`${a}.o_proj.weight`), ...(oBias ? [oBias] : []), branchOut ?? x];
-        // Several splits: the combine runs in the o-projection's prologue where workgroup memory allows,
-        // else as a dispatch of its own.
-        const combine = { heads: h, headDim: hd, splits, chunk: maxChunk(spec) };
-        const fits = combineWorkgroupBytes(combine) <= this.device.limits.maxComputeWorkgroupStorageSize;
-        if (splits > 1 && fuseCombine && fits) {
-          this.matvec(`layer ${slot} combine·o-proj+residual`, { ...oSpec, combine }, [
-            this.stepUniform,
-            partials,
-            ...oRest,
-          ]);
-        } else {
-          if (splits > 1) {
-            this.add(
-              `layer ${slot} combine`,
-              attentionCombineShader(spec),
-              [this.stepUniform, partials, attnOut],
-              h,
-              1,
-              0,
-            );
-          }
-          this.matvec(`layer ${slot} o-proj+residual`, oSpec, [attnOut, ...oRest]);
-        }
+          fuseCombine,
+          rope: ropeTable(layer.rope!),
+        });
       }
       if (branchOut)
         this.normAdd(
