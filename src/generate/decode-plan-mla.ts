@@ -66,15 +66,14 @@ export function recordLatentAttention(rec: StepRecorder, args: LatentLayerArgs):
     {
       k: c.hiddenSize,
       sources: [firstRows, r + rho],
-      normEps: c.norm.eps,
-      normPlusOne: c.norm.plusOne,
+      ...rec.normSpec(),
       bias: firstBias !== null,
       epilogue: 'store',
       weights: firstFormat,
     },
     [
       x,
-      bindParam(`model.layers.${layer.index}.input_layernorm.weight`),
+      ...rec.normBindings(`model.layers.${layer.index}.input_layernorm`),
       rec.weight(`${first}.weight`),
       rec.weight(`${a}.kv_a_proj_with_mqa.weight`),
       ...(firstBias ? [firstBias] : []),

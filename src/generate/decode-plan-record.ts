@@ -95,8 +95,9 @@ export class StepRecorder {
     return { buffer: (t.storage as GpuStorage).buffer, size: t.size * 4 };
   }
 
-  /** One buffer holding the given biases back to back (zeros where a part has none). */
+  /** One buffer holding the given biases back to back (zeros where a part has none or it is absent). */
   concatBias(parts: readonly { path: string | null; size: number }[]): GPUBuffer | null {
+    parts = parts.map((p) => (p.path && !this.model.params.has(p.path) ? { path: null, size: p.size } : p));
     if (parts.every((p) => p.path === null)) return null;
     const total = parts.reduce((n, p) => n + p.size, 0);
     const out = this.storage(total);
@@ -198,6 +199,26 @@ export class StepRecorder {
     }
   }
 
+  /** @internal The fused matvec's norm fields for the config's norm (RMSNorm or LayerNorm). */
+  normSpec(): Pick<FusedMatvecSpec, 'normEps' | 'normPlusOne' | 'normType' | 'normBias'> {
+    const n = this.model.config.norm;
+    return {
+      normEps: n.eps,
+      normPlusOne: n.plusOne,
+      normType: n.type,
+      normBias: n.type === 'layernorm' && n.bias,
+    };
+  }
+
+  /** @internal The norm's weight (and LayerNorm bias) bindings under `prefix`. */
+  normBindings(prefix: string): GPUBufferBinding[] {
+    const n = this.model.config.norm;
+    const bindings = [StepRecorder.tensorBinding(this.param(`${prefix}.weight`))];
+    if (n.type === 'layernorm' && n.bias)
+      bindings.push(StepRecorder.tensorBinding(this.param(`${prefix}.bias`)));
+    return bindings;
+  }
+
   /** @internal The storage format of the binding `weight(path)` gives. */
   formatOf(path: string): WeightFormat {
     return this.packed.has(path) ? this.weightFormat : 'f32';
@@ -214,7 +235,7 @@ export class StepRecorder {
     const d = c.hiddenSize;
     const hd = c.headDim;
     const vocab = c.vocabSize;
-    const eps = c.norm.eps;
+    const _eps = c.norm.eps;
     const _b = c.attentionBias;
     const x = this.storage(d);
     const maxHeads = Math.max(...m.layers.map((l) => l.numAttentionHeads));
@@ -254,18 +275,32 @@ export class StepRecorder {
       }
       return entry;
     };
-    const plusOne = c.norm.plusOne;
+    // Learned positions: the attention kernel rotates nothing but keeps its (zero) table bound.
+    const noRope = { table: this.storage(4), rot: 0 };
+    const layerRope = (layer: (typeof m.layers)[number]) => (layer.rope ? ropeTable(layer.rope) : noRope);
     const sandwich = c.normPlacement === 'sandwich';
-    const branchOut = sandwich ? this.storage(d) : null;
+    const parallel = c.blockTopology !== 'sequential';
+    // The attention branch's own buffer: normalised before its add (sandwich), or added with the FFN's
+    // (parallel blocks: the FFN reads the layer's input, so attention must not add into x first).
+    const branchOut = sandwich || parallel ? this.storage(d) : null;
 
     const embed = this.param('model.embed_tokens.weight');
+    const learned = c.positionEmbedding === 'learned';
     this.add(
       'embedding',
-      embeddingShader(d, c.embeddingScale),
-      [this.tokens, StepRecorder.tensorBinding(embed), x],
+      embeddingShader(d, c.embeddingScale, learned),
+      [
+        ...(learned ? [this.stepUniform] : []),
+        this.tokens,
+        StepRecorder.tensorBinding(embed),
+        x,
+        ...(learned ? [StepRecorder.tensorBinding(this.param('model.embed_positions.weight'))] : []),
+      ],
       Math.ceil(d / 256),
+      1,
+      learned ? 0 : 1,
     );
-    const bind = StepRecorder.tensorBinding;
+    const _bind = StepRecorder.tensorBinding;
     m.order.forEach((physical, slot) => {
       const layer = m.layers[physical]!;
       const p = `model.layers.${layer.index}`;
@@ -280,7 +315,7 @@ export class StepRecorder {
           attnOut,
           partials,
           splits,
-          rope: ropeTable(layer.rope!),
+          rope: layerRope(layer),
         });
       } else {
         recordStandardAttention(this, {
@@ -294,10 +329,10 @@ export class StepRecorder {
           partials,
           splits,
           fuseCombine,
-          rope: ropeTable(layer.rope!),
+          rope: layerRope(layer),
         });
       }
-      if (branchOut)
+      if (sandwich && branchOut)
         this.normAdd(
           `layer ${slot} post-attention norm+residual`,
           branchOut,
@@ -305,33 +340,58 @@ export class StepRecorder {
           x,
         );
       const mlp = `${p}.mlp`;
-      const upBias = this.concatBias([
-        { path: c.mlpBias ? `${mlp}.gate_proj.bias` : null, size: inter },
-        { path: c.mlpBias ? `${mlp}.up_proj.bias` : null, size: inter },
-      ]);
-      this.matvec(
-        `layer ${slot} norm·gate/up·silu`,
-        {
-          k: d,
-          sources: [inter, inter],
-          normEps: eps,
-          normPlusOne: plusOne,
-          gateActivation: c.hiddenAct === 'gelu_tanh' ? 'gelu_tanh' : 'silu',
-          bias: upBias !== null,
-          epilogue: 'siluMul',
-          weights: this.formatFor(d),
-        },
-        [
-          x,
-          bind(
-            this.param(`${p}.${sandwich ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`),
-          ),
-          this.weight(`${mlp}.gate_proj.weight`),
-          this.weight(`${mlp}.up_proj.weight`),
-          ...(upBias ? [upBias] : []),
-          hidden,
-        ],
-      );
+      const ffnNorm = sandwich
+        ? 'pre_feedforward_layernorm'
+        : c.blockTopology === 'parallel'
+          ? 'input_layernorm'
+          : 'post_attention_layernorm';
+      if (c.ffnType === 'gated') {
+        const upBias = this.concatBias([
+          { path: c.mlpBias ? `${mlp}.gate_proj.bias` : null, size: inter },
+          { path: c.mlpBias ? `${mlp}.up_proj.bias` : null, size: inter },
+        ]);
+        this.matvec(
+          `layer ${slot} norm·gate/up·act`,
+          {
+            k: d,
+            sources: [inter, inter],
+            ...this.normSpec(),
+            gateActivation: c.hiddenAct === 'gelu_tanh' ? 'gelu_tanh' : 'silu',
+            bias: upBias !== null,
+            epilogue: 'siluMul',
+            weights: this.formatFor(d),
+          },
+          [
+            x,
+            ...this.normBindings(`${p}.${ffnNorm}`),
+            this.weight(`${mlp}.gate_proj.weight`),
+            this.weight(`${mlp}.up_proj.weight`),
+            ...(upBias ? [upBias] : []),
+            hidden,
+          ],
+        );
+      } else {
+        const upBias = this.concatBias([{ path: c.mlpBias ? `${mlp}.up_proj.bias` : null, size: inter }]);
+        this.matvec(
+          `layer ${slot} norm·up·act`,
+          {
+            k: d,
+            sources: [inter],
+            ...this.normSpec(),
+            activation: c.hiddenAct as 'gelu' | 'gelu_tanh' | 'relu' | 'silu',
+            bias: upBias !== null,
+            epilogue: 'act',
+            weights: this.formatFor(d),
+          },
+          [
+            x,
+            ...this.normBindings(`${p}.${ffnNorm}`),
+            this.weight(`${mlp}.up_proj.weight`),
+            ...(upBias ? [upBias] : []),
+            hidden,
+          ],
+        );
+      }
       const downBias = this.concatBias([{ path: c.mlpBias ? `${mlp}.down_proj.bias` : null, size: d }]);
       this.matvec(
         `layer ${slot} down+residual`,
@@ -343,10 +403,17 @@ export class StepRecorder {
           epilogue: sandwich ? 'store' : 'residual',
           weights: this.formatFor(inter),
           residualScale: c.residualScale,
+          residualExtra: parallel,
         },
-        [hidden, this.weight(`${mlp}.down_proj.weight`), ...(downBias ? [downBias] : []), branchOut ?? x],
+        [
+          hidden,
+          this.weight(`${mlp}.down_proj.weight`),
+          ...(downBias ? [downBias] : []),
+          sandwich ? branchOut! : x,
+          ...(parallel ? [branchOut!] : []),
+        ],
       );
-      if (branchOut)
+      if (sandwich && branchOut)
         this.normAdd(
           `layer ${slot} post-feedforward norm+residual`,
           branchOut,
@@ -357,20 +424,27 @@ export class StepRecorder {
     const headPath = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
     const blocks = Math.ceil(vocab / matvecRowsPerGroup);
     const argmaxPartials = this.storage(2 * blocks);
+    const headBias = this.concatBias([{ path: c.lmHeadBias ? 'lm_head.bias' : null, size: vocab }]);
     this.matvec(
       'norm·lm-head·argmax',
       {
         k: d,
         sources: [vocab],
-        normEps: eps,
-        normPlusOne: plusOne,
-        bias: false,
+        ...this.normSpec(),
+        bias: headBias !== null,
         epilogue: 'argmax',
         weights: this.formatFor(d),
         logitSoftcap: c.finalLogitSoftcap,
         logitScale: c.logitScale,
       },
-      [x, bind(this.param('model.norm.weight')), this.weight(headPath), this.logits, argmaxPartials],
+      [
+        x,
+        ...this.normBindings('model.norm'),
+        this.weight(headPath),
+        ...(headBias ? [headBias] : []),
+        this.logits,
+        argmaxPartials,
+      ],
     );
     this.add('argmax', argmaxCombineShader(blocks), [argmaxPartials, this.tokens], 1);
     this.backend.runtime.flush();

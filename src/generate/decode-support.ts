@@ -1,10 +1,14 @@
 /**
- * Which configs a planned decode step (decode-plan.ts) covers: the Llama-style family — MHA/GQA/MQA,
- * pre-norm or sandwich RMSNorm (w or 1 + w), gated SiLU or tanh-GELU FFN, embedding scale, attention
- * and final logit soft-caps (Gemma 1–3), multi-head latent attention with residual and logit scales
- * (MiniCPM3; DeepSeek's MoE layers are not planned), RoPE (rotate-half or interleaved, partial rotary, any scaling),
- * optional q/k/v/o and MLP biases, Qwen3's per-head q/k RMSNorm, sliding-window layers, block
- * sharing (MobileLLM-LS: one KV slot per repeat) and per-layer widths (OpenELM), tied or untied head. Anything else decodes through the eager path.
+ * Which configs a planned decode step (decode-plan.ts) covers — every dense RoPE or learned-position
+ * decoder of the families: MHA/GQA/MQA or multi-head latent attention; RMSNorm (w or 1 + w) or
+ * LayerNorm (with bias); pre-norm, sandwich (RMSNorm) or parallel blocks (one or two norms); gated
+ * (SiLU, tanh-GELU) or standard (GELU, tanh-GELU, ReLU, SiLU) FFNs; RoPE (rotate-half or interleaved,
+ * partial, any scaling, a second θ for sliding layers) or learned positions; q/k/v/o and MLP biases;
+ * Qwen3/Gemma3 per-head q/k RMSNorm; sliding windows; attention and final logit soft-caps; embedding,
+ * residual and logit scales; block sharing and per-layer widths; tied or untied head. So Llama, Qwen2/3,
+ * Phi-3, Gemma 1–3, SmolLM, MobileLLM, OpenELM, MiniCPM3, GPT-2, Pythia, Phi-2, StableLM. Not planned
+ * (eager): mixture-of-experts layers, NoPE, LayerNorm or per-head q/k norms, post-norm, PanGu-π's
+ * series activation and augmented shortcuts.
  */
 import type { ModelConfig } from '../config/model-config.js';
 import type { Transformer } from '../model/transformer.js';
@@ -14,24 +18,27 @@ export function planSupport(config: ModelConfig): string | null {
   const c = config;
   if (c.mla && (c.attnLogitSoftcap !== null || c.layerTypes.some((t) => t !== 'full')))
     return 'MLA with an attention soft-cap or sliding windows is not planned';
+  if (c.mla && c.blockTopology !== 'sequential') return 'MLA in parallel blocks is not planned';
   if (c.moe) return 'mixture-of-experts FFNs are not planned';
-  if (c.positionEmbedding !== 'rope')
-    return `${c.positionEmbedding} position embeddings are not planned (RoPE only)`;
+  if (c.positionEmbedding === 'none') return 'models without position embeddings (NoPE) are not planned';
   if (c.noRopeLayers.length > 0) return 'NoPE layers are not planned';
   if (c.qkNorm) {
     const n = c.qkNorm;
-    if (n.type !== 'rmsnorm' || n.scope !== 'head' || n.perHeadWeights || n.bias)
-      return 'only a per-head RMSNorm q/k norm with one shared weight (Qwen3) is planned';
+    if (n.type !== 'rmsnorm' || n.scope !== 'head' || n.perHeadWeights || n.bias || c.norm.type !== 'rmsnorm')
+      return 'only a per-head RMSNorm q/k norm with one shared weight (Qwen3, Gemma3) is planned';
   }
-  if (c.norm.type !== 'rmsnorm' || !c.norm.affine) return 'only RMSNorm (weight w or 1 + w) is planned';
-  if (c.normPlacement === 'post') return 'post norm placement is not planned (pre and sandwich only)';
-  if (c.blockTopology !== 'sequential') return `${c.blockTopology} blocks are not planned (sequential only)`;
+  if (!c.norm.affine) return 'norms without a weight are not planned';
+  if (c.normPlacement === 'post') return 'post norm placement is not planned (pre, sandwich and parallel)';
+  if (c.normPlacement === 'sandwich' && (c.norm.type !== 'rmsnorm' || c.blockTopology !== 'sequential'))
+    return 'sandwich norms are planned with RMSNorm in sequential blocks only';
   if (c.augmentedShortcuts) return 'augmented shortcuts are not planned';
-  if (c.ffnType !== 'gated' || (c.hiddenAct !== 'silu' && c.hiddenAct !== 'gelu_tanh') || c.seriesActivation)
-    return 'only gated SiLU and gated tanh-GELU FFNs are planned';
+  if (c.seriesActivation) return 'the series activation is not planned';
+  if (c.ffnType === 'gated' && c.hiddenAct !== 'silu' && c.hiddenAct !== 'gelu_tanh')
+    return `a gated ${c.hiddenAct} FFN is not planned (SiLU and tanh-GELU are)`;
+  if (c.ffnType !== 'gated' && c.hiddenAct === 'relu2') return 'a squared-ReLU FFN is not planned';
   if (c.residualScale !== null && c.normPlacement === 'sandwich')
     return 'a residual scale with sandwich norms is not planned';
-  if (c.lmHeadBias) return 'an LM head bias is not planned';
+  if (c.lmHeadBias && c.logitScale !== null) return 'an LM head bias with a logit scale is not planned';
   if (c.numAttentionHeads % c.numKeyValueHeads !== 0) return 'query heads must be a multiple of KV heads';
   return null;
 }

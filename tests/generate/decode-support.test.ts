@@ -35,6 +35,11 @@ test('Llama-style configs and presets are planned', () => {
     'gemma2',
     'gemma3_text',
     'minicpm3',
+    'gpt2',
+    'gpt_neox',
+    'gpt_neox-sequential',
+    'phi',
+    'stablelm',
     'llama',
     'qwen2',
     'qwen2-sliding',
@@ -50,21 +55,27 @@ test('every other config gets the reason it decodes eagerly', () => {
   const cases: [string, string][] = [
     ['deepseek_v2', 'mixture-of-experts'],
     ['deepseek_v3', 'mixture-of-experts'],
-    ['gpt_neox', 'RMSNorm'],
-    ['gpt2', 'learned'],
-    ['phi', 'RMSNorm'],
     ['olmo2', 'q/k norm'],
-    ['phi-qkln', 'RMSNorm'],
-    ['stablelm-qkln-parallel-qkvbias', 'RMSNorm'],
+    ['phi-qkln', 'q/k norm'],
+    ['stablelm-qkln-parallel-qkvbias', 'q/k norm'],
   ];
   for (const [fixture, word] of cases) {
     const reason = planSupport(readHFConfig(`tests/fixtures/hf/${fixture}`).config);
     assert.ok(reason?.toLowerCase().includes(word.toLowerCase()), `${fixture}: ${reason}`);
   }
   assert.match(planSupport(defineConfig({ ...base, normPlacement: 'post' })) ?? '', /norm placement/);
-  assert.match(planSupport(defineConfig({ ...base, blockTopology: 'parallel' })) ?? '', /parallel/);
+  assert.match(planSupport(defineConfig({ ...base, positionEmbedding: 'none' })) ?? '', /NoPE/);
+  assert.match(planSupport(defineConfig({ ...base, hiddenAct: 'gelu' })) ?? '', /gated gelu/);
   assert.match(
-    planSupport(defineConfig({ ...base, ffnType: 'standard', hiddenAct: 'gelu' })) ?? '',
-    /gated SiLU/,
+    planSupport(defineConfig({ ...base, ffnType: 'standard', hiddenAct: 'relu2' })) ?? '',
+    /squared-ReLU/,
   );
+  assert.match(
+    planSupport(
+      defineConfig({ ...base, norm: { type: 'layernorm', eps: 1e-5 }, normPlacement: 'sandwich' }),
+    ) ?? '',
+    /sandwich/,
+  );
+  assert.equal(planSupport(defineConfig({ ...base, blockTopology: 'parallel' })), null);
+  assert.equal(planSupport(defineConfig({ ...base, ffnType: 'standard', hiddenAct: 'gelu' })), null);
 });

@@ -24,7 +24,7 @@ for (const name of readdirSync('tests/fixtures/hf').sort()) {
   if (planSupport(config) === null) fixtures.push(name);
 }
 
-test('the planned step covers the Llama, Qwen2 (also sliding), Qwen3, Phi-3, Gemma 1-3 and MiniCPM3 fixtures', () => {
+test('the planned step covers every dense fixture except per-head q/k norms (OLMo2, Phi/StableLM q/k LayerNorm)', () => {
   for (const name of [
     'llama',
     'llama-bias',
@@ -33,6 +33,11 @@ test('the planned step covers the Llama, Qwen2 (also sliding), Qwen3, Phi-3, Gem
     'gemma2',
     'gemma3_text',
     'minicpm3',
+    'gpt2',
+    'gpt_neox',
+    'gpt_neox-sequential',
+    'phi',
+    'stablelm',
     'qwen2',
     'qwen2-sliding',
     'qwen3',

@@ -235,12 +235,63 @@ cases.push(
     },
   },
   {
+    name: 'GPT-2-like: LayerNorm with bias, learned positions, standard GELU (erf) FFN, all biases',
+    config: {
+      vocabSize: 70,
+      hiddenSize: 48,
+      numLayers: 2,
+      numAttentionHeads: 4,
+      intermediateSize: 96,
+      norm: { type: 'layernorm', eps: 1e-5, bias: true },
+      positionEmbedding: 'learned',
+      ffnType: 'standard',
+      hiddenAct: 'gelu',
+      attentionBias: { q: true, k: true, v: true, o: true },
+      mlpBias: true,
+      maxPositionEmbeddings: 64,
+    },
+    splits: 2,
+  },
+  {
+    name: 'Pythia-like: parallel block with two LayerNorms, partial rotary 0.25, ReLU FFN',
+    config: {
+      vocabSize: 70,
+      hiddenSize: 64,
+      numLayers: 2,
+      numAttentionHeads: 4,
+      intermediateSize: 80,
+      norm: { type: 'layernorm', eps: 1e-5, bias: true },
+      blockTopology: 'parallel_two_norms',
+      rope: { partialRotaryFactor: 0.25 },
+      ffnType: 'standard',
+      hiddenAct: 'relu',
+      mlpBias: true,
+    },
+  },
+  {
+    name: 'Phi-like: parallel block with one LayerNorm, tanh-GELU FFN, LM head bias',
+    config: {
+      vocabSize: 70,
+      hiddenSize: 64,
+      numLayers: 2,
+      numAttentionHeads: 4,
+      intermediateSize: 80,
+      norm: { type: 'layernorm', eps: 1e-5, bias: true },
+      blockTopology: 'parallel',
+      rope: { partialRotaryFactor: 0.5 },
+      ffnType: 'standard',
+      hiddenAct: 'gelu_tanh',
+      tieWordEmbeddings: false,
+      lmHeadBias: true,
+    },
+  },
+  {
     name: 'head dim 128 (two output dims per invocation), GQA 2:1',
     config: { vocabSize: 80, hiddenSize: 256, numLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 1 },
   },
 );
 // The same shapes with barrier-tree reductions (the default uses subgroups where the device has them).
-for (const i of [0, 1, 3])
+for (const i of [0, 1, 3, cases.findIndex((c) => c.name.startsWith('GPT-2-like'))])
   cases.push({ ...cases[i]!, name: `${cases[i]!.name}, no subgroups`, subgroups: false });
 
 if (backend) {

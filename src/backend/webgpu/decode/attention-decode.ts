@@ -137,8 +137,8 @@ ${accs
     let d = min(lid + ${j * threads}u, ${hd - 1}u);
     rq${j} = qs[d] * iq * ${qw('d')};
     rk${j} = kc[d] * ik * ${kw('d')};
-    if (d < ${rotaryDim}u) {
-      ${partner}
+    if (${rotaryDim > 0 ? `d < ${rotaryDim}u` : 'false'}) {
+      ${rotaryDim > 0 ? partner : 'let i = 0u; let other = 0u; let sign = 0.0;'}
       let c = tab[row + i];
       let sn = tab[row + ${half}u + i];
       rq${j} = rq${j} * c + sign * qs[other] * iq * ${qw('other')} * sn;
@@ -173,9 +173,13 @@ ${cap === null ? '' : tanhSafeWGSL}
 // x[base + d] rotated at the table row \`row\` (cpu rope kernel: y0 = a·c − b·s, y1 = b·c + a·s).
 fn rotated(base: u32, d: u32, row: u32) -> f32 {
   let x = qkv[base + d];
-  if (d >= ${rotaryDim}u) { return x; }
+  ${
+    rotaryDim === 0
+      ? 'return x + 0.0 * tab[row]; // no RoPE (learned positions); the table stays bound'
+      : `if (d >= ${rotaryDim}u) { return x; }
   ${partner}
-  return x * tab[row + i] + sign * qkv[base + other] * tab[row + ${half}u + i];
+  return x * tab[row + i] + sign * qkv[base + other] * tab[row + ${half}u + i];`
+  }
 }
 
 @compute @workgroup_size(${threads})
@@ -302,17 +306,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 /**
- * x = E[token]·scale (the token id in tokens[0], written by the host or the previous step's argmax;
- * scale: the config's embedding scale, Gemma's √hidden, else 1).
+ * x = E[token]·scale (+ P[pos] with learned positions): the token id in tokens[0], written by the host
+ * or the previous step's argmax; scale: the config's embedding scale (Gemma's √hidden), else none;
+ * P: GPT-2's position table, read at the step's position (binding 0, then 4).
  */
-export function embeddingShader(hidden: number, scale: number | null = null): string {
-  return `@group(0) @binding(1) var<storage, read> tokens: array<u32>;
+export function embeddingShader(hidden: number, scale: number | null = null, positions = false): string {
+  return `${positions ? `${stepUniformWGSL}\n` : ''}@group(0) @binding(1) var<storage, read> tokens: array<u32>;
 @group(0) @binding(2) var<storage, read> E: array<f32>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
+${positions ? '@group(0) @binding(4) var<storage, read> P: array<f32>;' : ''}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = wid.x * 256u + lid;
-  if (i < ${hidden}u) { x[i] = E[tokens[0] * ${hidden}u + i]${scale === null ? '' : ` * ${wgslFloat(scale)}`}; }
+  if (i < ${hidden}u) {
+    x[i] = E[tokens[0] * ${hidden}u + i]${scale === null ? '' : ` * ${wgslFloat(scale)}`}${positions ? ` + P[step.pos * ${hidden}u + i]` : ''};
+  }
 }`;
 }
 

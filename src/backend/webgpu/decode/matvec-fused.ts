@@ -10,7 +10,7 @@
  * size is a WGSL constant (one shader per shape), so the dispatch needs no parameter block.
  */
 
-export type MatvecEpilogue = 'store' | 'residual' | 'siluMul' | 'argmax';
+export type MatvecEpilogue = 'store' | 'residual' | 'siluMul' | 'argmax' | 'act';
 
 export interface FusedMatvecSpec {
   /** Input length (columns of every weight). */
@@ -21,6 +21,17 @@ export interface FusedMatvecSpec {
   normEps: number | null;
   /** The norm scales by (1 + w) (Gemma) instead of w. */
   normPlusOne?: boolean;
+  /** LayerNorm (mean removed, then scaled; GPT-2, Pythia, Phi, StableLM) instead of RMSNorm. */
+  normType?: 'rmsnorm' | 'layernorm';
+  /** LayerNorm bias (bound after its weight). */
+  normBias?: boolean;
+  /** 'act' epilogue: out = act(W·x + b) (a standard FFN's up projection). */
+  activation?: 'gelu' | 'gelu_tanh' | 'relu' | 'silu';
+  /**
+   * 'residual' epilogue with a second branch (parallel blocks): out = (out + extra) + W·x, the order of
+   * the eager path's x + attn + ffn; `extra` is bound after `out`.
+   */
+  residualExtra?: boolean;
   /** 'siluMul' epilogue's activation of the gate: SiLU (default) or tanh-approximated GELU (Gemma). */
   gateActivation?: 'silu' | 'gelu_tanh';
   /** 'argmax' epilogue: logits soft-capped as cap·tanh(v / cap) before they are stored and compared. */
@@ -60,6 +71,7 @@ export function combineWorkgroupBytes(combine: NonNullable<FusedMatvecSpec['comb
   return 4 * (3 * combine.heads * combine.splits + combine.heads * combine.headDim + 2 * 256 + 8);
 }
 
+import { wgslMath } from '../kernels/wgsl-math.js';
 import { unpackWGSL, type WeightFormat } from './half.js';
 
 export const matvecRowsPerGroup = 8;
@@ -98,17 +110,26 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
     decl.push(`@group(0) @binding(${binding++}) var<storage, ${access}> ${name}: array<${type}>;`);
   if (combine) bind('part', 'f32', 'read');
   else bind('x', elem, 'read');
+  const layerNorm = normEps !== null && spec.normType === 'layernorm';
   if (normEps !== null) bind('nw', elem, 'read');
+  if (layerNorm && spec.normBias) bind('nb', elem, 'read');
   sources.forEach((_, i) => {
     bind(`W${i}`, packed ? 'vec4<u32>' : elem, 'read');
   });
   if (bias) bind('bias', 'f32', 'read');
   bind('out', 'f32', 'read_write');
+  if (spec.residualExtra) bind('extra', 'f32', 'read');
   if (epilogue === 'argmax') bind('partial', 'f32', 'read_write');
 
   const normWeight = (i: string) => (spec.normPlusOne ? `(nw[${i}] + 1.0)` : `nw[${i}]`);
   const input = (i: string) =>
-    combine ? `xs[${i}]` : normEps !== null ? `x[${i}] * ${normWeight(i)}` : `x[${i}]`;
+    combine
+      ? `xs[${i}]`
+      : layerNorm
+        ? `((x[${i}] - mu) * rs * nw[${i}]${spec.normBias ? ` + nb[${i}]` : ''})`
+        : normEps !== null
+          ? `x[${i}] * ${normWeight(i)}`
+          : `x[${i}]`;
   const dot = (w: string) =>
     packed
       ? `dotPacked(${w}, ${input('2u * i')}, ${input('2u * i + 1u')})`
@@ -169,7 +190,34 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   ${sumSquares}
   inv = 1.0 / sqrt(total / ${wgslFloat(k)} + ${wgslFloat(normEps)});
   workgroupBarrier();`;
-  let prologue = norm;
+  // LayerNorm needs its mean before the dot: two workgroup sums (Σx, then Σ(x − μ)²) up front.
+  const reduceSum = (v: string, out: string) =>
+    sg
+      ? `let ${v}Sg = subgroupAdd(${v});
+  if (sid == 0u) { red0[lid / sgSize] = ${v}Sg; }
+  workgroupBarrier();
+  var ${out} = 0.0;
+  for (var j = 0u; j < 256u / sgSize; j++) { ${out} += red0[j]; }
+  workgroupBarrier();`
+      : `red0[lid] = ${v};
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (lid < s) { red0[lid] += red0[lid + s]; }
+    workgroupBarrier();
+  }
+  let ${out} = red0[0];
+  workgroupBarrier();`;
+  const lnPrologue = layerNorm
+    ? `var s1 = 0.0;
+  for (var i = lid; i < ${kv}u; i += 256u) { s1 += ${vec ? 'dot(x[i], vec4<f32>(1.0))' : 'x[i]'}; }
+  ${reduceSum('s1', 'lnSum')}
+  let mu = lnSum / ${wgslFloat(k)};
+  var s2 = 0.0;
+  for (var i = lid; i < ${kv}u; i += 256u) { let dv = x[i] - mu; s2 += ${vec ? 'dot(dv, dv)' : 'dv * dv'}; }
+  ${reduceSum('s2', 'lnSquares')}
+  let rs = 1.0 / sqrt(lnSquares / ${wgslFloat(k)} + ${wgslFloat(normEps!)});`
+    : '';
+  let prologue = lnPrologue;
   let combineDecl = '';
   if (combine) {
     const { heads: nh, headDim: hd, splits: ns, chunk } = combine;
@@ -243,9 +291,22 @@ var<workgroup> ws: array<f32, ${pairs}>;`;
     case 'store':
       epilogueCode = `out[row] = sum0 * inv${b('row')};`;
       break;
-    case 'residual':
-      epilogueCode = `out[row] = out[row] + (sum0 * inv${b('row')})${spec.residualScale != null ? ` * ${wgslFloat(spec.residualScale)}` : ''};`;
+    case 'residual': {
+      const base = spec.residualExtra ? '(out[row] + extra[row])' : 'out[row]';
+      epilogueCode = `out[row] = ${base} + (sum0 * inv${b('row')})${spec.residualScale != null ? ` * ${wgslFloat(spec.residualScale)}` : ''};`;
       break;
+    }
+    case 'act': {
+      const acts = {
+        gelu: 'gelu_(v)',
+        gelu_tanh: `v / (1.0 + exp(${wgslFloat(-2 * Math.sqrt(2 / Math.PI))} * (v + 0.044715 * v * v * v)))`,
+        relu: 'max(v, 0.0)',
+        silu: 'v / (1.0 + exp(-v))',
+      };
+      epilogueCode = `let v = sum0 * inv${b('row')};
+    out[row] = ${acts[spec.activation ?? 'gelu']};`;
+      break;
+    }
     case 'siluMul': {
       // gelu_tanh as x·σ(2u) (= 0.5·x·(1 + tanh u)), the form that keeps the far negative tail in f32.
       const act =
@@ -284,7 +345,7 @@ fn dotPacked(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
   return dot(vec4<f32>(unpack2(w.x), unpack2(w.y)), x0) + dot(vec4<f32>(unpack2(w.z), unpack2(w.w)), x1);
 }`
     : '';
-  const tanhHelper = spec.logitSoftcap ? tanhSafeWGSL : '';
+  const tanhHelper = `${spec.logitSoftcap ? tanhSafeWGSL : ''}${epilogue === 'act' && (spec.activation ?? 'gelu') === 'gelu' ? `alias T = f32;\n${wgslMath}` : ''}`;
   return `${sg ? 'enable subgroups;' : ''}
 ${tanhHelper}
 ${combineDecl}
@@ -300,13 +361,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let lane = lid % 32u;
   let row = block * 8u + slot;
   var inv = 1.0;
-  ${combine ? prologue : ''}
+  ${prologue}
   var acc0 = 0.0;
   var acc1 = 0.0;
   if (row < ${nOut}u) {
     ${accumulate}
   }
-  ${combine ? '' : norm}
+  ${combine || layerNorm ? '' : norm}
   ${laneReduce}
   ${epilogue === 'argmax' ? `if (lane == 0u && row >= ${nOut}u) { best[slot] = -3.0e38; }` : ''}
   if (lane == 0u && row < ${nOut}u) {
