@@ -24,6 +24,8 @@ export interface AttentionLayerArgs {
   /** Where the o-projection writes: x itself (residual add) or the sandwich branch buffer (store). */
   out: GPUBuffer;
   residual: boolean;
+  /** The QKV matvec normalises its input (false with post-norms: OLMo2). */
+  preNorm: boolean;
   /** Scratch: q|k|v [(H + 2G)·hd], attention output [H·hd], split partials [H, splits, hd + 2]. */
   qkv: GPUBuffer;
   attnOut: GPUBuffer;
@@ -62,14 +64,14 @@ export function recordStandardAttention(rec: StepRecorder, args: AttentionLayerA
     {
       k: d,
       sources: [h * hd, g * hd, g * hd],
-      ...rec.normSpec(),
+      ...(args.preNorm ? rec.normSpec() : { normEps: null }),
       bias: qkvBias !== null,
       epilogue: 'store',
       weights: rec.formatFor(d),
     },
     [
       x,
-      ...rec.normBindings(`${p}.input_layernorm`),
+      ...(args.preNorm ? rec.normBindings(`${p}.input_layernorm`) : []),
       rec.weight(`${a}.q_proj.weight`),
       rec.weight(`${a}.k_proj.weight`),
       rec.weight(`${a}.v_proj.weight`),
@@ -89,6 +91,7 @@ export function recordStandardAttention(rec: StepRecorder, args: AttentionLayerA
     scale: c.attentionScale ?? 1 / Math.sqrt(hd),
     qkNormEps: c.qkNorm ? eps : null,
     qkNormPlusOne: plusOne,
+    qkNormScope: c.qkNorm?.scope ?? 'head',
     window: layer.window,
     softcap: c.attnLogitSoftcap,
   };

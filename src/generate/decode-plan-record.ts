@@ -4,7 +4,7 @@
  * (pipeline, bind group, workgroups) one token runs, in order —
  *   embedding; per virtual layer: the attention half (decode-plan-attention.ts: norm·QKV → attention
  *   splits with RoPE and the cache write → combine·o-proj + residual; or decode-plan-mla.ts for latent
- *   attention) → [sandwich: norm + residual] → norm·gate/up·act·mul → down + residual [→ norm +
+ *   attention) → [sandwich/post: norm + residual] → norm·gate/up·act·mul → down + residual [→ norm +
  *   residual]; norm·LM head + argmax partials → argmax (or the sampler's passes). Llama-style: 5·layers
  *   + 3 dispatches (6·layers + 3 with the combine as a dispatch of its own).
  */
@@ -149,7 +149,7 @@ export class StepRecorder {
     );
   }
 
-  /** x += RMSNorm(branch)·w over the hidden vector (sandwich norms), one workgroup. */
+  /** x += RMSNorm(branch)·w over the hidden vector (sandwich and post norms), one workgroup. */
   private normAdd(label: string, branch: GPUBuffer, weightPath: string, x: GPUBuffer): void {
     const c = this.model.config;
     this.add(
@@ -279,10 +279,14 @@ export class StepRecorder {
     const noRope = { table: this.storage(4), rot: 0 };
     const layerRope = (layer: (typeof m.layers)[number]) => (layer.rope ? ropeTable(layer.rope) : noRope);
     const sandwich = c.normPlacement === 'sandwich';
+    // Pre-norms feed the matvecs (pre, sandwich); post-norms normalise each branch before its add
+    // (sandwich, post: OLMo2).
+    const preNorm = c.normPlacement !== 'post';
+    const postNorms = c.normPlacement !== 'pre';
     const parallel = c.blockTopology !== 'sequential';
     // The attention branch's own buffer: normalised before its add (sandwich), or added with the FFN's
     // (parallel blocks: the FFN reads the layer's input, so attention must not add into x first).
-    const branchOut = sandwich || parallel ? this.storage(d) : null;
+    const branchOut = postNorms || parallel ? this.storage(d) : null;
 
     const embed = this.param('model.embed_tokens.weight');
     const learned = c.positionEmbedding === 'learned';
@@ -324,6 +328,7 @@ export class StepRecorder {
           x,
           out: branchOut ?? x,
           residual: !branchOut,
+          preNorm,
           qkv,
           attnOut,
           partials,
@@ -332,7 +337,7 @@ export class StepRecorder {
           rope: layerRope(layer),
         });
       }
-      if (sandwich && branchOut)
+      if (postNorms && branchOut)
         this.normAdd(
           `layer ${slot} post-attention norm+residual`,
           branchOut,
@@ -355,7 +360,7 @@ export class StepRecorder {
           {
             k: d,
             sources: [inter, inter],
-            ...this.normSpec(),
+            ...(preNorm ? this.normSpec() : { normEps: null }),
             gateActivation: c.hiddenAct === 'gelu_tanh' ? 'gelu_tanh' : 'silu',
             bias: upBias !== null,
             epilogue: 'siluMul',
@@ -363,7 +368,7 @@ export class StepRecorder {
           },
           [
             x,
-            ...this.normBindings(`${p}.${ffnNorm}`),
+            ...(preNorm ? this.normBindings(`${p}.${ffnNorm}`) : []),
             this.weight(`${mlp}.gate_proj.weight`),
             this.weight(`${mlp}.up_proj.weight`),
             ...(upBias ? [upBias] : []),
@@ -377,7 +382,7 @@ export class StepRecorder {
           {
             k: d,
             sources: [inter],
-            ...this.normSpec(),
+            ...(preNorm ? this.normSpec() : { normEps: null }),
             activation: c.hiddenAct as 'gelu' | 'gelu_tanh' | 'relu' | 'silu',
             bias: upBias !== null,
             epilogue: 'act',
@@ -385,7 +390,7 @@ export class StepRecorder {
           },
           [
             x,
-            ...this.normBindings(`${p}.${ffnNorm}`),
+            ...(preNorm ? this.normBindings(`${p}.${ffnNorm}`) : []),
             this.weight(`${mlp}.up_proj.weight`),
             ...(upBias ? [upBias] : []),
             hidden,
@@ -400,7 +405,7 @@ export class StepRecorder {
           sources: [d],
           normEps: null,
           bias: downBias !== null,
-          epilogue: sandwich ? 'store' : 'residual',
+          epilogue: postNorms ? 'store' : 'residual',
           weights: this.formatFor(inter),
           residualScale: c.residualScale,
           residualExtra: parallel,
@@ -409,11 +414,11 @@ export class StepRecorder {
           hidden,
           this.weight(`${mlp}.down_proj.weight`),
           ...(downBias ? [downBias] : []),
-          sandwich ? branchOut! : x,
+          postNorms ? branchOut! : x,
           ...(parallel ? [branchOut!] : []),
         ],
       );
-      if (sandwich && branchOut)
+      if (postNorms && branchOut)
         this.normAdd(
           `layer ${slot} post-feedforward norm+residual`,
           branchOut,

@@ -1,14 +1,14 @@
 /**
  * Which configs a planned decode step (decode-plan.ts) covers — every dense RoPE or learned-position
  * decoder of the families: MHA/GQA/MQA or multi-head latent attention; RMSNorm (w or 1 + w) or
- * LayerNorm (with bias); pre-norm, sandwich (RMSNorm) or parallel blocks (one or two norms); gated
+ * LayerNorm (with bias); pre-, sandwich or post-norm (RMSNorm) or parallel blocks (one or two norms); gated
  * (SiLU, tanh-GELU) or standard (GELU, tanh-GELU, ReLU, SiLU) FFNs; RoPE (rotate-half or interleaved,
  * partial, any scaling, a second θ for sliding layers) or learned positions; q/k/v/o and MLP biases;
- * Qwen3/Gemma3 per-head q/k RMSNorm; sliding windows; attention and final logit soft-caps; embedding,
+ * q/k RMSNorm per head (Qwen3, Gemma3) or over the projection (OLMo2); sliding windows; attention and final logit soft-caps; embedding,
  * residual and logit scales; block sharing and per-layer widths; tied or untied head. So Llama, Qwen2/3,
- * Phi-3, Gemma 1–3, SmolLM, MobileLLM, OpenELM, MiniCPM3, GPT-2, Pythia, Phi-2, StableLM. Not planned
- * (eager): mixture-of-experts layers, NoPE, LayerNorm or per-head q/k norms, post-norm, PanGu-π's
- * series activation and augmented shortcuts.
+ * Phi-3, Gemma 1–3, SmolLM, MobileLLM, OpenELM, MiniCPM3, OLMo2, GPT-2, Pythia, Phi-2, StableLM. Not planned
+ * (eager): mixture-of-experts layers, NoPE, LayerNorm or per-head-weight q/k norms, PanGu-π's series
+ * activation and augmented shortcuts.
  */
 import type { ModelConfig } from '../config/model-config.js';
 import type { Transformer } from '../model/transformer.js';
@@ -24,20 +24,19 @@ export function planSupport(config: ModelConfig): string | null {
   if (c.noRopeLayers.length > 0) return 'NoPE layers are not planned';
   if (c.qkNorm) {
     const n = c.qkNorm;
-    if (n.type !== 'rmsnorm' || n.scope !== 'head' || n.perHeadWeights || n.bias || c.norm.type !== 'rmsnorm')
-      return 'only a per-head RMSNorm q/k norm with one shared weight (Qwen3, Gemma3) is planned';
+    if (n.type !== 'rmsnorm' || n.perHeadWeights || n.bias || c.norm.type !== 'rmsnorm')
+      return 'only an RMSNorm q/k norm with shared weights (Qwen3, Gemma3, OLMo2) is planned';
   }
   if (!c.norm.affine) return 'norms without a weight are not planned';
-  if (c.normPlacement === 'post') return 'post norm placement is not planned (pre, sandwich and parallel)';
-  if (c.normPlacement === 'sandwich' && (c.norm.type !== 'rmsnorm' || c.blockTopology !== 'sequential'))
-    return 'sandwich norms are planned with RMSNorm in sequential blocks only';
+  if (c.normPlacement !== 'pre' && (c.norm.type !== 'rmsnorm' || c.blockTopology !== 'sequential' || c.mla))
+    return `${c.normPlacement} norms are planned with RMSNorm in sequential blocks without MLA only`;
   if (c.augmentedShortcuts) return 'augmented shortcuts are not planned';
   if (c.seriesActivation) return 'the series activation is not planned';
   if (c.ffnType === 'gated' && c.hiddenAct !== 'silu' && c.hiddenAct !== 'gelu_tanh')
     return `a gated ${c.hiddenAct} FFN is not planned (SiLU and tanh-GELU are)`;
   if (c.ffnType !== 'gated' && c.hiddenAct === 'relu2') return 'a squared-ReLU FFN is not planned';
-  if (c.residualScale !== null && c.normPlacement === 'sandwich')
-    return 'a residual scale with sandwich norms is not planned';
+  if (c.residualScale !== null && c.normPlacement !== 'pre')
+    return `a residual scale with ${c.normPlacement} norms is not planned`;
   if (c.lmHeadBias && c.logitScale !== null) return 'an LM head bias with a logit scale is not planned';
   if (c.numAttentionHeads % c.numKeyValueHeads !== 0) return 'query heads must be a multiple of KV heads';
   return null;

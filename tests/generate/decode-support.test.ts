@@ -35,6 +35,7 @@ test('Llama-style configs and presets are planned', () => {
     'gemma2',
     'gemma3_text',
     'minicpm3',
+    'olmo2',
     'gpt2',
     'gpt_neox',
     'gpt_neox-sequential',
@@ -55,7 +56,6 @@ test('every other config gets the reason it decodes eagerly', () => {
   const cases: [string, string][] = [
     ['deepseek_v2', 'mixture-of-experts'],
     ['deepseek_v3', 'mixture-of-experts'],
-    ['olmo2', 'q/k norm'],
     ['phi-qkln', 'q/k norm'],
     ['stablelm-qkln-parallel-qkvbias', 'q/k norm'],
   ];
@@ -63,7 +63,11 @@ test('every other config gets the reason it decodes eagerly', () => {
     const reason = planSupport(readHFConfig(`tests/fixtures/hf/${fixture}`).config);
     assert.ok(reason?.toLowerCase().includes(word.toLowerCase()), `${fixture}: ${reason}`);
   }
-  assert.match(planSupport(defineConfig({ ...base, normPlacement: 'post' })) ?? '', /norm placement/);
+  assert.match(
+    planSupport(defineConfig({ ...base, norm: { type: 'layernorm', eps: 1e-5 }, normPlacement: 'post' })) ??
+      '',
+    /post norms/,
+  );
   assert.match(planSupport(defineConfig({ ...base, positionEmbedding: 'none' })) ?? '', /NoPE/);
   assert.match(planSupport(defineConfig({ ...base, hiddenAct: 'gelu' })) ?? '', /gated gelu/);
   assert.match(

@@ -24,7 +24,7 @@ for (const name of readdirSync('tests/fixtures/hf').sort()) {
   if (planSupport(config) === null) fixtures.push(name);
 }
 
-test('the planned step covers every dense fixture except per-head q/k norms (OLMo2, Phi/StableLM q/k LayerNorm)', () => {
+test('the planned step covers every dense fixture except the q/k LayerNorms of phi-qkln and stablelm-qkln', () => {
   for (const name of [
     'llama',
     'llama-bias',
@@ -33,6 +33,7 @@ test('the planned step covers every dense fixture except per-head q/k norms (OLM
     'gemma2',
     'gemma3_text',
     'minicpm3',
+    'olmo2',
     'gpt2',
     'gpt_neox',
     'gpt_neox-sequential',

@@ -286,6 +286,20 @@ cases.push(
     },
   },
   {
+    name: 'OLMo2-like: post-norms, q/k RMSNorm over the whole projections, 3 splits',
+    config: {
+      vocabSize: 70,
+      hiddenSize: 64,
+      numLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      normPlacement: 'post',
+      qkNorm: { type: 'rmsnorm', scope: 'projection', perHeadWeights: false, bias: false },
+      tieWordEmbeddings: false,
+    },
+    splits: 3,
+  },
+  {
     name: 'head dim 128 (two output dims per invocation), GQA 2:1',
     config: { vocabSize: 80, hiddenSize: 256, numLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 1 },
   },

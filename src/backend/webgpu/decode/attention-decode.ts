@@ -33,6 +33,11 @@ export interface DecodeAttentionSpec {
   window?: number | null;
   /** The q/k norm scales by (1 + w) (Gemma3). */
   qkNormPlusOne?: boolean;
+  /**
+   * 'head' (default): over each head's dims, one weight [hd]; 'projection' (OLMo2): over the whole q
+   * projection [H·hd] and k projection [G·hd], weights of those lengths.
+   */
+  qkNormScope?: 'head' | 'projection';
   /** Attention logit soft-cap: scores → cap·tanh(score / cap) before the mask (Gemma2). */
   softcap?: number | null;
 }
@@ -106,8 +111,35 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
   const accs = Array.from({ length: dimsPerThread }, (_, j) => j);
   const norm = spec.qkNormEps ?? null;
   const window = spec.window ?? null;
-  const qw = (i: string) => (spec.qkNormPlusOne ? `(qn[${i}] + 1.0)` : `qn[${i}]`);
-  const kw = (i: string) => (spec.qkNormPlusOne ? `(kn[${i}] + 1.0)` : `kn[${i}]`);
+  const projection = spec.qkNormScope === 'projection';
+  const qIndex = (i: string) => (projection ? `h * ${hd}u + ${i}` : i);
+  const kIndex = (i: string) => (projection ? `g * ${hd}u + ${i}` : i);
+  const qw = (i: string) => (spec.qkNormPlusOne ? `(qn[${qIndex(i)}] + 1.0)` : `qn[${qIndex(i)}]`);
+  const kw = (i: string) => (spec.qkNormPlusOne ? `(kn[${kIndex(i)}] + 1.0)` : `kn[${kIndex(i)}]`);
+  // Σx² of the normalised span: the head in workgroup memory, or the whole projection (every
+  // invocation a strided share of the global q and k, then a tree over the workgroup).
+  const treeSum = (v: string, out: string) => `red[lid] = ${v};
+  workgroupBarrier();
+  for (var s = ${threads / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let ${out} = red[0];
+  workgroupBarrier();`;
+  const sums = projection
+    ? `var pq = 0.0;
+  var pk = 0.0;
+  for (var e = lid; e < ${heads * hd}u; e += ${threads}u) { let v = qkv[e]; pq += v * v; }
+  for (var e = lid; e < ${kvHeads * hd}u; e += ${threads}u) { let v = qkv[${kOff}u + e]; pk += v * v; }
+  ${treeSum('pq', 'sq')}
+  ${treeSum('pk', 'sk')}
+  let iq = 1.0 / sqrt(sq / ${wgslFloat(heads * hd)} + ${wgslFloat(spec.qkNormEps ?? 0)});
+  let ik = 1.0 / sqrt(sk / ${wgslFloat(kvHeads * hd)} + ${wgslFloat(spec.qkNormEps ?? 0)});`
+    : `var sq = 0.0;
+  var sk = 0.0;
+  for (var d = 0u; d < ${hd}u; d++) { sq += qs[d] * qs[d]; sk += kc[d] * kc[d]; }
+  let iq = 1.0 / sqrt(sq / ${wgslFloat(hd)} + ${wgslFloat(spec.qkNormEps ?? 0)});
+  let ik = 1.0 / sqrt(sk / ${wgslFloat(hd)} + ${wgslFloat(spec.qkNormEps ?? 0)});`;
   const cap = spec.softcap ?? null;
   // q and k of this head, rotated (and q scaled) into workgroup memory. With a q/k norm, the raw head
   // vectors go to workgroup memory first: every invocation needs the sums of squares and the rotation
@@ -124,11 +156,7 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
     kc[d] = qkv[${kOff}u + g * ${hd}u + d];
   }
   workgroupBarrier();
-  var sq = 0.0;
-  var sk = 0.0;
-  for (var d = 0u; d < ${hd}u; d++) { sq += qs[d] * qs[d]; sk += kc[d] * kc[d]; }
-  let iq = 1.0 / sqrt(sq / ${wgslFloat(hd)} + ${wgslFloat(norm)});
-  let ik = 1.0 / sqrt(sk / ${wgslFloat(hd)} + ${wgslFloat(norm)});
+  ${sums}
 ${accs
   .map(
     (j) => `  var rq${j} = 0.0;
