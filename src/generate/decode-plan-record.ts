@@ -30,6 +30,7 @@ import type { Transformer } from '../model/transformer.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { recordStandardAttention } from './decode-plan-attention.js';
 import { recordLatentAttention } from './decode-plan-mla.js';
+import { recordMoeFFN } from './decode-plan-moe.js';
 
 export interface PlannedDispatch {
   label: string;
@@ -112,6 +113,18 @@ export class StepRecorder {
           offset * 4,
         );
       offset += p.size;
+    }
+    return out;
+  }
+
+  /** @internal One buffer holding the given parameters back to back (MoE experts' stacked matrices). */
+  stack(paths: readonly string[]): GPUBuffer {
+    const tensors = paths.map((path) => this.param(path));
+    const out = this.storage(tensors.reduce((n, t) => n + t.size, 0));
+    let offset = 0;
+    for (const t of tensors) {
+      this.backend.runtime.copy((t.storage as GpuStorage).buffer, out, t.size * 4, 0, offset * 4);
+      offset += t.size;
     }
     return out;
   }
@@ -344,6 +357,10 @@ export class StepRecorder {
           `${p}.post_attention_layernorm.weight`,
           x,
         );
+      if (layer.moe) {
+        recordMoeFFN(this, { slot, layer, x });
+        return;
+      }
       const mlp = `${p}.mlp`;
       const ffnNorm = sandwich
         ? 'pre_feedforward_layernorm'

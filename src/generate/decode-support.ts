@@ -6,8 +6,8 @@
  * partial, any scaling, a second θ for sliding layers) or learned positions; q/k/v/o and MLP biases;
  * q/k RMSNorm per head (Qwen3, Gemma3) or over the projection (OLMo2); sliding windows; attention and final logit soft-caps; embedding,
  * residual and logit scales; block sharing and per-layer widths; tied or untied head. So Llama, Qwen2/3,
- * Phi-3, Gemma 1–3, SmolLM, MobileLLM, OpenELM, MiniCPM3, OLMo2, GPT-2, Pythia, Phi-2, StableLM. Not planned
- * (eager): mixture-of-experts layers, NoPE, LayerNorm or per-head-weight q/k norms, PanGu-π's series
+ * Phi-3, Gemma 1–3, SmolLM, MobileLLM, OpenELM, MiniCPM3, OLMo2, GPT-2, Pythia, Phi-2, StableLM. Mixture-of-experts layers (DeepSeek-V2/V3 routing) are planned with pre-norm gated SiLU experts.
+ * Not planned (eager): NoPE, LayerNorm or per-head-weight q/k norms, PanGu-π's series
  * activation and augmented shortcuts.
  */
 import type { ModelConfig } from '../config/model-config.js';
@@ -19,7 +19,18 @@ export function planSupport(config: ModelConfig): string | null {
   if (c.mla && (c.attnLogitSoftcap !== null || c.layerTypes.some((t) => t !== 'full')))
     return 'MLA with an attention soft-cap or sliding windows is not planned';
   if (c.mla && c.blockTopology !== 'sequential') return 'MLA in parallel blocks is not planned';
-  if (c.moe) return 'mixture-of-experts FFNs are not planned';
+  if (c.moe) {
+    const moe = c.moe;
+    if (c.normPlacement !== 'pre' || c.blockTopology !== 'sequential' || c.norm.type !== 'rmsnorm')
+      return 'mixture-of-experts layers are planned with pre-norm RMSNorm sequential blocks only';
+    if (c.ffnType !== 'gated' || c.hiddenAct !== 'silu' || c.mlpBias || c.residualScale !== null)
+      return 'mixture-of-experts layers are planned with bias-free gated SiLU experts only';
+    if (moe.numExperts > 256 || moe.numExpertsPerToken > moe.numExperts)
+      return 'mixture-of-experts routing is planned for at most 256 experts';
+    if (moe.groupLimit && moe.numExperts % moe.groupLimit.numGroups !== 0)
+      return 'expert groups must divide the experts';
+    if (c.hiddenSize * 4 + 2048 > 16384) return 'mixture-of-experts layers wider than 3584 are not planned';
+  }
   if (c.positionEmbedding === 'none') return 'models without position embeddings (NoPE) are not planned';
   if (c.noRopeLayers.length > 0) return 'NoPE layers are not planned';
   if (c.qkNorm) {

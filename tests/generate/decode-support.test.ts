@@ -35,6 +35,8 @@ test('Llama-style configs and presets are planned', () => {
     'gemma2',
     'gemma3_text',
     'minicpm3',
+    'deepseek_v2',
+    'deepseek_v3',
     'olmo2',
     'gpt2',
     'gpt_neox',
@@ -54,8 +56,6 @@ test('Llama-style configs and presets are planned', () => {
 
 test('every other config gets the reason it decodes eagerly', () => {
   const cases: [string, string][] = [
-    ['deepseek_v2', 'mixture-of-experts'],
-    ['deepseek_v3', 'mixture-of-experts'],
     ['phi-qkln', 'q/k norm'],
     ['stablelm-qkln-parallel-qkvbias', 'q/k norm'],
   ];

@@ -24,7 +24,7 @@ for (const name of readdirSync('tests/fixtures/hf').sort()) {
   if (planSupport(config) === null) fixtures.push(name);
 }
 
-test('the planned step covers every dense fixture except the q/k LayerNorms of phi-qkln and stablelm-qkln', () => {
+test('the planned step covers every fixture except the q/k LayerNorms of phi-qkln and stablelm-qkln', () => {
   for (const name of [
     'llama',
     'llama-bias',
@@ -33,6 +33,8 @@ test('the planned step covers every dense fixture except the q/k LayerNorms of p
     'gemma2',
     'gemma3_text',
     'minicpm3',
+    'deepseek_v2',
+    'deepseek_v3',
     'olmo2',
     'gpt2',
     'gpt_neox',

@@ -1,0 +1,90 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The FFN half of a planned decode layer for a mixture-of-experts layer (DeepSeek-V2/V3), recorded into
+ * a StepRecorder: norm·router → route (top-k ids and weights on the GPU) → selected experts' gate/up →
+ * [shared experts' norm·gate/up] → selected experts' down, weighted, + shared, + residual. 4 dispatches
+ * (5 with shared experts). The routed experts' matrices are stacked into one buffer each ([E·I, d] for
+ * gate and up, [E·d, I] for down, float32) when the plan is built, so a dispatch can pick its expert
+ * from the route; that copies the expert weights once (the plan's 16-bit formats do not apply to them).
+ */
+import { expertDownShader, expertUpShader, routeShader } from '../backend/webgpu/decode/moe-decode.js';
+import type { LayerSpec } from '../config/layer-plan.js';
+import { StepRecorder } from './decode-plan-record.js';
+
+export interface MoeLayerArgs {
+  slot: number;
+  layer: LayerSpec;
+  /** The residual stream: normalised as the FFN's input, and the routed sum is added to it. */
+  x: GPUBuffer;
+}
+
+export function recordMoeFFN(rec: StepRecorder, args: MoeLayerArgs): void {
+  const c = rec.model.config;
+  const moe = c.moe!;
+  const { slot, layer, x } = args;
+  const mlp = `model.layers.${layer.index}.mlp`;
+  const d = c.hiddenSize;
+  const E = moe.numExperts;
+  const k = moe.numExpertsPerToken;
+  const inter = moe.moeIntermediateSize;
+  const sharedInter = moe.numSharedExperts > 0 ? inter * moe.numSharedExperts : 0;
+  const bind = (path: string) => StepRecorder.tensorBinding(rec.param(path));
+  const norm = `model.layers.${layer.index}.post_attention_layernorm`;
+
+  const logits = rec.storage(E);
+  rec.matvec(
+    `layer ${slot} norm·router`,
+    {
+      k: d,
+      sources: [E],
+      ...rec.normSpec(),
+      bias: false,
+      epilogue: 'store',
+      weights: rec.formatOf(`${mlp}.gate.weight`),
+    },
+    [x, ...rec.normBindings(norm), rec.weight(`${mlp}.gate.weight`), logits],
+  );
+  const route = rec.storage(2 * k);
+  const correction = moe.correctionBias ? [bind(`${mlp}.gate.e_score_correction_bias`)] : [];
+  rec.add(`layer ${slot} route`, routeShader(moe), [logits, route, ...correction], 1);
+
+  const stack = (name: string) =>
+    rec.stack(Array.from({ length: E }, (_, e) => `${mlp}.experts.${e}.${name}.weight`));
+  const hidden = rec.storage(k * inter);
+  rec.add(
+    `layer ${slot} experts gate/up`,
+    expertUpShader(d, inter, k, c.norm.eps, c.norm.plusOne),
+    [x, bind(`${norm}.weight`), route, stack('gate_proj'), stack('up_proj'), hidden],
+    k * Math.ceil(inter / 8),
+  );
+  const shared: (GPUBuffer | GPUBufferBinding)[] = [];
+  if (sharedInter > 0) {
+    const hs = rec.storage(sharedInter);
+    const s = `${mlp}.shared_experts`;
+    rec.matvec(
+      `layer ${slot} norm·shared gate/up`,
+      {
+        k: d,
+        sources: [sharedInter, sharedInter],
+        ...rec.normSpec(),
+        bias: false,
+        epilogue: 'siluMul',
+        weights: rec.formatOf(`${s}.gate_proj.weight`),
+      },
+      [
+        x,
+        ...rec.normBindings(norm),
+        rec.weight(`${s}.gate_proj.weight`),
+        rec.weight(`${s}.up_proj.weight`),
+        hs,
+      ],
+    );
+    shared.push(bind(`${s}.down_proj.weight`), hs);
+  }
+  rec.add(
+    `layer ${slot} experts down+residual`,
+    expertDownShader(d, inter, k, sharedInter),
+    [route, stack('down_proj'), hidden, x, ...shared],
+    Math.ceil(d / 8),
+  );
+}
