@@ -92,12 +92,21 @@ export function recordStandardAttention(rec: StepRecorder, args: AttentionLayerA
     qkNormEps: c.qkNorm ? eps : null,
     qkNormPlusOne: plusOne,
     qkNormScope: c.qkNorm?.scope ?? 'head',
+    qkNormLayerNorm: c.qkNorm?.type === 'layernorm',
+    qkNormPerHead: c.qkNorm?.perHeadWeights ?? false,
+    qkNormBias: c.qkNorm?.bias ?? false,
     window: layer.window,
     softcap: c.attnLogitSoftcap,
   };
-  const qkNormWeights = c.qkNorm
-    ? [bind(rec.param(`${a}.q_norm.weight`)), bind(rec.param(`${a}.k_norm.weight`))]
-    : [];
+  // q/k norm weights, each followed by its bias where the norm has one (one binding apiece).
+  const qkNormWeights = !c.qkNorm
+    ? []
+    : c.qkNorm.bias
+      ? [
+          rec.stack([`${a}.q_norm.weight`, `${a}.q_norm.bias`]),
+          rec.stack([`${a}.k_norm.weight`, `${a}.k_norm.bias`]),
+        ]
+      : [bind(rec.param(`${a}.q_norm.weight`)), bind(rec.param(`${a}.k_norm.weight`))];
   rec.add(
     `layer ${slot} attention`,
     attentionSplitShader(spec),

@@ -1,14 +1,15 @@
 /**
- * Which configs a planned decode step (decode-plan.ts) covers — every dense RoPE or learned-position
- * decoder of the families: MHA/GQA/MQA or multi-head latent attention; RMSNorm (w or 1 + w) or
- * LayerNorm (with bias); pre-, sandwich or post-norm (RMSNorm) or parallel blocks (one or two norms); gated
- * (SiLU, tanh-GELU) or standard (GELU, tanh-GELU, ReLU, SiLU) FFNs; RoPE (rotate-half or interleaved,
- * partial, any scaling, a second θ for sliding layers) or learned positions; q/k/v/o and MLP biases;
- * q/k RMSNorm per head (Qwen3, Gemma3) or over the projection (OLMo2); sliding windows; attention and final logit soft-caps; embedding,
- * residual and logit scales; block sharing and per-layer widths; tied or untied head. So Llama, Qwen2/3,
- * Phi-3, Gemma 1–3, SmolLM, MobileLLM, OpenELM, MiniCPM3, OLMo2, GPT-2, Pythia, Phi-2, StableLM. Mixture-of-experts layers (DeepSeek-V2/V3 routing) are planned with pre-norm gated SiLU experts.
- * Not planned (eager): NoPE, LayerNorm or per-head-weight q/k norms, PanGu-π's series
- * activation and augmented shortcuts.
+ * Which configs a planned decode step (decode-plan.ts) covers: MHA/GQA/MQA or multi-head latent
+ * attention; dense or mixture-of-experts FFNs (DeepSeek-V2/V3 routing, pre-norm gated SiLU experts);
+ * RMSNorm (w or 1 + w) or LayerNorm (with bias); pre-, sandwich or post-norm (RMSNorm) or parallel
+ * blocks (one or two norms); gated (SiLU, tanh-GELU) or standard (GELU, tanh-GELU, ReLU, SiLU) FFNs;
+ * RoPE (rotate-half or interleaved, partial, any scaling, a second θ for sliding layers) or learned
+ * positions; q/k/v/o and MLP biases; q/k norms per head (RMSNorm: Qwen3, Gemma3; LayerNorm with shared
+ * or per-head weights: Phi, StableLM) or over the projection (OLMo2); sliding windows; attention and
+ * final logit soft-caps; embedding, residual and logit scales; block sharing and per-layer widths; tied
+ * or untied head, LM head bias. So Llama, Qwen2/3, Phi-2/3, Gemma 1–3, SmolLM, MobileLLM, OpenELM,
+ * MiniCPM3, DeepSeek-V2/V3, OLMo2, GPT-2, Pythia, StableLM. Not planned (eager): NoPE, PanGu-π's
+ * series activation and augmented shortcuts.
  */
 import type { ModelConfig } from '../config/model-config.js';
 import type { Transformer } from '../model/transformer.js';
@@ -33,11 +34,12 @@ export function planSupport(config: ModelConfig): string | null {
   }
   if (c.positionEmbedding === 'none') return 'models without position embeddings (NoPE) are not planned';
   if (c.noRopeLayers.length > 0) return 'NoPE layers are not planned';
-  if (c.qkNorm) {
-    const n = c.qkNorm;
-    if (n.type !== 'rmsnorm' || n.perHeadWeights || n.bias || c.norm.type !== 'rmsnorm')
-      return 'only an RMSNorm q/k norm with shared weights (Qwen3, Gemma3, OLMo2) is planned';
-  }
+  if (
+    c.qkNorm?.scope === 'projection' &&
+    (c.qkNorm.type !== 'rmsnorm' || c.qkNorm.perHeadWeights || c.qkNorm.bias)
+  )
+    return 'a q/k norm over the projection is planned as RMSNorm with one weight (OLMo2) only';
+  if (c.qkNorm?.type === 'rmsnorm' && c.qkNorm.bias) return 'a q/k RMSNorm with a bias is not planned';
   if (!c.norm.affine) return 'norms without a weight are not planned';
   if (c.normPlacement !== 'pre' && (c.norm.type !== 'rmsnorm' || c.blockTopology !== 'sequential' || c.mla))
     return `${c.normPlacement} norms are planned with RMSNorm in sequential blocks without MLA only`;

@@ -24,7 +24,7 @@ for (const name of readdirSync('tests/fixtures/hf').sort()) {
   if (planSupport(config) === null) fixtures.push(name);
 }
 
-test('the planned step covers every fixture except the q/k LayerNorms of phi-qkln and stablelm-qkln', () => {
+test('the planned step covers every family fixture', () => {
   for (const name of [
     'llama',
     'llama-bias',
@@ -36,6 +36,8 @@ test('the planned step covers every fixture except the q/k LayerNorms of phi-qkl
     'deepseek_v2',
     'deepseek_v3',
     'olmo2',
+    'phi-qkln',
+    'stablelm-qkln-parallel-qkvbias',
     'gpt2',
     'gpt_neox',
     'gpt_neox-sequential',

@@ -38,6 +38,12 @@ export interface DecodeAttentionSpec {
    * projection [H·hd] and k projection [G·hd], weights of those lengths.
    */
   qkNormScope?: 'head' | 'projection';
+  /** LayerNorm q/k norm (Phi, StableLM: the mean removed too) instead of RMSNorm; 'head' scope only. */
+  qkNormLayerNorm?: boolean;
+  /** One weight vector per head ([H, hd] for q, [G, hd] for k; StableLM) instead of one shared. */
+  qkNormPerHead?: boolean;
+  /** The q/k norm buffers hold a bias after the weights (same length). */
+  qkNormBias?: boolean;
   /** Attention logit soft-cap: scores → cap·tanh(score / cap) before the mask (Gemma2). */
   softcap?: number | null;
 }
@@ -112,8 +118,17 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
   const norm = spec.qkNormEps ?? null;
   const window = spec.window ?? null;
   const projection = spec.qkNormScope === 'projection';
-  const qIndex = (i: string) => (projection ? `h * ${hd}u + ${i}` : i);
-  const kIndex = (i: string) => (projection ? `g * ${hd}u + ${i}` : i);
+  const perHead = projection || spec.qkNormPerHead;
+  const qIndex = (i: string) => (perHead ? `h * ${hd}u + ${i}` : i);
+  const kIndex = (i: string) => (perHead ? `g * ${hd}u + ${i}` : i);
+  // Lengths of the weight vectors (a bias follows each in the same buffer).
+  const qLen = perHead ? heads * hd : hd;
+  const kLen = perHead ? kvHeads * hd : hd;
+  const lnq = spec.qkNormLayerNorm ?? false;
+  const qval = (i: string) =>
+    `(qs[${i}]${lnq ? ' - mq' : ''}) * iq * ${qw(i)}${spec.qkNormBias ? ` + qn[${qLen}u + ${qIndex(i)}]` : ''}`;
+  const kval = (i: string) =>
+    `(kc[${i}]${lnq ? ' - mk' : ''}) * ik * ${kw(i)}${spec.qkNormBias ? ` + kn[${kLen}u + ${kIndex(i)}]` : ''}`;
   const qw = (i: string) => (spec.qkNormPlusOne ? `(qn[${qIndex(i)}] + 1.0)` : `qn[${qIndex(i)}]`);
   const kw = (i: string) => (spec.qkNormPlusOne ? `(kn[${kIndex(i)}] + 1.0)` : `kn[${kIndex(i)}]`);
   // Σx² of the normalised span: the head in workgroup memory, or the whole projection (every
@@ -135,9 +150,20 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
   ${treeSum('pk', 'sk')}
   let iq = 1.0 / sqrt(sq / ${wgslFloat(heads * hd)} + ${wgslFloat(spec.qkNormEps ?? 0)});
   let ik = 1.0 / sqrt(sk / ${wgslFloat(kvHeads * hd)} + ${wgslFloat(spec.qkNormEps ?? 0)});`
-    : `var sq = 0.0;
+    : `${
+        lnq
+          ? `var tq = 0.0;
+  var tk = 0.0;
+  for (var d = 0u; d < ${hd}u; d++) { tq += qs[d]; tk += kc[d]; }
+  let mq = tq / ${wgslFloat(hd)};
+  let mk = tk / ${wgslFloat(hd)};
+  var sq = 0.0;
   var sk = 0.0;
-  for (var d = 0u; d < ${hd}u; d++) { sq += qs[d] * qs[d]; sk += kc[d] * kc[d]; }
+  for (var d = 0u; d < ${hd}u; d++) { sq += (qs[d] - mq) * (qs[d] - mq); sk += (kc[d] - mk) * (kc[d] - mk); }`
+          : `var sq = 0.0;
+  var sk = 0.0;
+  for (var d = 0u; d < ${hd}u; d++) { sq += qs[d] * qs[d]; sk += kc[d] * kc[d]; }`
+      }
   let iq = 1.0 / sqrt(sq / ${wgslFloat(hd)} + ${wgslFloat(spec.qkNormEps ?? 0)});
   let ik = 1.0 / sqrt(sk / ${wgslFloat(hd)} + ${wgslFloat(spec.qkNormEps ?? 0)});`;
   const cap = spec.softcap ?? null;
@@ -163,14 +189,14 @@ ${accs
   var rk${j} = 0.0;
   {
     let d = min(lid + ${j * threads}u, ${hd - 1}u);
-    rq${j} = qs[d] * iq * ${qw('d')};
-    rk${j} = kc[d] * ik * ${kw('d')};
+    rq${j} = ${qval('d')};
+    rk${j} = ${kval('d')};
     if (${rotaryDim > 0 ? `d < ${rotaryDim}u` : 'false'}) {
       ${rotaryDim > 0 ? partner : 'let i = 0u; let other = 0u; let sign = 0.0;'}
       let c = tab[row + i];
       let sn = tab[row + ${half}u + i];
-      rq${j} = rq${j} * c + sign * qs[other] * iq * ${qw('other')} * sn;
-      rk${j} = rk${j} * c + sign * kc[other] * ik * ${kw('other')} * sn;
+      rq${j} = rq${j} * c + sign * (${qval('other')}) * sn;
+      rk${j} = rk${j} * c + sign * (${kval('other')}) * sn;
     }
   }`,
   )
