@@ -25,31 +25,9 @@ for (const name of readdirSync('tests/fixtures/hf').sort()) {
 }
 
 test('the planned step covers every family fixture', () => {
-  for (const name of [
-    'llama',
-    'llama-bias',
-    'llama-llama3rope-untied',
-    'gemma',
-    'gemma2',
-    'gemma3_text',
-    'minicpm3',
-    'deepseek_v2',
-    'deepseek_v3',
-    'olmo2',
-    'phi-qkln',
-    'stablelm-qkln-parallel-qkvbias',
-    'gpt2',
-    'gpt_neox',
-    'gpt_neox-sequential',
-    'phi',
-    'stablelm',
-    'qwen2',
-    'qwen2-sliding',
-    'qwen3',
-    'phi3',
-    'phi3-partial',
-  ])
-    assert.ok(fixtures.includes(name), `${name} is not planned: ${fixtures.join(', ')}`);
+  const all = readdirSync('tests/fixtures/hf').filter((n) => !n.endsWith('.json'));
+  assert.ok(all.length >= 22, `only ${all.length} fixtures found`);
+  assert.deepEqual(fixtures, all.sort());
 });
 
 if (backend) {

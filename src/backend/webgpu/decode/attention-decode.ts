@@ -74,6 +74,30 @@ export function defaultSplits(capacity: number, heads: number): number {
   return Math.ceil(capacity / chunk);
 }
 
+/**
+ * The end of a score pass of the split kernels (this one and attention-mla.ts): the lanes' partial
+ * dots `s` meet in workgroup memory; the first 16 invocations each finish one position's score (the
+ * new position's from `selfDot` over workgroup memory), apply `transform` (a soft-cap) and store it in
+ * sc, masked to −3e38 outside the split (and `extraVisible`, e.g. the window).
+ */
+export function scorePassEnd(selfDot: string, transform: string, extraVisible: string): string {
+  const lanes = threads / positionsPerPass;
+  return `red[lid] = s;
+    workgroupBarrier();
+    if (lid < ${positionsPerPass}u) {
+      let i2 = ps * ${positionsPerPass}u + lid;
+      var t = 0.0;
+      if (start + i2 == pos) {
+        ${selfDot}
+      } else {
+        for (var l = 0u; l < ${lanes}u; l++) { t += red[lid * ${lanes}u + l]; }
+      }
+      ${transform}
+      sc[i2] = select(-3.0e38, t, i2 < n${extraVisible});
+    }
+    workgroupBarrier();`;
+}
+
 export const stepUniformWGSL = /* wgsl */ `struct Step { pos: u32, len: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> step: Step;`;
 
@@ -275,20 +299,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let kb = kvBase + min(start + i, ${capacity - 1}u) * ${hd}u;
     var s = 0.0;
     ${laneDot}
-    red[lid] = s;
-    workgroupBarrier();
-    if (lid < ${positionsPerPass}u) {
-      let i2 = ps * ${positionsPerPass}u + lid;
-      var t = 0.0;
-      if (start + i2 == pos) {
-        for (var d = 0u; d < ${hd}u; d++) { t += qs[d] * kc[d]; }
-      } else {
-        for (var l = 0u; l < ${lanes}u; l++) { t += red[lid * ${lanes}u + l]; }
-      }
-      ${cap === null ? '' : `t = ${wgslFloat(cap)} * tanhSafe(t / ${wgslFloat(cap)});`}
-      sc[i2] = select(-3.0e38, t, i2 < n${window === null ? '' : ' && start + i2 >= lo'});
-    }
-    workgroupBarrier();
+    ${scorePassEnd(
+      `for (var d = 0u; d < ${hd}u; d++) { t += qs[d] * kc[d]; }`,
+      cap === null ? '' : `t = ${wgslFloat(cap)} * tanhSafe(t / ${wgslFloat(cap)});`,
+      window === null ? '' : ' && start + i2 >= lo',
+    )}
   }
   var mx = -3.0e38;
   for (var i = 0u; i < ${passes * positionsPerPass}u; i++) { mx = max(mx, sc[i]); }

@@ -15,7 +15,7 @@
  * [H, splits, r + 2]. `mlaCombineShader`: one workgroup per head merges the filled splits and applies
  * W_UV. Soft-caps and sliding windows are not planned for MLA (decode-support.ts).
  */
-import { stepUniformWGSL } from './attention-decode.js';
+import { scorePassEnd, stepUniformWGSL } from './attention-decode.js';
 import { wgslFloat } from './matvec-fused.js';
 
 export interface MlaDecodeSpec {
@@ -122,20 +122,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var s = 0.0;
     for (var e = lane; e < ${r}u; e += ${lanes}u) { s += ql[e] * L[p * ${r}u + e]; }
     for (var d = lane; d < ${rope}u; d += ${lanes}u) { s += qr[d] * P[p * ${rope}u + d]; }
-    red[lid] = s;
-    workgroupBarrier();
-    if (lid < ${positionsPerPass}u) {
-      let i2 = ps * ${positionsPerPass}u + lid;
-      var t = 0.0;
-      if (start + i2 == pos) {
-        for (var e = 0u; e < ${r}u; e++) { t += ql[e] * cn[e]; }
-        for (var d = 0u; d < ${rope}u; d++) { t += qr[d] * kr[d]; }
-      } else {
-        for (var l = 0u; l < ${lanes}u; l++) { t += red[lid * ${lanes}u + l]; }
-      }
-      sc[i2] = select(-3.0e38, t, i2 < n);
-    }
-    workgroupBarrier();
+    ${scorePassEnd(
+      `for (var e = 0u; e < ${r}u; e++) { t += ql[e] * cn[e]; }
+        for (var d = 0u; d < ${rope}u; d++) { t += qr[d] * kr[d]; }`,
+      '',
+      '',
+    )}
   }
   var mx = -3.0e38;
   for (var i = 0u; i < ${passes * positionsPerPass}u; i++) { mx = max(mx, sc[i]); }
