@@ -162,16 +162,25 @@ export async function benchmarkDecode(
   const requested = options.path ?? 'auto';
   const eagerReason = requested === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
   if (requested === 'planned' && eagerReason) throw new Error(`no planned decode: ${eagerReason}`);
-  const path: DecodePath = eagerReason === null ? 'planned' : 'eager';
-  const planWeights = path === 'planned' ? (options.planWeights ?? 'f32') : 'f32';
+  let path: DecodePath = eagerReason === null ? 'planned' : 'eager';
+  let planWeights = path === 'planned' ? (options.planWeights ?? 'f32') : 'f32';
   // One plan serves every run (built, and 16-bit weights packed, once; each run's prefill starts over).
-  const plan =
-    path === 'planned'
-      ? await DecodePlan.create(model, promptTokens + genTokens, {
-          weights: planWeights,
-          ...(options.planSplits ? { splits: options.planSplits } : {}),
-        })
-      : null;
+  let plan: DecodePlan | null = null;
+  let reason = eagerReason;
+  if (path === 'planned') {
+    try {
+      plan = await DecodePlan.create(model, promptTokens + genTokens, {
+        weights: planWeights,
+        ...(options.planSplits ? { splits: options.planSplits } : {}),
+      });
+    } catch (error) {
+      // 'auto': a device limit the plan exceeds leaves the eager path, with the reason reported.
+      if (requested === 'planned') throw error;
+      reason = `the planned step could not be built here (${(error as Error).message})`;
+      path = 'eager';
+      planWeights = 'f32';
+    }
+  }
   const run = (p: number[], n: number) => (plan ? plannedRun(plan, p, n) : oneRun(model, p, n));
   const dispatchesPerToken = plan
     ? plan.dispatchesPerToken
@@ -201,7 +210,7 @@ export async function benchmarkDecode(
     weightBytesPerToken: bytes,
     achievedGBps: bytes / msPerToken / 1e6,
     path,
-    eagerReason,
+    eagerReason: reason,
     dispatchesPerToken,
     planWeights,
   };

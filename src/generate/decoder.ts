@@ -148,9 +148,17 @@ export async function createDecoder(
     gpuSamplingParams(options, model.config.vocabSize);
   const reason = options.decodePath === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
   if (reason !== null) return new EagerDecoder(model, capacity, options, rng, reason);
-  const plan = await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings), {
-    weights: options.planWeights ?? 'f32',
-  });
+  let plan: DecodePlan;
+  try {
+    plan = await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings), {
+      weights: options.planWeights ?? 'f32',
+    });
+  } catch (error) {
+    // A device limit the plan's buffers or kernels exceed (binding size, workgroup memory): the
+    // eager path may still fit, and says why it is used.
+    const why = `the planned step could not be built here (${(error as Error).message})`;
+    return new EagerDecoder(model, capacity, options, rng, why);
+  }
   return decoderForPlan(plan, options, rng, true);
 }
 

@@ -1,13 +1,14 @@
 /**
- * The planned decode step wired into `generate()` and `slm bench`: greedy generation on webgpu takes
- * the planned path and yields the cpu's ids; sampling and repetition penalty take the eager path with
- * a reason; the benchmark reports its path and dispatches per token.
+ * The planned decode step wired into `generate()` and `slm bench`: generation on webgpu takes the
+ * planned path and yields the cpu's ids; a plan the device cannot hold falls back to the eager path
+ * with the reason; the benchmark reports its path and dispatches per token.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CommandIO } from '../../src/cli/args.js';
 import { main } from '../../src/cli/main.js';
 import { benchmarkDecode } from '../../src/generate/bench.js';
+import { DecodePlan } from '../../src/generate/decode-plan.js';
 import { createDecoder } from '../../src/generate/decoder.js';
 import { generateAll } from '../../src/generate/generate.js';
 import { argmaxOf } from '../../src/generate/sampling.js';
@@ -28,6 +29,36 @@ const config = {
 };
 
 if (backend) {
+  test('a plan the device cannot build falls back to the eager path, which still equals the cpu', async () => {
+    const { cpuModel, gpuModel } = modelPair(backend, config, 4);
+    const create = DecodePlan.create;
+    // As Dawn reports a binding over the adapter's limit (GPT-2's 154 MB embedding on a 128 MiB adapter).
+    DecodePlan.create = async () => {
+      throw new Error('building the decode plan failed: Binding size (154389504) is larger than the maximum');
+    };
+    try {
+      const decoder = await createDecoder(gpuModel, 30, {}, new Rng(0));
+      assert.equal(decoder.path, 'eager');
+      assert.match(decoder.reason ?? '', /could not be built here.*Binding size/);
+      decoder.dispose();
+      const prompt = [3, 9, 27];
+      const want = await generateAll(cpuModel, prompt, { maxNewTokens: 8 });
+      const got = await generateAll(gpuModel, prompt, { maxNewTokens: 8 });
+      assert.deepEqual(got.ids, want.ids);
+      assert.equal(got.ids.length, 8);
+      const bench = await benchmarkDecode(gpuModel, { promptTokens: 3, genTokens: 2, runs: 1 });
+      assert.equal(bench.path, 'eager');
+      assert.match(bench.eagerReason ?? '', /could not be built here/);
+      await assert.rejects(
+        benchmarkDecode(gpuModel, { promptTokens: 3, genTokens: 2, runs: 1, path: 'planned' }),
+        /Binding size/,
+      );
+    } finally {
+      DecodePlan.create = create;
+      gpuModel.dispose();
+    }
+  });
+
   test('generate() on webgpu decodes greedily through the plan and equals the cpu', async () => {
     const { cpuModel, gpuModel } = modelPair(backend, config, 3);
     try {
