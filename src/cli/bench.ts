@@ -10,7 +10,7 @@ export const benchCommand = defineCommand({
   name: 'bench',
   summary: 'measure time to first token, prefill and decode speed (random weights for presets)',
   usage:
-    '[--model <dir|preset>] [--prompt-tokens N] [--gen-tokens N] [--runs N] [--weights f32|f16|bf16] [--json] [--backend …]',
+    '[--model <dir|preset>] [--prompt-tokens N] [--gen-tokens N] [--runs N] [--weights auto|f32|f16|bf16] [--json] [--backend …]',
   description:
     'Runs batch-1 greedy decoding as `slm generate` does: the prompt is prefilled into a fresh KV cache (time to first ' +
     'token), then one token per step with a read-back of the chosen id. Reports medians over runs, the parameter bytes ' +
@@ -69,7 +69,7 @@ export const benchCommand = defineCommand({
       promptTokens: options['prompt-tokens'],
       genTokens: options['gen-tokens'],
       runs: options.runs,
-      planWeights: (options.weights ?? 'f32') as 'f32' | 'f16' | 'bf16',
+      planWeights: (options.weights ?? 'auto') as 'auto' | 'f32' | 'f16' | 'bf16',
       onRun: (r, run) => {
         if (!options.json)
           io.stderr.write(`run ${r + 1}: first token ${run.timeToFirstTokenMs.toFixed(1)} ms\n`);

@@ -24,8 +24,8 @@ export interface DecodeBenchOptions {
   seed?: number;
   /** 'auto' (default): the planned step where plannedPathReason allows it, else eager. */
   path?: 'auto' | DecodePath;
-  /** Matvec weight storage of the planned step (f16/bf16 halve the bytes per token); default f32. */
-  planWeights?: WeightFormat;
+  /** Matvec weight storage of the planned step (f16/bf16 halve the bytes per token; 'auto' as in DecodePlanOptions); default f32. */
+  planWeights?: WeightFormat | 'auto';
   /** Attention splits of the planned step (default: one per 64 positions). */
   planSplits?: number;
   onRun?: (run: number, result: DecodeRun) => void;
@@ -163,16 +163,17 @@ export async function benchmarkDecode(
   const eagerReason = requested === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
   if (requested === 'planned' && eagerReason) throw new Error(`no planned decode: ${eagerReason}`);
   let path: DecodePath = eagerReason === null ? 'planned' : 'eager';
-  let planWeights = path === 'planned' ? (options.planWeights ?? 'f32') : 'f32';
+  let planWeights: WeightFormat = 'f32';
   // One plan serves every run (built, and 16-bit weights packed, once; each run's prefill starts over).
   let plan: DecodePlan | null = null;
   let reason = eagerReason;
   if (path === 'planned') {
     try {
       plan = await DecodePlan.create(model, promptTokens + genTokens, {
-        weights: planWeights,
+        weights: options.planWeights ?? 'f32',
         ...(options.planSplits ? { splits: options.planSplits } : {}),
       });
+      planWeights = plan.weightFormat;
     } catch (error) {
       // 'auto': a device limit the plan exceeds leaves the eager path, with the reason reported.
       if (requested === 'planned') throw error;

@@ -53,15 +53,30 @@ export interface DecodePlanOptions {
   /**
    * Matvec weight storage: 'f16' or 'bf16' keep a 16-bit copy (rounded to nearest even on the host)
    * of every matrix whose input width is a multiple of 8, halving the bytes each token streams; the
-   * f32 tensors stay for the eager prefill. Default 'f32'.
+   * f32 tensors stay for the eager prefill. 'auto': bf16 when every such matrix is exactly
+   * representable in bf16 (a bf16 checkpoint loaded as f32: lossless), else f32. Default 'f32'.
    */
-  weights?: WeightFormat;
+  weights?: WeightFormat | 'auto';
   /**
    * Matvec reductions with subgroupAdd instead of barrier trees. Default: on when the device has
    * subgroups of at most 32 invocations (NVIDIA 32, lavapipe 8); the kernels assume subgroups are
    * consecutive local indices, as Vulkan forms them for one-dimensional workgroups.
    */
   subgroups?: boolean;
+}
+
+/**
+ * Whether every matrix a plan would pack (2-D, K % 8 = 0) holds only bf16-representable values (the
+ * low 16 bits of each float32 zero), i.e. packing it to bf16 loses nothing. Stops at the first value
+ * that is not, so an f32-trained model costs one matrix's read-back.
+ */
+async function bf16Exact(model: Transformer): Promise<boolean> {
+  for (const t of model.params.values()) {
+    if (t.rank !== 2 || t.shape[1]! % 8 !== 0) continue;
+    const bits = new Uint32Array(((await t.data()) as Float32Array).slice().buffer);
+    for (let i = 0; i < bits.length; i++) if (bits[i]! & 0xffff) return false;
+  }
+  return true;
 }
 
 /** Whether the matvec kernels can reduce with subgroups on this backend. */
@@ -132,6 +147,11 @@ export class DecodePlan {
     return this.recorder.subgroups;
   }
 
+  /** The matvec weight storage in use ('auto' resolved). */
+  get weightFormat(): WeightFormat {
+    return this.recorder.weightFormat;
+  }
+
   /** Matrices the plan streams as 16-bit copies. */
   get packedMatrices(): number {
     return this.recorder.packed.size;
@@ -168,7 +188,9 @@ export class DecodePlan {
         `attention splits must be a positive integer leaving at most ${limit} bytes of workgroup memory; ${splits} splits of a ${capacity}-position plan need ${workgroupBytes}`,
       );
     }
-    const plan = new DecodePlan(model, backend, capacity, options.weights ?? 'f32', subgroups);
+    const requested = options.weights ?? 'f32';
+    const weights = requested === 'auto' ? ((await bf16Exact(model)) ? 'bf16' : 'f32') : requested;
+    const plan = new DecodePlan(model, backend, capacity, weights, subgroups);
     await plan.recorder.packWeights();
     plan.device.pushErrorScope('validation');
     plan.recorder.build(splits, options.fuseCombine ?? true);

@@ -31,8 +31,11 @@ export interface TokenDecoder {
 export interface DecoderOptions extends SamplingOptions {
   /** 'eager' forces the op-by-op path (default 'auto'). */
   decodePath?: 'auto' | 'eager';
-  /** Matvec weight storage of the planned step (DecodePlanOptions.weights; default f32). */
-  planWeights?: WeightFormat;
+  /**
+   * Matvec weight storage of the planned step (DecodePlanOptions.weights). Default 'auto': bf16 when
+   * that is lossless (a bf16 checkpoint), else f32 — results equal either way.
+   */
+  planWeights?: WeightFormat | 'auto';
 }
 
 class EagerDecoder implements TokenDecoder {
@@ -151,7 +154,7 @@ export async function createDecoder(
   let plan: DecodePlan;
   try {
     plan = await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings), {
-      weights: options.planWeights ?? 'f32',
+      weights: options.planWeights ?? 'auto',
     });
   } catch (error) {
     // A device limit the plan's buffers or kernels exceed (binding size, workgroup memory): the

@@ -16,6 +16,7 @@ import {
 import { DecodePlan } from '../../src/generate/decode-plan.js';
 import { Transformer } from '../../src/model/transformer.js';
 import { tensor } from '../../src/ops/index.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
 import { cpuGreedy, modelPair } from './decode-helpers.js';
 import { requireWebGPU } from './setup.js';
 
@@ -116,4 +117,45 @@ if (backend) {
         }
       });
     }
+
+  test("weights 'auto' streams bf16 exactly when that is lossless (a bf16 checkpoint), else f32", async () => {
+    const config = { vocabSize: 64, hiddenSize: 32, numLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2 };
+    const pair = modelPair(backend, config, 5);
+    const random = await DecodePlan.create(pair.gpuModel, 12, { weights: 'auto' });
+    assert.equal(random.weightFormat, 'f32');
+    assert.equal(random.packedMatrices, 0);
+    random.dispose();
+    // Every parameter rounded to bf16 on both models, as a bf16 checkpoint loads.
+    const params = new Map<string, Tensor>();
+    const gpuParams = new Map<string, Tensor>();
+    for (const [path, t] of pair.cpuModel.params) {
+      const rounded = roundToHalf(Float32Array.from(t.dataSync()), 'bf16');
+      params.set(path, tensor(rounded, t.shape).keep());
+      gpuParams.set(path, tensor(rounded, t.shape, { backend }).keep());
+    }
+    pair.gpuModel.dispose();
+    const cpuModel = new Transformer(pair.cpuModel.config, params);
+    const gpuModel = new Transformer(pair.cpuModel.config, gpuParams);
+    const plan = await DecodePlan.create(gpuModel, 12, { weights: 'auto' });
+    try {
+      assert.equal(plan.weightFormat, 'bf16');
+      assert.ok(plan.packedMatrices > 0);
+      const prompt = [1, 2, 3];
+      const expected = cpuGreedy(cpuModel, prompt, 6);
+      const first = await plan.prefill(prompt);
+      const tokens = [first.token];
+      let worst = 0;
+      for (let s = 1; s <= 6; s++) {
+        const r = await plan.step(s === 1 ? first.token : undefined, { logits: true });
+        for (let i = 0; i < r.logits!.length; i++)
+          worst = Math.max(worst, Math.abs(r.logits![i]! - expected.logits[s]![i]!));
+        tokens.push(r.token);
+      }
+      assert.deepEqual(tokens, expected.tokens);
+      assert.ok(worst <= 1e-4, `max |planned − cpu| = ${worst}`);
+    } finally {
+      plan.dispose();
+      gpuModel.dispose();
+    }
+  });
 }
