@@ -91,6 +91,7 @@ export const chatCommand = defineCommand({
           stopStrings: [...stop, ...options.stop],
           tokenizer,
           signal: current.signal,
+          keepPlan: true, // one plan for every turn
         })) {
           reply += step.text;
           io.stdout.write(step.text);

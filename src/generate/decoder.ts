@@ -36,6 +36,13 @@ export interface DecoderOptions extends SamplingOptions {
    * that is lossless (a bf16 checkpoint), else f32 — results equal either way.
    */
   planWeights?: WeightFormat | 'auto';
+  /**
+   * Keep the planned step for the model's next generation (chat turns, server requests): its bind
+   * groups, KV buffers and 16-bit weight copies are made once. Only for models whose weights do not
+   * change in between (the plan holds its own 16-bit copies and binds the f32 tensors it was built on);
+   * `releaseKeptPlan(model)` frees it.
+   */
+  keepPlan?: boolean;
 }
 
 class EagerDecoder implements TokenDecoder {
@@ -151,18 +158,58 @@ export async function createDecoder(
     gpuSamplingParams(options, model.config.vocabSize);
   const reason = options.decodePath === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
   if (reason !== null) return new EagerDecoder(model, capacity, options, rng, reason);
+  const weights = options.planWeights ?? 'auto';
+  const kept = options.keepPlan ? keptPlans.get(model) : undefined;
+  if (kept && !kept.busy && kept.weights === weights && kept.plan.capacity >= capacity) {
+    kept.busy = true;
+    return leased(decoderForPlan(kept.plan, options, rng), kept);
+  }
   let plan: DecodePlan;
   try {
-    plan = await DecodePlan.create(model, Math.min(capacity, model.config.maxPositionEmbeddings), {
-      weights: options.planWeights ?? 'auto',
-    });
+    // A kept plan gets room to spare (whole 256-position blocks) so that the next request fits too.
+    const room = options.keepPlan ? Math.ceil(capacity / 256) * 256 : capacity;
+    plan = await DecodePlan.create(model, Math.min(room, model.config.maxPositionEmbeddings), { weights });
   } catch (error) {
     // A device limit the plan's buffers or kernels exceed (binding size, workgroup memory): the
     // eager path may still fit, and says why it is used.
     const why = `the planned step could not be built here (${(error as Error).message})`;
     return new EagerDecoder(model, capacity, options, rng, why);
   }
-  return decoderForPlan(plan, options, rng, true);
+  if (!options.keepPlan) return decoderForPlan(plan, options, rng, true);
+  if (kept && !kept.busy) kept.plan.dispose(); // outgrown (or another weight format): replaced
+  const entry = { plan, weights, busy: true };
+  if (!kept?.busy) keptPlans.set(model, entry);
+  return leased(decoderForPlan(plan, options, rng), entry, kept?.busy ? plan : null);
+}
+
+/** Plans kept for their model's next generation (DecoderOptions.keepPlan). */
+const keptPlans = new WeakMap<Transformer, { plan: DecodePlan; weights: string; busy: boolean }>();
+
+/** Frees the plan kept for `model` (if any and not in use). */
+export function releaseKeptPlan(model: Transformer): void {
+  const kept = keptPlans.get(model);
+  if (kept && !kept.busy) {
+    kept.plan.dispose();
+    keptPlans.delete(model);
+  }
+}
+
+/** The decoder of a kept plan: disposing it hands the plan back (or frees a plan that was not kept). */
+function leased(
+  decoder: TokenDecoder,
+  entry: { busy: boolean },
+  unkept: DecodePlan | null = null,
+): TokenDecoder {
+  return {
+    path: decoder.path,
+    reason: decoder.reason,
+    next: (input, history) => decoder.next(input, history),
+    dispose: () => {
+      decoder.dispose();
+      if (unkept) unkept.dispose();
+      else entry.busy = false;
+    },
+  };
 }
 
 /**

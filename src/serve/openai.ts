@@ -222,6 +222,7 @@ export function startOpenAIServer(
         eosTokenIds: eos,
         tokenizer: served.tokenizer,
         signal: controller.signal,
+        keepPlan: true, // requests run one at a time on a model whose weights do not change
       })) {
         count++;
         text += step.text;

@@ -9,7 +9,7 @@ import type { CommandIO } from '../../src/cli/args.js';
 import { main } from '../../src/cli/main.js';
 import { benchmarkDecode } from '../../src/generate/bench.js';
 import { DecodePlan } from '../../src/generate/decode-plan.js';
-import { createDecoder } from '../../src/generate/decoder.js';
+import { createDecoder, releaseKeptPlan } from '../../src/generate/decoder.js';
 import { generateAll } from '../../src/generate/generate.js';
 import { argmaxOf } from '../../src/generate/sampling.js';
 import { slice } from '../../src/ops/index.js';
@@ -29,6 +29,53 @@ const config = {
 };
 
 if (backend) {
+  test('keepPlan reuses one plan across generations (chat turns, server requests) and still equals the cpu', async () => {
+    const { cpuModel, gpuModel } = modelPair(backend, { ...config, maxPositionEmbeddings: 1024 }, 6);
+    const create = DecodePlan.create;
+    let built = 0;
+    DecodePlan.create = async (...args: Parameters<typeof create>) => {
+      built++;
+      return create(...args);
+    };
+    try {
+      for (const prompt of [
+        [4, 5, 6],
+        [7, 8],
+        [9, 10, 11, 12],
+      ]) {
+        const want = await generateAll(cpuModel, prompt, { maxNewTokens: 6 });
+        const got = await generateAll(gpuModel, prompt, { maxNewTokens: 6, keepPlan: true });
+        assert.deepEqual(got.ids, want.ids);
+      }
+      assert.equal(built, 1, 'three generations, one plan');
+      // Sampling through the kept plan draws as a fresh one does.
+      const sampling = { maxNewTokens: 6, temperature: 0.9, topK: 20, seed: 5 };
+      const fresh = await generateAll(gpuModel, [3, 2, 1], sampling);
+      const kept = await generateAll(gpuModel, [3, 2, 1], { ...sampling, keepPlan: true });
+      assert.deepEqual(kept.ids, fresh.ids);
+      assert.equal(built, 2, 'the run without keepPlan built its own plan');
+      // In use: a second decoder gets a plan of its own; a longer request replaces the kept plan.
+      const a = await createDecoder(gpuModel, 10, { keepPlan: true }, new Rng(0));
+      const b = await createDecoder(gpuModel, 10, { keepPlan: true }, new Rng(0));
+      assert.equal(built, 3);
+      b.dispose();
+      a.dispose();
+      const long = await createDecoder(gpuModel, 300, { keepPlan: true }, new Rng(0));
+      assert.equal(built, 4);
+      long.dispose();
+      const again = await createDecoder(gpuModel, 280, { keepPlan: true }, new Rng(0));
+      assert.equal(built, 4, 'the 512-position plan serves a 280-position request');
+      again.dispose();
+      releaseKeptPlan(gpuModel);
+      (await createDecoder(gpuModel, 10, { keepPlan: true }, new Rng(0))).dispose();
+      assert.equal(built, 5, 'released: the next request builds anew');
+      releaseKeptPlan(gpuModel);
+    } finally {
+      DecodePlan.create = create;
+      gpuModel.dispose();
+    }
+  });
+
   test('a plan the device cannot build falls back to the eager path, which still equals the cpu', async () => {
     const { cpuModel, gpuModel } = modelPair(backend, config, 4);
     const create = DecodePlan.create;
