@@ -20,6 +20,7 @@ import {
   matvecOutputs,
   matvecRowsPerGroup,
 } from '../backend/webgpu/decode/matvec-fused.js';
+import { packBf16OnDevice } from '../backend/webgpu/decode/pack.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
 import type { GpuStorage } from '../backend/webgpu/runtime.js';
 import { rotaryDim } from '../config/layer-plan.js';
@@ -201,11 +202,24 @@ export class StepRecorder {
         paths.push(`${p}.self_attn.${name}.weight`);
       for (const name of ['gate_proj', 'up_proj', 'down_proj']) paths.push(`${p}.mlp.${name}.weight`);
     }
-    for (const path of paths) {
-      if (!this.model.params.has(path)) continue; // MLA or standard names, whichever the model has
-      const t = this.param(path);
-      if (this.formatFor(t.shape[1]!) === 'f32') continue;
-      const halves = packHalves((await t.data()) as Float32Array, format);
+    // MLA or standard names, whichever the model has; matrices whose K is not a multiple of 8 stay f32.
+    const chosen = paths.filter(
+      (path) => this.model.params.has(path) && this.formatFor(this.param(path).shape[1]!) !== 'f32',
+    );
+    if (format === 'bf16') {
+      // On the device: no read-back (bit-exact with packHalves' rounding).
+      const sources = chosen.map((path) => {
+        const t = this.param(path);
+        return { binding: StepRecorder.tensorBinding(t), elements: t.size };
+      });
+      const buffers = packBf16OnDevice(this.backend.runtime, sources, (bytes, usage) =>
+        this.buffer(bytes, usage),
+      );
+      chosen.forEach((path, i) => this.packed.set(path, buffers[i]!));
+      return;
+    }
+    for (const path of chosen) {
+      const halves = packHalves((await this.param(path).data()) as Float32Array, format);
       const buffer = this.buffer(halves.byteLength, STORAGE | COPY_DST);
       this.device.queue.writeBuffer(buffer, 0, halves);
       this.packed.set(path, buffer);

@@ -25,6 +25,7 @@
 
 import { attentionWorkgroupBytes, defaultSplits } from '../backend/webgpu/decode/attention-decode.js';
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
+import { bf16ExactOnDevice } from '../backend/webgpu/decode/pack.js';
 import {
   drawWord,
   GpuSampler,
@@ -67,16 +68,16 @@ export interface DecodePlanOptions {
 
 /**
  * Whether every matrix a plan would pack (2-D, K % 8 = 0) holds only bf16-representable values (the
- * low 16 bits of each float32 zero), i.e. packing it to bf16 loses nothing. Stops at the first value
- * that is not, so an f32-trained model costs one matrix's read-back.
+ * low 16 bits of each float32 zero), i.e. packing it to bf16 loses nothing. Checked on the device.
  */
 async function bf16Exact(model: Transformer): Promise<boolean> {
-  for (const t of model.params.values()) {
-    if (t.rank !== 2 || t.shape[1]! % 8 !== 0) continue;
-    const bits = new Uint32Array(((await t.data()) as Float32Array).slice().buffer);
-    for (let i = 0; i < bits.length; i++) if (bits[i]! & 0xffff) return false;
-  }
-  return true;
+  const sources = [...model.params.values()]
+    .filter((t) => t.rank === 2 && t.shape[1]! % 8 === 0)
+    .map((t) => ({
+      binding: { buffer: (t.storage as GpuStorage).buffer, size: t.size * 4 },
+      elements: t.size,
+    }));
+  return bf16ExactOnDevice((model.backend as WebGPUBackend).runtime, sources);
 }
 
 /** Whether the matvec kernels can reduce with subgroups on this backend. */
@@ -188,11 +189,19 @@ export class DecodePlan {
         `attention splits must be a positive integer leaving at most ${limit} bytes of workgroup memory; ${splits} splits of a ${capacity}-position plan need ${workgroupBytes}`,
       );
     }
+    const device = backend.runtime.device;
     const requested = options.weights ?? 'f32';
-    const weights = requested === 'auto' ? ((await bf16Exact(model)) ? 'bf16' : 'f32') : requested;
+    let weights: WeightFormat = requested === 'auto' ? 'f32' : requested;
+    if (requested === 'auto') {
+      device.pushErrorScope('validation');
+      const exact = await bf16Exact(model);
+      const error = await device.popErrorScope();
+      if (error) throw new Error(`checking the weights for bf16 failed: ${error.message}`);
+      if (exact) weights = 'bf16';
+    }
     const plan = new DecodePlan(model, backend, capacity, weights, subgroups);
-    await plan.recorder.packWeights();
     plan.device.pushErrorScope('validation');
+    await plan.recorder.packWeights();
     plan.recorder.build(splits, options.fuseCombine ?? true);
     for (let i = 0; i < stagingRing; i++) {
       plan.stagings.push(plan.recorder.buffer(16, MAP_READ | COPY_DST));

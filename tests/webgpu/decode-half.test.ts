@@ -13,6 +13,8 @@ import {
   packHalves,
   roundToHalf,
 } from '../../src/backend/webgpu/decode/half.js';
+import { bf16ExactOnDevice, packBf16OnDevice } from '../../src/backend/webgpu/decode/pack.js';
+import type { GpuStorage } from '../../src/backend/webgpu/runtime.js';
 import { DecodePlan } from '../../src/generate/decode-plan.js';
 import { Transformer } from '../../src/model/transformer.js';
 import { tensor } from '../../src/ops/index.js';
@@ -157,5 +159,60 @@ if (backend) {
       plan.dispose();
       gpuModel.dispose();
     }
+  });
+
+  test('bf16 packing on the device is bit-identical to packHalves (ties, NaN, inf, subnormals)', async () => {
+    const n = 70_000; // 137 workgroups of 256 packed pairs
+    const values = new Float32Array(n);
+    const bits = new Uint32Array(values.buffer);
+    let state = 12345;
+    for (let i = 0; i < n; i++) {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      bits[i] = state;
+    }
+    // Exact ties (low half 0x8000) with even and odd high halves, specials, subnormals.
+    const specials = [
+      0x3f808000, 0x3f818000, 0x7f800000, 0xff800000, 0x7fc00001, 0x7f800001, 0x00008000, 0x80018000, 0,
+    ];
+    specials.forEach((b, i) => {
+      bits[i] = b;
+    });
+    const t = tensor(values, [n], { backend });
+    const runtime = backend.runtime;
+    const owned: GPUBuffer[] = [];
+    const [packed] = packBf16OnDevice(
+      runtime,
+      [{ binding: { buffer: (t.storage as GpuStorage).buffer, size: n * 4 }, elements: n }],
+      (bytes, usage) => {
+        const b = runtime.device.createBuffer({ size: Math.ceil(bytes / 16) * 16, usage });
+        owned.push(b);
+        return b;
+      },
+    );
+    const read = runtime.device.createBuffer({ size: n * 2, usage: 0x01 | 0x08 });
+    const encoder = runtime.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(packed!, 0, read, 0, n * 2);
+    runtime.device.queue.submit([encoder.finish()]);
+    await read.mapAsync(0x01);
+    const got = new Uint32Array(read.getMappedRange().slice(0));
+    read.unmap();
+    const want = packHalves(values, 'bf16');
+    assert.deepEqual(Array.from(got), Array.from(want));
+    assert.equal(
+      await bf16ExactOnDevice(runtime, [
+        { binding: { buffer: (t.storage as GpuStorage).buffer, size: n * 4 }, elements: n },
+      ]),
+      false,
+    );
+    const exact = tensor(roundToHalf(values.subarray(9), 'bf16'), [n - 9], { backend });
+    assert.equal(
+      await bf16ExactOnDevice(runtime, [
+        { binding: { buffer: (exact.storage as GpuStorage).buffer, size: (n - 9) * 4 }, elements: n - 9 },
+      ]),
+      true,
+    );
+    for (const b of [...owned, read]) b.destroy();
+    t.dispose();
+    exact.dispose();
   });
 }
