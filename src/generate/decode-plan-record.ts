@@ -215,7 +215,9 @@ export class StepRecorder {
       const buffers = packBf16OnDevice(this.backend.runtime, sources, (bytes, usage) =>
         this.buffer(bytes, usage),
       );
-      chosen.forEach((path, i) => this.packed.set(path, buffers[i]!));
+      chosen.forEach((path, i) => {
+        this.packed.set(path, buffers[i]!);
+      });
       return;
     }
     for (const path of chosen) {
