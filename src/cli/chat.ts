@@ -92,6 +92,7 @@ export const chatCommand = defineCommand({
           tokenizer,
           signal: current.signal,
           keepPlan: true, // one plan for every turn
+          planWeights: (options.weights ?? 'auto') as 'auto' | 'f32' | 'f16' | 'bf16',
         })) {
           reply += step.text;
           io.stdout.write(step.text);

@@ -64,6 +64,7 @@ export const generateCommand = defineCommand({
       seed: options.seed ?? 0,
       eosTokenIds: eosIds(tokenizer?.eosTokenIds, generationConfig.eos_token_id, model.config.eosTokenIds),
       stopStrings: options.stop,
+      planWeights: (options.weights ?? 'auto') as 'auto' | 'f32' | 'f16' | 'bf16',
       ...(tokenizer ? { tokenizer } : {}),
     })) {
       generated.push(step.id);

@@ -31,6 +31,13 @@ export const samplingOptions = {
     valueName: 'TEXT',
     description: 'stop when this text appears (repeatable)',
   },
+  weights: {
+    type: 'string',
+    choices: ['auto', 'f32', 'f16', 'bf16'],
+    valueName: 'auto|f32|f16|bf16',
+    description:
+      'webgpu: weights the planned decode step streams; auto (default) = bf16 when lossless (a bf16 checkpoint), else f32; f16/bf16 round (half the bytes per token)',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 export interface SamplingFlags {
