@@ -201,16 +201,21 @@ export class DecodePlan {
     }
     const plan = new DecodePlan(model, backend, capacity, weights, subgroups);
     plan.device.pushErrorScope('validation');
-    await plan.recorder.packWeights();
-    plan.recorder.build(splits, options.fuseCombine ?? true);
-    for (let i = 0; i < stagingRing; i++) {
-      plan.stagings.push(plan.recorder.buffer(16, MAP_READ | COPY_DST));
-      plan.inflight.push(Promise.resolve());
+    let failure: unknown = null;
+    try {
+      await plan.recorder.packWeights();
+      plan.recorder.build(splits, options.fuseCombine ?? true);
+      for (let i = 0; i < stagingRing; i++) {
+        plan.stagings.push(plan.recorder.buffer(16, MAP_READ | COPY_DST));
+        plan.inflight.push(Promise.resolve());
+      }
+    } catch (e) {
+      failure = e; // the error scope is popped either way
     }
     const error = await plan.device.popErrorScope();
-    if (error) {
+    if (failure || error) {
       plan.dispose();
-      throw new Error(`building the decode plan failed: ${error.message}`);
+      throw failure ?? new Error(`building the decode plan failed: ${error!.message}`);
     }
     return plan;
   }
