@@ -19,7 +19,7 @@ import { DecodePlan } from '../../src/generate/decode-plan.js';
 import { Transformer } from '../../src/model/transformer.js';
 import { tensor } from '../../src/ops/index.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import { cpuGreedy, modelPair } from './decode-helpers.js';
+import { assertPlanMatchesCpu, cpuGreedy, modelPair } from './decode-helpers.js';
 import { requireWebGPU } from './setup.js';
 
 test('f16 conversion rounds to nearest even, saturates to inf and keeps subnormals', () => {
@@ -96,17 +96,7 @@ if (backend) {
         try {
           // q, k, v, o (MLA: q_a, kv_a, q_b, o), gate, up per layer and the head; not down_proj.
           assert.equal(plan.packedMatrices, 2 * 6 + 1);
-          const first = await plan.prefill(prompt);
-          const tokens = [first.token];
-          let worst = 0;
-          for (let s = 1; s <= steps; s++) {
-            const r = await plan.step(s === 1 ? first.token : undefined, { logits: true });
-            for (let i = 0; i < r.logits!.length; i++)
-              worst = Math.max(worst, Math.abs(r.logits![i]! - expected.logits[s]![i]!));
-            tokens.push(r.token);
-          }
-          assert.deepEqual(tokens, expected.tokens);
-          assert.ok(worst <= 1e-4, `max |planned − cpu| = ${worst}`);
+          await assertPlanMatchesCpu(plan, prompt, expected);
           // Without rounding on the cpu side the difference is the 16-bit rounding, far above 1e-4.
           const unrounded = cpuGreedy(pair.cpuModel, prompt, 1);
           let gap = 0;
@@ -143,18 +133,7 @@ if (backend) {
       assert.equal(plan.weightFormat, 'bf16');
       assert.ok(plan.packedMatrices > 0);
       const prompt = [1, 2, 3];
-      const expected = cpuGreedy(cpuModel, prompt, 6);
-      const first = await plan.prefill(prompt);
-      const tokens = [first.token];
-      let worst = 0;
-      for (let s = 1; s <= 6; s++) {
-        const r = await plan.step(s === 1 ? first.token : undefined, { logits: true });
-        for (let i = 0; i < r.logits!.length; i++)
-          worst = Math.max(worst, Math.abs(r.logits![i]! - expected.logits[s]![i]!));
-        tokens.push(r.token);
-      }
-      assert.deepEqual(tokens, expected.tokens);
-      assert.ok(worst <= 1e-4, `max |planned − cpu| = ${worst}`);
+      await assertPlanMatchesCpu(plan, prompt, cpuGreedy(cpuModel, prompt, 6));
     } finally {
       plan.dispose();
       gpuModel.dispose();

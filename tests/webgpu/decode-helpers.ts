@@ -1,6 +1,8 @@
+import assert from 'node:assert/strict';
 /** Shared by the decode-*.test.ts files: a cpu model with its webgpu twin, and cpu greedy decoding. */
 import type { WebGPUBackend } from '../../src/backend/webgpu/index.js';
 import { defineConfig, type ModelConfigInput } from '../../src/config/model-config.js';
+import type { DecodePlan, DecodePlan } from '../../src/generate/decode-plan.js';
 import { Transformer } from '../../src/model/transformer.js';
 import { slice, tensor } from '../../src/ops/index.js';
 import { scope } from '../../src/tensor/tensor.js';
@@ -47,4 +49,27 @@ export function cpuGreedy(
     input = [best];
   }
   return { tokens, logits };
+}
+
+/**
+ * Greedy decoding through `plan` after prefilling `prompt`, every step's logits read back: asserts the
+ * tokens equal `expected` (cpuGreedy over the same prompt) and the logits are within 1e-4.
+ */
+export async function assertPlanMatchesCpu(
+  plan: DecodePlan,
+  prompt: number[],
+  expected: { tokens: number[]; logits: Float32Array[] },
+): Promise<void> {
+  const steps = expected.tokens.length - 1;
+  const first = await plan.prefill(prompt);
+  const tokens = [first.token];
+  let worst = 0;
+  for (let s = 1; s <= steps; s++) {
+    const r = await plan.step(s === 1 ? first.token : undefined, { logits: true });
+    for (let i = 0; i < r.logits!.length; i++)
+      worst = Math.max(worst, Math.abs(r.logits![i]! - expected.logits[s]![i]!));
+    tokens.push(r.token);
+  }
+  assert.deepEqual(tokens, expected.tokens);
+  assert.ok(worst <= 1e-4, `max |planned − cpu| = ${worst}`);
 }
