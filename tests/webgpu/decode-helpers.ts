@@ -1,8 +1,8 @@
-import assert from 'node:assert/strict';
 /** Shared by the decode-*.test.ts files: a cpu model with its webgpu twin, and cpu greedy decoding. */
+import assert from 'node:assert/strict';
 import type { WebGPUBackend } from '../../src/backend/webgpu/index.js';
 import { defineConfig, type ModelConfigInput } from '../../src/config/model-config.js';
-import type { DecodePlan, DecodePlan } from '../../src/generate/decode-plan.js';
+import type { DecodePlan } from '../../src/generate/decode-plan.js';
 import { Transformer } from '../../src/model/transformer.js';
 import { slice, tensor } from '../../src/ops/index.js';
 import { scope } from '../../src/tensor/tensor.js';
