@@ -9,6 +9,7 @@
  *          [--prompt-tokens 128] [--gen-tokens 64] [--runs 3] [--paths planned,eager]
  *          [--weights f32,f16,bf16]   (planned path: matvec weight storage; 16-bit halves the bytes)
  *          [--splits N]   (attention splits of the planned step; 1 drops the combine dispatch)
+ *          [--steps-per-submit 1,4]   (planned greedy steps per submit; a list compares them)
  *          [--profile]   (planned path: host ms per step, back-to-back period, GPU ms per step and per
  *                         dispatch label from timestamp queries)
  */
@@ -35,6 +36,7 @@ const genTokens = Number(flag('gen-tokens', '64'));
 const runs = Number(flag('runs', '3'));
 const splits = flag('splits', '');
 const profile = process.argv.includes('--profile');
+const batches = flag('steps-per-submit', '1').split(',').map(Number);
 
 const started = performance.now();
 const log = (message: string) =>
@@ -47,19 +49,22 @@ for (const name of presets) {
   const model = benchmarkModel(presetConfig(name), backend);
   await backend.sync();
   log(`${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters on the GPU`);
-  type Variant = { path: 'planned' | 'eager'; weights: WeightFormat };
+  type Variant = { path: 'planned' | 'eager'; weights: WeightFormat; batch: number };
   const variants = paths.flatMap((path): Variant[] =>
-    path === 'planned' ? formats.map((weights) => ({ path, weights })) : [{ path, weights: 'f32' }],
+    path === 'planned'
+      ? formats.flatMap((weights) => batches.map((batch) => ({ path, weights, batch })))
+      : [{ path, weights: 'f32', batch: 1 }],
   );
-  for (const { path, weights } of variants) {
+  for (const { path, weights, batch } of variants) {
     try {
-      log(`${name} ${path} ${weights}: start`);
+      log(`${name} ${path} ${weights}${batch > 1 ? ` ×${batch} per submit` : ''}: start`);
       const r = await benchmarkDecode(model, {
         promptTokens,
         genTokens,
         runs,
         path,
         planWeights: weights,
+        planStepsPerSubmit: batch,
         ...(splits ? { planSplits: Number(splits) } : {}),
         onRun: (run, result) => log(`  run ${run}: TTFT ${result.timeToFirstTokenMs.toFixed(1)} ms`),
       });
@@ -67,6 +72,7 @@ for (const name of presets) {
         model: name,
         path: r.path,
         weights: r.planWeights,
+        'steps/submit': batch,
         'ms/token': Number(r.msPerToken.toFixed(3)),
         'tok/s': Number(r.decodeTokensPerSecond.toFixed(1)),
         'dispatches/token': r.dispatchesPerToken ?? '-',

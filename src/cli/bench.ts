@@ -36,6 +36,12 @@ export const benchCommand = defineCommand({
       description: 'tokens to generate per run',
     },
     runs: { type: 'integer', default: 3, valueName: 'N', description: 'timed runs' },
+    'steps-per-submit': {
+      type: 'integer',
+      valueName: 'N',
+      description:
+        'planned webgpu step: greedy steps per submit (one submit and read-back per N tokens; default 1)',
+    },
     weights: {
       type: 'string',
       choices: ['f32', 'f16', 'bf16'],
@@ -70,6 +76,7 @@ export const benchCommand = defineCommand({
       genTokens: options['gen-tokens'],
       runs: options.runs,
       planWeights: (options.weights ?? 'auto') as 'auto' | 'f32' | 'f16' | 'bf16',
+      planStepsPerSubmit: options['steps-per-submit'] ?? 1,
       onRun: (r, run) => {
         if (!options.json)
           io.stderr.write(`run ${r + 1}: first token ${run.timeToFirstTokenMs.toFixed(1)} ms\n`);

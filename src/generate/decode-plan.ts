@@ -39,7 +39,7 @@ import type { Transformer } from '../model/transformer.js';
 import { argmax } from '../ops/index.js';
 import { scopeAsync } from '../tensor/tensor.js';
 import { profileStep, type StepProfile } from './decode-plan-profile.js';
-import { COPY_DST, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
+import { COPY_DST, COPY_SRC, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
 import { planSupport } from './decode-support.js';
 import type { SamplingOptions } from './sampling.js';
 
@@ -101,6 +101,8 @@ export interface DecodeStepResult {
 
 /** Steps that may be in flight at once (each has its own token read-back buffer). */
 const stagingRing = 3;
+/** Steps one `submitBatch` may run. */
+export const maxBatch = 16;
 const MAP_READ = 0x01;
 
 export class DecodePlan {
@@ -375,6 +377,95 @@ export class DecodePlan {
       () => undefined,
     );
     return submitted;
+  }
+
+  /**
+   * Greedy steps `n` at a time in one submit (one command buffer): between steps a 16-byte copy puts
+   * the next position into the step uniform, and each step's token is copied out, so the host pays one
+   * submit and one read-back for `n` tokens. The first step feeds `token` (default: the token already
+   * on the GPU). Resolves with the `n` tokens when they are read back; the plan then stands after them
+   * (`rewind` drops unwanted ones). Greedy plans only (no GPU sampler configured).
+   */
+  submitBatch(n: number, token?: number): Promise<{ tokens: Promise<number[]> }> {
+    const submitted = this.submitting.then(() => this.submitBatchNow(n, token));
+    this.submitting = submitted.then(
+      () => undefined,
+      () => undefined,
+    );
+    return submitted;
+  }
+
+  private batchPositions: GPUBuffer | null = null;
+  private readonly batchStagings: GPUBuffer[] = [];
+  private readonly batchInflight: Promise<void>[] = [];
+  private batches = 0;
+
+  private async submitBatchNow(n: number, token: number | undefined): Promise<{ tokens: Promise<number[]> }> {
+    if (this.sampledDispatches) throw new Error('batched steps are greedy only (the plan samples)');
+    const pos = this.cache.length;
+    if (!Number.isInteger(n) || n < 1 || n > maxBatch)
+      throw new Error(`a batch is 1 to ${maxBatch} steps, got ${n}`);
+    if (pos + n > this.capacity)
+      throw new Error(`the decode plan holds ${this.capacity} positions; ${pos + n} are needed`);
+    if (
+      token !== undefined &&
+      (!Number.isInteger(token) || token < 0 || token >= this.model.config.vocabSize)
+    )
+      throw new Error(`token id ${token} is outside the vocabulary`);
+    if (token === undefined && !this.gpuHasToken) throw new Error('no token to feed: pass one after prefill');
+    const slot = this.batches++ % 2;
+    await this.batchInflight[slot]; // its staging buffer is unmapped again
+    this.batchPositions ??= this.recorder.buffer(16 * maxBatch * 2, 0x80 | COPY_SRC | COPY_DST);
+    if (!this.batchStagings[slot])
+      this.batchStagings[slot] = this.recorder.buffer(4 * maxBatch, MAP_READ | COPY_DST);
+    const staging = this.batchStagings[slot]!;
+    const runtime = this.backend.runtime;
+    runtime.flush();
+    const queue = this.device.queue;
+    if (token !== undefined && token !== this.deviceToken)
+      queue.writeBuffer(this.recorder.tokens, 0, new Uint32Array([token]));
+    const words = new Uint32Array(4 * n);
+    for (let j = 0; j < n; j++) {
+      words[4 * j] = pos + j;
+      words[4 * j + 1] = pos + j + 1;
+    }
+    const base = slot * 16 * maxBatch;
+    queue.writeBuffer(this.batchPositions, base, words);
+    const encoder = this.device.createCommandEncoder();
+    for (let j = 0; j < n; j++) {
+      encoder.copyBufferToBuffer(this.batchPositions, base + 16 * j, this.recorder.stepUniform, 0, 16);
+      const pass = encoder.beginComputePass();
+      let current: GPUComputePipeline | null = null;
+      for (const dispatch of this.recorder.dispatches) {
+        if (dispatch.pipeline !== current) {
+          pass.setPipeline(dispatch.pipeline);
+          current = dispatch.pipeline;
+        }
+        pass.setBindGroup(0, dispatch.bindGroup);
+        pass.dispatchWorkgroups(dispatch.groups[0], dispatch.groups[1]);
+        this.dispatchCount++;
+      }
+      pass.end();
+      encoder.copyBufferToBuffer(this.recorder.tokens, 0, staging, 4 * j, 4);
+    }
+    queue.submit([encoder.finish()]);
+    this.cache.length = pos + n;
+    this.gpuHasToken = true;
+    this.deviceToken = null;
+    const serial = ++this.submitted;
+    const tokens = (async () => {
+      await staging.mapAsync(MAP_READ);
+      const out = Array.from(new Uint32Array(staging.getMappedRange(0, 4 * n)));
+      staging.unmap();
+      if (serial === this.submitted) this.deviceToken = out[n - 1]!;
+      this.backend.runtime.checkErrors();
+      return out;
+    })();
+    this.batchInflight[slot] = tokens.then(
+      () => undefined,
+      () => undefined,
+    );
+    return { tokens };
   }
 
   private async submitNow(

@@ -13,7 +13,7 @@ import type { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
 import type { Rng } from '../tensor/random.js';
 import { scopeAsync } from '../tensor/tensor.js';
-import { DecodePlan, type DecodeStepResult } from './decode-plan.js';
+import { DecodePlan, type DecodeStepResult, maxBatch } from './decode-plan.js';
 import { plannedPathReason } from './decode-support.js';
 import { isSampling, type SamplingOptions, selectToken } from './sampling.js';
 
@@ -43,6 +43,11 @@ export interface DecoderOptions extends SamplingOptions {
    * `releaseKeptPlan(model)` frees it.
    */
   keepPlan?: boolean;
+  /**
+   * Greedy decoding on the plan runs this many steps per submit (`DecodePlan.submitBatch`; tokens come
+   * in bursts, up to one batch computed past a stop). Default 1.
+   */
+  planStepsPerSubmit?: number;
 }
 
 class EagerDecoder implements TokenDecoder {
@@ -146,6 +151,74 @@ class PlannedDecoder implements TokenDecoder {
   }
 }
 
+/**
+ * Greedy decoding through the plan `batch` steps per submit, one batch ahead: while the caller takes
+ * the tokens of one batch, the next runs on the GPU (it starts from the last token, already there). A
+ * caller feeding another token than the one returned drops what was computed past it (rewind).
+ */
+class BatchedGreedyDecoder implements TokenDecoder {
+  readonly path = 'planned' as const;
+  readonly reason = null;
+  private prefilled = false;
+  /** Tokens computed and not yet returned, with the position of the first. */
+  private queue: number[] = [];
+  private queueStart = 0;
+  private ahead: { start: number; n: number; tokens: Promise<number[]> } | null = null;
+  private lastToken = -1;
+
+  constructor(
+    readonly plan: DecodePlan,
+    private readonly ownsPlan: boolean,
+    private readonly batch: number,
+  ) {
+    if (!Number.isInteger(batch) || batch < 1 || batch > maxBatch)
+      throw new Error(`planStepsPerSubmit must be an integer in [1, ${maxBatch}], got ${batch}`);
+  }
+
+  private async launch(token?: number): Promise<void> {
+    const start = this.plan.position;
+    const n = Math.min(this.batch, this.plan.capacity - start);
+    if (n < 1) return;
+    this.ahead = { start, n, tokens: (await this.plan.submitBatch(n, token)).tokens };
+  }
+
+  async next(input: readonly number[]): Promise<number> {
+    if (!this.prefilled) {
+      this.prefilled = true;
+      await this.plan.setSampling(null);
+      this.lastToken = (await this.plan.prefill(input)).token;
+      return this.lastToken;
+    }
+    if (input.length !== 1) throw new Error('after the prompt, the planned decoder takes one token per step');
+    if (input[0] !== this.lastToken) {
+      // Another token than ours: what was computed from ours is void.
+      const keep = this.queue.length ? this.queueStart : (this.ahead?.start ?? this.plan.position);
+      if (this.ahead) await this.ahead.tokens.catch(() => undefined);
+      this.ahead = null;
+      this.queue = [];
+      this.plan.rewind(keep);
+      await this.launch(input[0]);
+    } else if (!this.queue.length && !this.ahead) {
+      await this.launch(input[0]); // the first batch after the prompt: the token is on the host only
+    }
+    if (!this.queue.length) {
+      const batch = this.ahead;
+      if (!batch) throw new Error(`the decode plan holds ${this.plan.capacity} positions; all are used`);
+      this.queue = await batch.tokens;
+      this.queueStart = batch.start;
+      this.ahead = null;
+      await this.launch(); // the next batch runs while these are handed out
+    }
+    this.queueStart++;
+    this.lastToken = this.queue.shift()!;
+    return this.lastToken;
+  }
+
+  dispose(): void {
+    if (this.ownsPlan) this.plan.dispose();
+  }
+}
+
 /** A decoder for `capacity` positions (prompt plus generated tokens). */
 export async function createDecoder(
   model: Transformer,
@@ -218,11 +291,13 @@ function leased(
  */
 export function decoderForPlan(
   plan: DecodePlan,
-  options: SamplingOptions,
+  options: SamplingOptions & { planStepsPerSubmit?: number },
   rng: Rng,
   ownsPlan = false,
 ): TokenDecoder {
   const greedy = !isSampling(options) && (options.repetitionPenalty ?? 1) === 1;
+  const batch = options.planStepsPerSubmit ?? 1;
+  if (greedy && batch > 1) return new BatchedGreedyDecoder(plan, ownsPlan, batch);
   if (greedy) return new PlannedDecoder(plan, ownsPlan);
   gpuSamplingParams(options, plan.model.config.vocabSize); // bad options throw here, before any work
   return new PlannedDecoder(plan, ownsPlan, { options, rng });

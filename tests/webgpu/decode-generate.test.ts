@@ -29,6 +29,46 @@ const config = {
 };
 
 if (backend) {
+  test('greedy steps batched per submit give the ids of single steps and of the cpu, also when fed another token', async () => {
+    const { cpuModel, gpuModel } = modelPair(backend, config, 8);
+    try {
+      const prompt = [2, 4, 6, 8];
+      const want = await generateAll(cpuModel, prompt, { maxNewTokens: 22 });
+      for (const planStepsPerSubmit of [2, 4, 16]) {
+        const got = await generateAll(gpuModel, prompt, { maxNewTokens: 22, planStepsPerSubmit });
+        assert.deepEqual(got.ids, want.ids, `${planStepsPerSubmit} steps per submit`);
+      }
+      // A scripted run that overrides the model's token twice (mid-batch and at a batch boundary).
+      const script = async (batch: number) => {
+        const decoder = await createDecoder(gpuModel, 30, { planStepsPerSubmit: batch }, new Rng(0));
+        const out: number[] = [];
+        try {
+          let token = await decoder.next(prompt, prompt);
+          for (let i = 0; i < 14; i++) {
+            out.push(token);
+            const input = i === 2 ? 7 : i === 8 ? 11 : token;
+            token = await decoder.next([input], []);
+          }
+        } finally {
+          decoder.dispose();
+        }
+        return out;
+      };
+      assert.deepEqual(await script(4), await script(1));
+      const plan = await DecodePlan.create(gpuModel, 8);
+      try {
+        await plan.prefill([1, 2]);
+        await assert.rejects(plan.submitBatch(17, 3), /1 to 16 steps/);
+        await assert.rejects(plan.submitBatch(7, 3), /holds 8 positions; 9 are needed/);
+        await assert.rejects(plan.submitBatch(2), /no token to feed/);
+      } finally {
+        plan.dispose();
+      }
+    } finally {
+      gpuModel.dispose();
+    }
+  });
+
   test('keepPlan reuses one plan across generations (chat turns, server requests) and still equals the cpu', async () => {
     const { cpuModel, gpuModel } = modelPair(backend, { ...config, maxPositionEmbeddings: 1024 }, 6);
     const create = DecodePlan.create;
