@@ -5,6 +5,7 @@
  */
 import '../backend/cpu/index.js';
 import { type Backend, setBackend } from '../backend/backend.js';
+import { enableCpuThreads } from '../backend/cpu/threads.js';
 import { type OptionSpec, UsageError } from './args.js';
 
 export const backendChoices = ['auto', 'cpu', 'webgpu'] as const;
@@ -107,10 +108,15 @@ export function isSoftwareAdapter(backend: Backend | undefined): boolean {
   return /llvmpipe|lavapipe|swiftshader|software/.test(text);
 }
 
-/** backendChoice + selectBackend in one call, for a command's run(). */
-export function useBackend(
+/**
+ * backendChoice + selectBackend in one call, for a command's run(). On the cpu backend the linear
+ * layers then use every core (SLM_CPU_THREADS sets how many threads; 1 = one).
+ */
+export async function useBackend(
   option: string | undefined,
   env: Record<string, string | undefined>,
 ): Promise<Backend> {
-  return selectBackend(backendChoice(option, env));
+  const backend = await selectBackend(backendChoice(option, env));
+  if (backend.name === 'cpu') await enableCpuThreads();
+  return backend;
 }

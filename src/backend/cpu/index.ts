@@ -2,6 +2,7 @@
  * The CPU backend: float32 (and float64, for reference checks) kernels in plain TypeScript. Simple and
  * exact; it is the oracle every faster backend is tested against. Storage is a typed array.
  */
+
 import { allocArray, type DType, type TypedArray } from '../../tensor/dtype.js';
 import { type Backend, type Kernel, registerBackend, registerKernel, type TensorInfo } from '../backend.js';
 import { affineKernel, binaryKernel, unaryGradKernel, unaryKernel } from './elementwise.js';
@@ -23,11 +24,16 @@ import {
   scatterAddKernel,
 } from './nn.js';
 import { argmaxKernel, softmaxKernel, sumKernel, sumSquaresKernel } from './reduce.js';
+import { maybeShared } from './threads.js';
 
 export const cpuBackend: Backend = {
   name: 'cpu',
   supportsDType: () => true,
-  upload: (data: TypedArray) => data.slice(),
+  upload: (data: TypedArray) => {
+    // Shared (a thread-pool worker can read it) when threads are on and it is a large float32 array.
+    const shared = maybeShared(data);
+    return shared === data ? data.slice() : shared;
+  },
   zeros: (size: number, dtype: DType) => allocArray(dtype, size),
   read: async (info: TensorInfo) => (info.storage as TypedArray).slice(),
   readSync: (info: TensorInfo) => (info.storage as TypedArray).slice(),

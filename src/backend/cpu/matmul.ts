@@ -2,6 +2,7 @@
 import { allocArray, type FloatArray } from '../../tensor/dtype.js';
 import { broadcastStrides, sizeOf } from '../../tensor/shape.js';
 import type { Kernel } from '../backend.js';
+import { parallelRowDots } from './threads.js';
 
 export interface MatmulAttrs {
   transA: boolean;
@@ -92,6 +93,11 @@ export const matmulKernel: Kernel<MatmulAttrs> = ([a, b], { transA, transB }, [o
   const sb = broadcastStrides(b!.shape.slice(0, -2), batchShape);
   const av = a!.storage as FloatArray;
   const bv = b!.storage as FloatArray;
+  if (batches === 1 && !transA && transB && av instanceof Float32Array && bv instanceof Float32Array) {
+    // A linear layer's A·Bᵀ across the cpu thread pool when it is on (bit-identical to the loop below).
+    const shared = parallelRowDots(av, bv, m, n, k);
+    if (shared) return [shared];
+  }
   const c = allocArray(out!.dtype, sizeOf(outShape)) as FloatArray;
   // Skipping zero entries of A is exact only when B is finite (0·∞ and 0·NaN are NaN). Only the
   // paths that accumulate rows of B skip (the A·Bᵀ dot products of linear layers do not), so the scan

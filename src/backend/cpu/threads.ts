@@ -1,0 +1,106 @@
+/**
+ * Threads for the cpu backend's linear layers (Node only; browsers keep one thread). `enableCpuThreads`
+ * starts a pool of workers; from then on large float32 tensors the backend stores live in
+ * SharedArrayBuffers, and an A·Bᵀ product whose B is shared splits the rows of B (the weight's output
+ * features) across the workers and the calling thread, which blocks (Atomics.wait) until they finish:
+ * kernels stay synchronous. Every output element is computed by the same loop as on one thread, so the
+ * results are bit-identical to the single-threaded kernel (the cpu backend stays the oracle).
+ */
+import { rowDots } from './row-dots.js';
+
+interface PoolWorker {
+  postMessage(message: unknown): void;
+  terminate(): Promise<number>;
+  unref(): void;
+}
+
+interface Pool {
+  workers: PoolWorker[];
+  done: Int32Array;
+}
+
+let pool: Pool | null = null;
+
+/** Products smaller than this (rows of B × k) run on one thread: the hand-off costs ~0.1 ms. */
+const minWork = 1 << 17;
+/** Float32 tensors at least this long are stored shared while threads are on. */
+const minShared = 1 << 14;
+
+/**
+ * Starts `threads − 1` workers (default: the machine's parallelism, or SLM_CPU_THREADS; 1 = none).
+ * Returns the threads in use. Node only: elsewhere (browsers) it returns 1.
+ */
+export async function enableCpuThreads(threads?: number): Promise<number> {
+  if (pool) return pool.workers.length + 1;
+  if (typeof process === 'undefined' || !process.versions?.node) return 1;
+  const os = await import('node:os');
+  const env = Number(process.env.SLM_CPU_THREADS);
+  const wanted = threads ?? (Number.isInteger(env) && env > 0 ? env : os.availableParallelism());
+  if (!Number.isInteger(wanted) || wanted < 1)
+    throw new Error(`threads must be a positive integer, got ${wanted}`);
+  if (wanted === 1) return 1;
+  const { Worker } = await import('node:worker_threads');
+  const url = new URL('./matmul-worker.js', import.meta.url);
+  const workers: PoolWorker[] = [];
+  for (let i = 0; i < wanted - 1; i++) {
+    const worker = new Worker(url) as unknown as PoolWorker;
+    worker.unref(); // the pool never keeps the process alive
+    workers.push(worker);
+  }
+  pool = { workers, done: new Int32Array(new SharedArrayBuffer(4)) };
+  return wanted;
+}
+
+/** Stops the pool (tests, and processes that want their threads back). */
+export async function disableCpuThreads(): Promise<void> {
+  const p = pool;
+  pool = null;
+  if (p) await Promise.all(p.workers.map((w) => w.terminate()));
+}
+
+/** A copy of `data` in a SharedArrayBuffer when threads are on and it is a large Float32Array. */
+export function maybeShared<T extends ArrayLike<number>>(data: T): T {
+  if (!pool || !(data instanceof Float32Array) || data.length < minShared) return data;
+  if (data.buffer instanceof SharedArrayBuffer) return data;
+  const shared = new Float32Array(new SharedArrayBuffer(data.byteLength));
+  shared.set(data);
+  return shared as unknown as T;
+}
+
+/**
+ * C = A·Bᵀ (A [m, k], B [n, k], C [m, n], float32, offsets 0) across the pool when it is on, B is
+ * shared and the product is large enough; returns null otherwise (the caller runs its own loop).
+ */
+export function parallelRowDots(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+): Float32Array | null {
+  if (!pool || !(b.buffer instanceof SharedArrayBuffer) || n * k < minWork || n < 2) return null;
+  const shareA = a.buffer instanceof SharedArrayBuffer ? a : maybeSharedAlways(a);
+  const c = new Float32Array(new SharedArrayBuffer(m * n * 4));
+  const parts = pool.workers.length + 1;
+  const step = Math.ceil(n / parts);
+  const done = pool.done;
+  Atomics.store(done, 0, 0);
+  let posted = 0;
+  for (let w = 0; w < pool.workers.length; w++) {
+    const j0 = (w + 1) * step;
+    const j1 = Math.min(n, j0 + step);
+    if (j0 >= j1) break;
+    pool.workers[w]!.postMessage({ a: shareA, b, c, m, n, k, j0, j1, done });
+    posted++;
+  }
+  rowDots(shareA, 0, b, 0, c, 0, m, n, k, 0, Math.min(n, step)); // this thread's share: the first rows
+  for (let seen = Atomics.load(done, 0); seen < posted; seen = Atomics.load(done, 0))
+    Atomics.wait(done, 0, seen);
+  return c;
+}
+
+function maybeSharedAlways(a: Float32Array): Float32Array {
+  const shared = new Float32Array(new SharedArrayBuffer(a.byteLength));
+  shared.set(a);
+  return shared;
+}
