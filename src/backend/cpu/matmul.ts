@@ -2,6 +2,7 @@
 import { allocArray, type FloatArray } from '../../tensor/dtype.js';
 import { broadcastStrides, sizeOf } from '../../tensor/shape.js';
 import type { Kernel } from '../backend.js';
+import { rowDots } from './row-dots.js';
 import { parallelRowDots } from './threads.js';
 
 export interface MatmulAttrs {
@@ -36,27 +37,7 @@ function gemm(
       }
     }
   } else if (!transA && transB) {
-    // A [M,K], B [N,K]: dot products of rows. Row j of B (a weight row) stays in cache while every
-    // row of A meets it: B, the large operand of a linear layer, is read once (the rows of A are few).
-    for (let j = 0; j < n; j++) {
-      const brow = bo + j * k;
-      for (let i = 0; i < m; i++) {
-        const arow = ao + i * k;
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        let p = 0;
-        for (; p + 3 < k; p += 4) {
-          s0 += a[arow + p]! * b[brow + p]!;
-          s1 += a[arow + p + 1]! * b[brow + p + 1]!;
-          s2 += a[arow + p + 2]! * b[brow + p + 2]!;
-          s3 += a[arow + p + 3]! * b[brow + p + 3]!;
-        }
-        for (; p < k; p++) s0 += a[arow + p]! * b[brow + p]!;
-        c[co + i * n + j] = s0 + s1 + s2 + s3;
-      }
-    }
+    rowDots(a, ao, b, bo, c, co, m, n, k); // A [M,K], B [N,K]: dot products of rows
   } else if (transA && !transB) {
     // A [K,M], B [K,N]
     for (let p = 0; p < k; p++) {
