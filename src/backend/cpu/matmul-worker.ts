@@ -1,26 +1,30 @@
 /**
- * Worker of the cpu backend's thread pool (threads.ts): computes a range of columns j of C = A·Bᵀ with
- * exactly the arithmetic of the single-threaded kernel (matmul.ts: four accumulators over k, in the
- * same order), so results are bit-identical however the work is split. Node only.
+ * Worker of the cpu backend's thread pool (threads.ts): computes a range of output columns of a matmul
+ * with the single-threaded kernel's loops (row-dots.ts), so results are bit-identical however the work
+ * is split. Node only.
  */
 import { parentPort } from 'node:worker_threads';
-import { rowDots } from './row-dots.js';
+import { gemmColumns } from './row-dots.js';
 
-export interface RowDotsJob {
+export interface MatmulJob {
   a: Float32Array;
   b: Float32Array;
   c: Float32Array;
   m: number;
   n: number;
   k: number;
+  transA: boolean;
+  transB: boolean;
+  skip: boolean;
   j0: number;
   j1: number;
   /** [0]: finished workers (incremented and notified when this range is done). */
   done: Int32Array;
 }
 
-parentPort!.on('message', (job: RowDotsJob) => {
-  rowDots(job.a, 0, job.b, 0, job.c, 0, job.m, job.n, job.k, job.j0, job.j1);
+parentPort!.on('message', (job: MatmulJob) => {
+  const { a, b, c, m, n, k, transA, transB, skip, j0, j1 } = job;
+  gemmColumns(a, 0, b, 0, c, 0, m, n, k, transA, transB, skip, j0, j1);
   Atomics.add(job.done, 0, 1);
   Atomics.notify(job.done, 0);
 });

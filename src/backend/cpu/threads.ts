@@ -1,12 +1,12 @@
 /**
- * Threads for the cpu backend's linear layers (Node only; browsers keep one thread). `enableCpuThreads`
+ * Threads for the cpu backend's matmuls (Node only; browsers keep one thread). `enableCpuThreads`
  * starts a pool of workers; from then on large float32 tensors the backend stores live in
- * SharedArrayBuffers, and an A·Bᵀ product whose B is shared splits the rows of B (the weight's output
- * features) across the workers and the calling thread, which blocks (Atomics.wait) until they finish:
- * kernels stay synchronous. Every output element is computed by the same loop as on one thread, so the
+ * SharedArrayBuffers, and a large product splits its output columns (a linear layer's output features)
+ * across the workers and the calling thread, which blocks (Atomics.wait) until they finish: kernels
+ * stay synchronous. Every output element is computed by the same loop as on one thread, so the
  * results are bit-identical to the single-threaded kernel (the cpu backend stays the oracle).
  */
-import { rowDots } from './row-dots.js';
+import { gemmColumns } from './row-dots.js';
 
 interface PoolWorker {
   postMessage(message: unknown): void;
@@ -25,6 +25,8 @@ let pool: Pool | null = null;
 const minWork = 1 << 17;
 /** Float32 tensors at least this long are stored shared while threads are on. */
 const minShared = 1 << 14;
+/** Multiply-adds from which a product whose operands must first be copied is split. */
+const minCopiedWork = 1 << 21;
 
 /**
  * Starts `threads − 1` workers (default: the machine's parallelism, or SLM_CPU_THREADS; 1 = none).
@@ -68,18 +70,29 @@ export function maybeShared<T extends ArrayLike<number>>(data: T): T {
 }
 
 /**
- * C = A·Bᵀ (A [m, k], B [n, k], C [m, n], float32, offsets 0) across the pool when it is on, B is
- * shared and the product is large enough; returns null otherwise (the caller runs its own loop).
+ * C = op(A)·op(B) for one batch (float32, offsets 0) across the pool, split by output columns, when the
+ * pool is on and the product is large: an A·Bᵀ whose B is already shared (a linear layer's weight)
+ * from 2^17 weights up, any other form from 2^20 multiply-adds (its operands are copied into shared
+ * memory first). Returns null otherwise, and the caller runs its own loop. `skipZeros` is asked only
+ * for the forms that use it.
  */
-export function parallelRowDots(
+export function parallelMatmul(
   a: Float32Array,
   b: Float32Array,
   m: number,
   n: number,
   k: number,
+  transA: boolean,
+  transB: boolean,
+  skipZeros: () => boolean,
 ): Float32Array | null {
-  if (!pool || !(b.buffer instanceof SharedArrayBuffer) || n * k < minWork || n < 2) return null;
-  const shareA = a.buffer instanceof SharedArrayBuffer ? a : maybeSharedAlways(a);
+  if (!pool || n < 2) return null;
+  const bShared = b.buffer instanceof SharedArrayBuffer;
+  const large = !transA && transB && bShared ? n * k >= minWork : m * n * k >= minCopiedWork;
+  if (!large) return null;
+  const sa = a.buffer instanceof SharedArrayBuffer ? a : sharedCopy(a);
+  const sb = bShared ? b : sharedCopy(b);
+  const skip = transB ? false : skipZeros();
   const c = new Float32Array(new SharedArrayBuffer(m * n * 4));
   const parts = pool.workers.length + 1;
   const step = Math.ceil(n / parts);
@@ -90,16 +103,16 @@ export function parallelRowDots(
     const j0 = (w + 1) * step;
     const j1 = Math.min(n, j0 + step);
     if (j0 >= j1) break;
-    pool.workers[w]!.postMessage({ a: shareA, b, c, m, n, k, j0, j1, done });
+    pool.workers[w]!.postMessage({ a: sa, b: sb, c, m, n, k, transA, transB, skip, j0, j1, done });
     posted++;
   }
-  rowDots(shareA, 0, b, 0, c, 0, m, n, k, 0, Math.min(n, step)); // this thread's share: the first rows
+  gemmColumns(sa, 0, sb, 0, c, 0, m, n, k, transA, transB, skip, 0, Math.min(n, step)); // this thread's share
   for (let seen = Atomics.load(done, 0); seen < posted; seen = Atomics.load(done, 0))
     Atomics.wait(done, 0, seen);
   return c;
 }
 
-function maybeSharedAlways(a: Float32Array): Float32Array {
+function sharedCopy(a: Float32Array): Float32Array {
   const shared = new Float32Array(new SharedArrayBuffer(a.byteLength));
   shared.set(a);
   return shared;
