@@ -1,5 +1,6 @@
 /** slmkit: define, train, load and run small language models. */
 export * from './backend/backend.js';
+export { disableCpuThreads, enableCpuThreads } from './backend/cpu/threads.js';
 export {
   initWebGPU,
   type WebGPUBackend,
