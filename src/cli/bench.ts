@@ -1,10 +1,25 @@
 /** `slm bench`: time to first token, prefill and decode throughput of a model or preset (random weights). */
 import { loadModelConfig } from '../config/load.js';
 import { benchmarkDecode, measureCopyBandwidth } from '../generate/bench.js';
+import { DecodePlan } from '../generate/decode-plan.js';
+import type { StepProfile } from '../generate/decode-plan-profile.js';
 import { loadHFModel } from '../io/hf.js';
 import { benchmarkModel } from '../model/random-weights.js';
 import { defineCommand } from './args.js';
 import { backendOption, useBackend } from './backend.js';
+
+/** The step profile as text: host vs GPU per step, then GPU time per dispatch kind. */
+function profileLines(p: StepProfile): string[] {
+  const lines = [
+    `step profile         host encode+submit ${p.hostMs.toFixed(3)} ms, back-to-back period ${p.streamMs.toFixed(3)} ms` +
+      (p.gpuMs === null ? ' (no timestamp queries on this adapter)' : `, GPU ${p.gpuMs.toFixed(3)} ms`),
+  ];
+  for (const [label, { count, ms }] of Object.entries(p.byLabel ?? {}))
+    lines.push(
+      `  ${label.padEnd(36)} ${String(count).padStart(4)} × ${(ms / count).toFixed(4)} ms (own passes)`,
+    );
+  return lines;
+}
 
 export const benchCommand = defineCommand({
   name: 'bench',
@@ -55,6 +70,11 @@ export const benchCommand = defineCommand({
       valueName: 'auto|planned|eager',
       description: 'auto (default): the planned webgpu decode step where the config allows it, else eager',
     },
+    profile: {
+      type: 'boolean',
+      description:
+        'planned webgpu step: also split a step into host encode+submit time and GPU time (timestamp queries), per dispatch kind',
+    },
     json: { type: 'boolean', description: 'print one JSON object' },
     ...backendOption,
   },
@@ -83,6 +103,23 @@ export const benchCommand = defineCommand({
       },
     });
     const copyGBps = await measureCopyBandwidth(backend);
+    let profile: StepProfile | null = null;
+    if (options.profile && result.path === 'planned') {
+      const plan = await DecodePlan.create(model, result.promptTokens + result.genTokens, {
+        weights: result.planWeights,
+      });
+      try {
+        const prompt = Array.from(
+          { length: result.promptTokens },
+          (_, i) => (i * 7919 + 1) % model.config.vocabSize,
+        );
+        const { token } = await plan.prefill(prompt);
+        await plan.step(token);
+        profile = await plan.profile();
+      } finally {
+        plan.dispose();
+      }
+    }
     // What a step takes beyond streaming its weights once at the copy bandwidth.
     const streamMs = result.weightBytesPerToken / copyGBps / 1e6;
     const report = {
@@ -94,6 +131,7 @@ export const benchCommand = defineCommand({
       copyGBps,
       fractionOfCopyBandwidth: result.achievedGBps / copyGBps,
       overheadMsPerToken: Math.max(0, result.msPerToken - streamMs),
+      ...(profile ? { profile } : {}),
     };
     if (options.json) {
       io.stdout.write(`${JSON.stringify(report)}\n`);
@@ -108,6 +146,7 @@ export const benchCommand = defineCommand({
         `weights per token    ${(result.weightBytesPerToken / 1e6).toFixed(1)} MB (${result.planWeights}) -> ${result.achievedGBps.toFixed(1)} GB/s, ${(100 * report.fractionOfCopyBandwidth).toFixed(1)}% of the ${copyGBps.toFixed(0)} GB/s copy bandwidth measured here`,
         `fixed overhead       ${report.overheadMsPerToken.toFixed(2)} ms/token beyond streaming the weights (${streamMs.toFixed(3)} ms)`,
         `decode path          ${result.path}${result.eagerReason ? ` (${result.eagerReason})` : ''}, ${result.dispatchesPerToken ?? '-'} dispatches/token`,
+        ...(profile ? profileLines(profile) : []),
         '',
       ].join('\n'),
     );

@@ -285,5 +285,17 @@ if (backend) {
     const half = JSON.parse(stdout);
     assert.equal(half.planWeights, 'bf16');
     assert.ok(half.weightBytesPerToken < report.weightBytesPerToken, 'bf16 matvecs stream fewer bytes');
+    stdout = '';
+    assert.equal(await main([...args, '--json', '--backend', 'webgpu', '--profile'], io), 0);
+    const profiled = JSON.parse(stdout);
+    assert.ok(profiled.profile.hostMs > 0 && profiled.profile.streamMs > 0);
+    // Every dispatch of the step is in the per-kind table (when the adapter has timestamp queries).
+    if (profiled.profile.byLabel) {
+      const counted = Object.values(profiled.profile.byLabel as Record<string, { count: number }>).reduce(
+        (n, e) => n + e.count,
+        0,
+      );
+      assert.equal(counted, profiled.dispatchesPerToken);
+    }
   });
 }
