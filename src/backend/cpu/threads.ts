@@ -12,11 +12,14 @@ interface PoolWorker {
   postMessage(message: unknown): void;
   terminate(): Promise<number>;
   unref(): void;
+  on(event: 'error' | 'exit', listener: (value: unknown) => void): void;
 }
 
 interface Pool {
   workers: PoolWorker[];
   done: Int32Array;
+  /** Set when a worker fails or exits: the waiting thread stops waiting and throws it. */
+  failure: Error | null;
 }
 
 let pool: Pool | null = null;
@@ -43,13 +46,21 @@ export async function enableCpuThreads(threads?: number): Promise<number> {
   if (wanted === 1) return 1;
   const { Worker } = await import('node:worker_threads');
   const url = new URL('./matmul-worker.js', import.meta.url);
-  const workers: PoolWorker[] = [];
+  const created: Pool = { workers: [], done: new Int32Array(new SharedArrayBuffer(4)), failure: null };
   for (let i = 0; i < wanted - 1; i++) {
     const worker = new Worker(url) as unknown as PoolWorker;
     worker.unref(); // the pool never keeps the process alive
-    workers.push(worker);
+    const fail = (why: string) => {
+      created.failure ??= new Error(
+        `a cpu worker thread ${why}; threads are off from here (SLM_CPU_THREADS=1)`,
+      );
+      if (pool === created) pool = null; // later products run on this thread
+    };
+    worker.on('error', (e) => fail(`failed: ${(e as Error).message}`));
+    worker.on('exit', () => fail('exited'));
+    created.workers.push(worker);
   }
-  pool = { workers, done: new Int32Array(new SharedArrayBuffer(4)) };
+  pool = created;
   return wanted;
 }
 
@@ -57,7 +68,10 @@ export async function enableCpuThreads(threads?: number): Promise<number> {
 export async function disableCpuThreads(): Promise<void> {
   const p = pool;
   pool = null;
-  if (p) await Promise.all(p.workers.map((w) => w.terminate()));
+  if (p) {
+    p.failure = new Error('the cpu thread pool was stopped');
+    await Promise.all(p.workers.map((w) => w.terminate()));
+  }
 }
 
 /** A copy of `data` in a SharedArrayBuffer when threads are on and it is a large Float32Array. */
@@ -86,7 +100,8 @@ export function parallelMatmul(
   transB: boolean,
   skipZeros: () => boolean,
 ): Float32Array | null {
-  if (!pool || n < 2) return null;
+  const p = pool;
+  if (!p || n < 2) return null;
   const bShared = b.buffer instanceof SharedArrayBuffer;
   const large = !transA && transB && bShared ? n * k >= minWork : m * n * k >= minCopiedWork;
   if (!large) return null;
@@ -94,21 +109,31 @@ export function parallelMatmul(
   const sb = bShared ? b : sharedCopy(b);
   const skip = transB ? false : skipZeros();
   const c = new Float32Array(new SharedArrayBuffer(m * n * 4));
-  const parts = pool.workers.length + 1;
+  const parts = p.workers.length + 1;
   const step = Math.ceil(n / parts);
-  const done = pool.done;
+  const done = p.done;
   Atomics.store(done, 0, 0);
   let posted = 0;
-  for (let w = 0; w < pool.workers.length; w++) {
+  for (let w = 0; w < p.workers.length; w++) {
     const j0 = (w + 1) * step;
     const j1 = Math.min(n, j0 + step);
     if (j0 >= j1) break;
-    pool.workers[w]!.postMessage({ a: sa, b: sb, c, m, n, k, transA, transB, skip, j0, j1, done });
+    p.workers[w]!.postMessage({ a: sa, b: sb, c, m, n, k, transA, transB, skip, j0, j1, done });
     posted++;
   }
   gemmColumns(sa, 0, sb, 0, c, 0, m, n, k, transA, transB, skip, 0, Math.min(n, step)); // this thread's share
-  for (let seen = Atomics.load(done, 0); seen < posted; seen = Atomics.load(done, 0))
-    Atomics.wait(done, 0, seen);
+  // Wait for the workers a second at a time. A worker that died cannot say so while this thread
+  // blocks (its 'error' and 'exit' events need the event loop), so waiting is bounded by a generous
+  // time for the work (10M multiply-adds a second per thread, plus two minutes).
+  const limit = 120 + (m * n * k) / parts / 1e7;
+  let idle = 0;
+  for (let seen = Atomics.load(done, 0); seen < posted; seen = Atomics.load(done, 0)) {
+    if (p.failure) throw p.failure;
+    if (Atomics.wait(done, 0, seen, 1000) === 'timed-out' && ++idle >= limit) {
+      pool = null; // later products run on this thread
+      throw new Error('cpu worker threads did not finish a product; threads are off from here');
+    }
+  }
   return c;
 }
 
