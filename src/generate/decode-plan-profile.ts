@@ -7,7 +7,7 @@
  * dispatch timed in its own pass (barriers between passes included). Timestamps may be quantized by
  * the implementation (Dawn: ~65 µs on some setups), so per-label figures are sums of coarse samples.
  */
-import type { StepRecorder } from './decode-plan-record.js';
+import { encodeDispatches, type StepRecorder } from './decode-plan-record.js';
 
 const MAP_READ = 0x01;
 const COPY_DST = 0x08;
@@ -30,15 +30,7 @@ export async function profileStep(
   const encodeStep = (writes?: GPUComputePassTimestampWrites) => {
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass(writes ? { timestampWrites: writes } : {});
-    let current: GPUComputePipeline | null = null;
-    for (const d of recorder.dispatches) {
-      if (d.pipeline !== current) {
-        current = d.pipeline;
-        pass.setPipeline(current);
-      }
-      pass.setBindGroup(0, d.bindGroup);
-      pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
-    }
+    encodeDispatches(pass, recorder.dispatches);
     pass.end();
     return encoder.finish();
   };

@@ -40,6 +40,23 @@ export interface PlannedDispatch {
   groups: [number, number];
 }
 
+/** Encodes a step's dispatches into `pass` (a pipeline is set only when it changes); returns their count. */
+export function encodeDispatches(
+  pass: GPUComputePassEncoder,
+  dispatches: readonly PlannedDispatch[],
+): number {
+  let current: GPUComputePipeline | null = null;
+  for (const d of dispatches) {
+    if (d.pipeline !== current) {
+      current = d.pipeline;
+      pass.setPipeline(current);
+    }
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
+  }
+  return dispatches.length;
+}
+
 const maxGroupsPerDim = 65535;
 export const STORAGE = 0x80;
 export const COPY_SRC = 0x04;

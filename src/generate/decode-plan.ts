@@ -39,7 +39,13 @@ import type { Transformer } from '../model/transformer.js';
 import { argmax } from '../ops/index.js';
 import { scopeAsync } from '../tensor/tensor.js';
 import { profileStep, type StepProfile } from './decode-plan-profile.js';
-import { COPY_DST, COPY_SRC, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
+import {
+  COPY_DST,
+  COPY_SRC,
+  encodeDispatches,
+  type PlannedDispatch,
+  StepRecorder,
+} from './decode-plan-record.js';
 import { planSupport } from './decode-support.js';
 import type { SamplingOptions } from './sampling.js';
 
@@ -435,16 +441,7 @@ export class DecodePlan {
     for (let j = 0; j < n; j++) {
       encoder.copyBufferToBuffer(this.batchPositions, base + 16 * j, this.recorder.stepUniform, 0, 16);
       const pass = encoder.beginComputePass();
-      let current: GPUComputePipeline | null = null;
-      for (const dispatch of this.recorder.dispatches) {
-        if (dispatch.pipeline !== current) {
-          pass.setPipeline(dispatch.pipeline);
-          current = dispatch.pipeline;
-        }
-        pass.setBindGroup(0, dispatch.bindGroup);
-        pass.dispatchWorkgroups(dispatch.groups[0], dispatch.groups[1]);
-        this.dispatchCount++;
-      }
+      this.dispatchCount += encodeDispatches(pass, this.recorder.dispatches);
       pass.end();
       encoder.copyBufferToBuffer(this.recorder.tokens, 0, staging, 4 * j, 4);
     }
@@ -496,16 +493,7 @@ export class DecodePlan {
     queue.writeBuffer(this.recorder.stepUniform, 0, this.stepWords);
     const encoder = this.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
-    let current: GPUComputePipeline | null = null;
-    for (const dispatch of this.sampledDispatches ?? this.recorder.dispatches) {
-      if (dispatch.pipeline !== current) {
-        pass.setPipeline(dispatch.pipeline);
-        current = dispatch.pipeline;
-      }
-      pass.setBindGroup(0, dispatch.bindGroup);
-      pass.dispatchWorkgroups(dispatch.groups[0], dispatch.groups[1]);
-      this.dispatchCount++;
-    }
+    this.dispatchCount += encodeDispatches(pass, this.sampledDispatches ?? this.recorder.dispatches);
     pass.end();
     const staging = this.stagings[ring]!;
     encoder.copyBufferToBuffer(this.recorder.tokens, 0, staging, 0, 16);
