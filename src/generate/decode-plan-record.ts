@@ -30,6 +30,7 @@ import { ropeFrequencies } from '../model/rope.js';
 import type { Transformer } from '../model/transformer.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { recordStandardAttention } from './decode-plan-attention.js';
+import { recordDenseFFN } from './decode-plan-ffn.js';
 import { recordLatentAttention } from './decode-plan-mla.js';
 import { recordMoeFFN } from './decode-plan-moe.js';
 
@@ -281,8 +282,6 @@ export class StepRecorder {
     const d = c.hiddenSize;
     const hd = c.headDim;
     const vocab = c.vocabSize;
-    const _eps = c.norm.eps;
-    const _b = c.attentionBias;
     const x = this.storage(d);
     const maxHeads = Math.max(...m.layers.map((l) => l.numAttentionHeads));
     const maxKV = Math.max(...m.layers.map((l) => l.numKeyValueHeads));
@@ -324,7 +323,6 @@ export class StepRecorder {
     // Learned positions: the attention kernel rotates nothing but keeps its (zero) table bound.
     const noRope = { table: this.storage(4), rot: 0 };
     const layerRope = (layer: (typeof m.layers)[number]) => (layer.rope ? ropeTable(layer.rope) : noRope);
-    const sandwich = c.normPlacement === 'sandwich';
     // Pre-norms feed the matvecs (pre, sandwich); post-norms normalise each branch before its add
     // (sandwich, post: OLMo2).
     const preNorm = c.normPlacement !== 'post';
@@ -350,11 +348,9 @@ export class StepRecorder {
       1,
       learned ? 0 : 1,
     );
-    const _bind = StepRecorder.tensorBinding;
     m.order.forEach((physical, slot) => {
       const layer = m.layers[physical]!;
       const p = `model.layers.${layer.index}`;
-      const inter = layer.intermediateSize;
       if (c.mla) {
         recordLatentAttention(this, {
           slot,
@@ -394,80 +390,17 @@ export class StepRecorder {
         recordMoeFFN(this, { slot, layer, x });
         return;
       }
-      const mlp = `${p}.mlp`;
-      const ffnNorm = sandwich
-        ? 'pre_feedforward_layernorm'
-        : c.blockTopology === 'parallel'
-          ? 'input_layernorm'
-          : 'post_attention_layernorm';
-      if (c.ffnType === 'gated') {
-        const upBias = this.concatBias([
-          { path: c.mlpBias ? `${mlp}.gate_proj.bias` : null, size: inter },
-          { path: c.mlpBias ? `${mlp}.up_proj.bias` : null, size: inter },
-        ]);
-        this.matvec(
-          `layer ${slot} norm·gate/up·act`,
-          {
-            k: d,
-            sources: [inter, inter],
-            ...(preNorm ? this.normSpec() : { normEps: null }),
-            gateActivation: c.hiddenAct === 'gelu_tanh' ? 'gelu_tanh' : 'silu',
-            bias: upBias !== null,
-            epilogue: 'siluMul',
-            weights: this.formatFor(d),
-          },
-          [
-            x,
-            ...(preNorm ? this.normBindings(`${p}.${ffnNorm}`) : []),
-            this.weight(`${mlp}.gate_proj.weight`),
-            this.weight(`${mlp}.up_proj.weight`),
-            ...(upBias ? [upBias] : []),
-            hidden,
-          ],
-        );
-      } else {
-        const upBias = this.concatBias([{ path: c.mlpBias ? `${mlp}.up_proj.bias` : null, size: inter }]);
-        this.matvec(
-          `layer ${slot} norm·up·act`,
-          {
-            k: d,
-            sources: [inter],
-            ...(preNorm ? this.normSpec() : { normEps: null }),
-            activation: c.hiddenAct as 'gelu' | 'gelu_tanh' | 'relu' | 'silu',
-            bias: upBias !== null,
-            epilogue: 'act',
-            weights: this.formatFor(d),
-          },
-          [
-            x,
-            ...(preNorm ? this.normBindings(`${p}.${ffnNorm}`) : []),
-            this.weight(`${mlp}.up_proj.weight`),
-            ...(upBias ? [upBias] : []),
-            hidden,
-          ],
-        );
-      }
-      const downBias = this.concatBias([{ path: c.mlpBias ? `${mlp}.down_proj.bias` : null, size: d }]);
-      this.matvec(
-        `layer ${slot} down+residual`,
-        {
-          k: inter,
-          sources: [d],
-          normEps: null,
-          bias: downBias !== null,
-          epilogue: postNorms ? 'store' : 'residual',
-          weights: this.formatFor(inter),
-          residualScale: c.residualScale,
-          residualExtra: parallel,
-        },
-        [
-          hidden,
-          this.weight(`${mlp}.down_proj.weight`),
-          ...(downBias ? [downBias] : []),
-          postNorms ? branchOut! : x,
-          ...(parallel ? [branchOut!] : []),
-        ],
-      );
+      recordDenseFFN(this, {
+        slot,
+        layer,
+        x,
+        hidden,
+        preNorm,
+        // Sandwich and post norms: the branch goes to its buffer and is normalised before its add;
+        // parallel blocks: the attention branch waits in that buffer and is added here.
+        out: postNorms ? branchOut! : x,
+        extra: parallel ? branchOut! : null,
+      });
       if (postNorms && branchOut)
         this.normAdd(
           `layer ${slot} post-feedforward norm+residual`,

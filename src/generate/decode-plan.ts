@@ -25,7 +25,6 @@
 
 import { attentionWorkgroupBytes, defaultSplits } from '../backend/webgpu/decode/attention-decode.js';
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
-import { bf16ExactOnDevice } from '../backend/webgpu/decode/pack.js';
 import {
   drawWord,
   GpuSampler,
@@ -38,77 +37,24 @@ import { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
 import { argmax } from '../ops/index.js';
 import { scopeAsync } from '../tensor/tensor.js';
-import { profileStep, type StepProfile } from './decode-plan-profile.js';
+import { BatchRunner, maxBatch } from './decode-plan-batch.js';
 import {
-  COPY_DST,
-  COPY_SRC,
-  encodeDispatches,
-  type PlannedDispatch,
-  StepRecorder,
-} from './decode-plan-record.js';
+  bf16Exact,
+  type DecodePlanOptions,
+  type DecodeStepResult,
+  type SampledStepOptions,
+  subgroupsUsable,
+} from './decode-plan-options.js';
+import { profileStep, type StepProfile } from './decode-plan-profile.js';
+import { COPY_DST, encodeDispatches, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
 import { planSupport } from './decode-support.js';
 import type { SamplingOptions } from './sampling.js';
 
-export interface DecodePlanOptions {
-  /**
-   * Merge the attention splits in the o-projection's prologue (default) rather than in a dispatch of
-   * its own; the separate combine is also used where workgroup memory does not fit the fused one.
-   */
-  fuseCombine?: boolean;
-  /** KV-length splits of the attention kernel (default `defaultSplits`: ~128 (split, head) workgroups). */
-  splits?: number;
-  /**
-   * Matvec weight storage: 'f16' or 'bf16' keep a 16-bit copy (rounded to nearest even on the host)
-   * of every matrix whose input width is a multiple of 8, halving the bytes each token streams; the
-   * f32 tensors stay for the eager prefill. 'auto': bf16 when every such matrix is exactly
-   * representable in bf16 (a bf16 checkpoint loaded as f32: lossless), else f32. Default 'f32'.
-   */
-  weights?: WeightFormat | 'auto';
-  /**
-   * Matvec reductions with subgroupAdd instead of barrier trees. Default: on when the device has
-   * subgroups of at most 32 invocations (NVIDIA 32, lavapipe 8); the kernels assume subgroups are
-   * consecutive local indices, as Vulkan forms them for one-dimensional workgroups.
-   */
-  subgroups?: boolean;
-}
-
-/**
- * Whether every matrix a plan would pack (2-D, K % 8 = 0) holds only bf16-representable values (the
- * low 16 bits of each float32 zero), i.e. packing it to bf16 loses nothing. Checked on the device.
- */
-async function bf16Exact(model: Transformer): Promise<boolean> {
-  const sources = [...model.params.values()]
-    .filter((t) => t.rank === 2 && t.shape[1]! % 8 === 0)
-    .map((t) => ({
-      binding: { buffer: (t.storage as GpuStorage).buffer, size: t.size * 4 },
-      elements: t.size,
-    }));
-  return bf16ExactOnDevice((model.backend as WebGPUBackend).runtime, sources);
-}
-
-/** Whether the matvec kernels can reduce with subgroups on this backend. */
-export function subgroupsUsable(backend: WebGPUBackend): boolean {
-  const runtime = backend.runtime;
-  return runtime.features.has('subgroups') && runtime.subgroupMaxSize > 0 && runtime.subgroupMaxSize <= 32;
-}
-
-export interface SampledStepOptions {
-  /** Also read back the step's logits [vocab] (a debug read of the whole row). */
-  logits?: boolean;
-  /** The uniform draw in [0, 1) of a sampled step (as `selectToken` takes from its Rng). */
-  u?: number;
-}
-
-export interface DecodeStepResult {
-  token: number;
-  /** The step's logits [vocab] (only when asked for: a debug read of the whole row). */
-  logits?: Float32Array;
-}
+export type { DecodePlanOptions, DecodeStepResult, SampledStepOptions } from './decode-plan-options.js';
+export { subgroupsUsable } from './decode-plan-options.js';
 
 /** Steps that may be in flight at once (each has its own token read-back buffer). */
 const stagingRing = 3;
-/** Steps one `submitBatch` may run. */
-export const maxBatch = 16;
 const MAP_READ = 0x01;
 
 export class DecodePlan {
@@ -401,10 +347,7 @@ export class DecodePlan {
     return submitted;
   }
 
-  private batchPositions: GPUBuffer | null = null;
-  private readonly batchStagings: GPUBuffer[] = [];
-  private readonly batchInflight: Promise<void>[] = [];
-  private batches = 0;
+  private batchRunner: BatchRunner | null = null;
 
   private async submitBatchNow(n: number, token: number | undefined): Promise<{ tokens: Promise<number[]> }> {
     if (this.sampledDispatches) throw new Error('batched steps are greedy only (the plan samples)');
@@ -413,56 +356,35 @@ export class DecodePlan {
       throw new Error(`a batch is 1 to ${maxBatch} steps, got ${n}`);
     if (pos + n > this.capacity)
       throw new Error(`the decode plan holds ${this.capacity} positions; ${pos + n} are needed`);
+    this.checkToken(token);
+    this.backend.runtime.flush(); // eager work encoded before these steps runs first
+    if (token !== undefined && token !== this.deviceToken)
+      this.device.queue.writeBuffer(this.recorder.tokens, 0, new Uint32Array([token]));
+    this.batchRunner ??= new BatchRunner(this.device, this.recorder);
+    const { tokens, dispatched } = await this.batchRunner.run(pos, n);
+    this.dispatchCount += dispatched;
+    this.cache.length = pos + n;
+    this.gpuHasToken = true;
+    this.deviceToken = null;
+    const serial = ++this.submitted;
+    const result = tokens.then((out) => {
+      if (serial === this.submitted) this.deviceToken = out[n - 1]!; // no later step has replaced it
+      this.backend.runtime.checkErrors();
+      return out;
+    });
+    // A batch submitted ahead may be dropped unread (the plan disposed under it): not an unhandled error.
+    result.catch(() => undefined);
+    return { tokens: result };
+  }
+
+  /** Throws unless `token` is undefined (then the GPU must hold one) or an id of the vocabulary. */
+  private checkToken(token: number | undefined): void {
     if (
       token !== undefined &&
       (!Number.isInteger(token) || token < 0 || token >= this.model.config.vocabSize)
     )
       throw new Error(`token id ${token} is outside the vocabulary`);
     if (token === undefined && !this.gpuHasToken) throw new Error('no token to feed: pass one after prefill');
-    const slot = this.batches++ % 2;
-    await this.batchInflight[slot]; // its staging buffer is unmapped again
-    this.batchPositions ??= this.recorder.buffer(16 * maxBatch * 2, 0x80 | COPY_SRC | COPY_DST);
-    if (!this.batchStagings[slot])
-      this.batchStagings[slot] = this.recorder.buffer(4 * maxBatch, MAP_READ | COPY_DST);
-    const staging = this.batchStagings[slot]!;
-    const runtime = this.backend.runtime;
-    runtime.flush();
-    const queue = this.device.queue;
-    if (token !== undefined && token !== this.deviceToken)
-      queue.writeBuffer(this.recorder.tokens, 0, new Uint32Array([token]));
-    const words = new Uint32Array(4 * n);
-    for (let j = 0; j < n; j++) {
-      words[4 * j] = pos + j;
-      words[4 * j + 1] = pos + j + 1;
-    }
-    const base = slot * 16 * maxBatch;
-    queue.writeBuffer(this.batchPositions, base, words);
-    const encoder = this.device.createCommandEncoder();
-    for (let j = 0; j < n; j++) {
-      encoder.copyBufferToBuffer(this.batchPositions, base + 16 * j, this.recorder.stepUniform, 0, 16);
-      const pass = encoder.beginComputePass();
-      this.dispatchCount += encodeDispatches(pass, this.recorder.dispatches);
-      pass.end();
-      encoder.copyBufferToBuffer(this.recorder.tokens, 0, staging, 4 * j, 4);
-    }
-    queue.submit([encoder.finish()]);
-    this.cache.length = pos + n;
-    this.gpuHasToken = true;
-    this.deviceToken = null;
-    const serial = ++this.submitted;
-    const tokens = (async () => {
-      await staging.mapAsync(MAP_READ);
-      const out = Array.from(new Uint32Array(staging.getMappedRange(0, 4 * n)));
-      staging.unmap();
-      if (serial === this.submitted) this.deviceToken = out[n - 1]!;
-      this.backend.runtime.checkErrors();
-      return out;
-    })();
-    this.batchInflight[slot] = tokens.then(
-      () => undefined,
-      () => undefined,
-    );
-    return { tokens };
   }
 
   private async submitNow(
@@ -477,12 +399,7 @@ export class DecodePlan {
     const ring = pos % this.stagings.length;
     await this.inflight[ring]; // its staging buffer is unmapped again
     if (logits) await this.logitsInflight;
-    if (
-      token !== undefined &&
-      (!Number.isInteger(token) || token < 0 || token >= this.model.config.vocabSize)
-    )
-      throw new Error(`token id ${token} is outside the vocabulary`);
-    if (token === undefined && !this.gpuHasToken) throw new Error('no token to feed: pass one after prefill');
+    this.checkToken(token);
     const runtime = this.backend.runtime;
     runtime.flush(); // eager work encoded before this step runs first
     const queue = this.device.queue;

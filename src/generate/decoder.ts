@@ -13,7 +13,8 @@ import type { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
 import type { Rng } from '../tensor/random.js';
 import { scopeAsync } from '../tensor/tensor.js';
-import { DecodePlan, type DecodeStepResult, maxBatch } from './decode-plan.js';
+import { DecodePlan, type DecodeStepResult } from './decode-plan.js';
+import { maxBatch } from './decode-plan-batch.js';
 import { plannedPathReason } from './decode-support.js';
 import { isSampling, type SamplingOptions, selectToken } from './sampling.js';
 

@@ -1,0 +1,63 @@
+/// <reference types="@webgpu/types" />
+/** Options and results of the planned decode step (decode-plan.ts), and the checks its creation makes. */
+import type { WeightFormat } from '../backend/webgpu/decode/half.js';
+import { bf16ExactOnDevice } from '../backend/webgpu/decode/pack.js';
+import type { WebGPUBackend } from '../backend/webgpu/index.js';
+import type { GpuStorage } from '../backend/webgpu/runtime.js';
+import type { Transformer } from '../model/transformer.js';
+
+export interface DecodePlanOptions {
+  /**
+   * Merge the attention splits in the o-projection's prologue (default) rather than in a dispatch of
+   * its own; the separate combine is also used where workgroup memory does not fit the fused one.
+   */
+  fuseCombine?: boolean;
+  /** KV-length splits of the attention kernel (default `defaultSplits`: ~128 (split, head) workgroups). */
+  splits?: number;
+  /**
+   * Matvec weight storage: 'f16' or 'bf16' keep a 16-bit copy (rounded to nearest even on the host)
+   * of every matrix whose input width is a multiple of 8, halving the bytes each token streams; the
+   * f32 tensors stay for the eager prefill. 'auto': bf16 when every such matrix is exactly
+   * representable in bf16 (a bf16 checkpoint loaded as f32: lossless), else f32. Default 'f32'.
+   */
+  weights?: WeightFormat | 'auto';
+  /**
+   * Matvec reductions with subgroupAdd instead of barrier trees. Default: on when the device has
+   * subgroups of at most 32 invocations (NVIDIA 32, lavapipe 8); the kernels assume subgroups are
+   * consecutive local indices, as Vulkan forms them for one-dimensional workgroups.
+   */
+  subgroups?: boolean;
+}
+
+/**
+ * Whether every matrix a plan would pack (2-D, K % 8 = 0) holds only bf16-representable values (the
+ * low 16 bits of each float32 zero), i.e. packing it to bf16 loses nothing. Checked on the device.
+ */
+export async function bf16Exact(model: Transformer): Promise<boolean> {
+  const sources = [...model.params.values()]
+    .filter((t) => t.rank === 2 && t.shape[1]! % 8 === 0)
+    .map((t) => ({
+      binding: { buffer: (t.storage as GpuStorage).buffer, size: t.size * 4 },
+      elements: t.size,
+    }));
+  return bf16ExactOnDevice((model.backend as WebGPUBackend).runtime, sources);
+}
+
+/** Whether the matvec kernels can reduce with subgroups on this backend. */
+export function subgroupsUsable(backend: WebGPUBackend): boolean {
+  const runtime = backend.runtime;
+  return runtime.features.has('subgroups') && runtime.subgroupMaxSize > 0 && runtime.subgroupMaxSize <= 32;
+}
+
+export interface SampledStepOptions {
+  /** Also read back the step's logits [vocab] (a debug read of the whole row). */
+  logits?: boolean;
+  /** The uniform draw in [0, 1) of a sampled step (as `selectToken` takes from its Rng). */
+  u?: number;
+}
+
+export interface DecodeStepResult {
+  token: number;
+  /** The step's logits [vocab] (only when asked for: a debug read of the whole row). */
+  logits?: Float32Array;
+}
