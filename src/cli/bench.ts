@@ -16,7 +16,7 @@ function profileLines(p: StepProfile): string[] {
   ];
   for (const [label, { count, ms }] of Object.entries(p.byLabel ?? {}))
     lines.push(
-      `  ${label.padEnd(36)} ${String(count).padStart(4)} × ${(ms / count).toFixed(4)} ms (own passes)`,
+      `  ${label.padEnd(36)} ${String(count).padStart(4)} × ${(ms / count).toFixed(4)} ms (alone, repeated)`,
     );
   return lines;
 }

@@ -3,11 +3,11 @@
  * Timing of a planned decode step's parts for benchmarks (DecodePlan.profile): `hostMs`, the host time
  * to encode and submit one step; `streamMs`, the period of steps submitted back to back without
  * read-backs (host encoding overlaps the GPU); with the timestamp-query feature, `gpuMs`, the GPU time
- * of one step's pass, and `byLabel`, GPU time per dispatch label (digits folded to #) with each
- * dispatch timed in its own pass (barriers between passes included). Timestamps may be quantized by
- * the implementation (Dawn: ~65 µs on some setups), so per-label figures are sums of coarse samples.
+ * of one step, and `byLabel`, GPU time per step of each dispatch label (digits folded to #): that
+ * label's dispatches alone, in step order, with the barriers between them. Each is timed over a pass
+ * that repeats its dispatches for milliseconds, since timestamps may be quantized (Dawn: ~65 µs).
  */
-import { encodeDispatches, type StepRecorder } from './decode-plan-record.js';
+import { encodeDispatches, type PlannedDispatch, type StepRecorder } from './decode-plan-record.js';
 
 const MAP_READ = 0x01;
 const COPY_DST = 0x08;
@@ -46,44 +46,43 @@ export async function profileStep(
   const streamMs = (performance.now() - t0) / steps;
   const hostMs = host / steps;
   if (!timestamps) return { hostMs, streamMs, gpuMs: null, byLabel: null };
-  const n = recorder.dispatches.length;
-  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * (n + 1) });
-  const resolve = recorder.buffer(16 * (n + 1), 0x200 | 0x04); // QUERY_RESOLVE | COPY_SRC
-  const read = recorder.buffer(16 * (n + 1), MAP_READ | COPY_DST);
-  const gpuSamples: number[] = [];
-  const perLabel = new Map<string, number[]>();
-  for (let rep = 0; rep < 5; rep++) {
+  // Timestamps may be quantized coarsely (Dawn on NVIDIA: 65.5 µs), so each figure times a pass that
+  // repeats its dispatches until it lasts milliseconds: the whole step `reps` times, and per kind all of
+  // that kind's dispatches in step order `reps` times (barriers between them as in the step).
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
+  const resolve = recorder.buffer(16, 0x200 | 0x04); // QUERY_RESOLVE | COPY_SRC
+  const read = recorder.buffer(16, MAP_READ | COPY_DST);
+  const timePass = async (list: readonly PlannedDispatch[], reps: number): Promise<number> => {
     const encoder = device.createCommandEncoder();
-    const whole = encodeStep({ querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 });
-    recorder.dispatches.forEach((d, i) => {
-      const pass = encoder.beginComputePass({
-        timestampWrites: { querySet, beginningOfPassWriteIndex: 2 + 2 * i, endOfPassWriteIndex: 3 + 2 * i },
-      });
-      pass.setPipeline(d.pipeline);
-      pass.setBindGroup(0, d.bindGroup);
-      pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
-      pass.end();
+    const pass = encoder.beginComputePass({
+      timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
     });
-    encoder.resolveQuerySet(querySet, 0, 2 * (n + 1), resolve, 0);
-    encoder.copyBufferToBuffer(resolve, 0, read, 0, 16 * (n + 1));
-    queue.submit([whole, encoder.finish()]);
+    for (let r = 0; r < reps; r++) encodeDispatches(pass, list);
+    pass.end();
+    encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+    encoder.copyBufferToBuffer(resolve, 0, read, 0, 16);
+    queue.submit([encoder.finish()]);
     await read.mapAsync(MAP_READ);
     const t = new BigInt64Array(read.getMappedRange().slice(0));
     read.unmap();
-    gpuSamples.push(Number(t[1]! - t[0]!) / 1e6);
-    recorder.dispatches.forEach((d, i) => {
-      const key = d.label.replace(/\d+/g, '#');
-      const list = perLabel.get(key) ?? [];
-      list[rep] = (list[rep] ?? 0) + Number(t[3 + 2 * i]! - t[2 + 2 * i]!) / 1e6;
-      perLabel.set(key, list);
-    });
-  }
-  querySet.destroy();
+    return Number(t[1]! - t[0]!) / 1e6 / reps;
+  };
+  const repsFor = (count: number) => Math.max(8, Math.ceil(1500 / count));
   const mid = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
-  const byLabel: Record<string, { count: number; ms: number }> = {};
-  for (const [key, list] of perLabel) {
-    const count = recorder.dispatches.filter((d) => d.label.replace(/\d+/g, '#') === key).length;
-    byLabel[key] = { count, ms: Number(mid(list).toFixed(4)) };
+  const timeMedian = async (list: readonly PlannedDispatch[]) => {
+    const samples: number[] = [];
+    for (let i = 0; i < 3; i++) samples.push(await timePass(list, repsFor(list.length)));
+    return mid(samples);
+  };
+  const gpuMs = await timeMedian(recorder.dispatches);
+  const kinds = new Map<string, PlannedDispatch[]>();
+  for (const d of recorder.dispatches) {
+    const key = d.label.replace(/\d+/g, '#');
+    kinds.set(key, [...(kinds.get(key) ?? []), d]);
   }
-  return { hostMs, streamMs, gpuMs: mid(gpuSamples), byLabel };
+  const byLabel: Record<string, { count: number; ms: number }> = {};
+  for (const [key, list] of kinds)
+    byLabel[key] = { count: list.length, ms: Number((await timeMedian(list)).toFixed(4)) };
+  querySet.destroy();
+  return { hostMs, streamMs, gpuMs, byLabel };
 }

@@ -175,7 +175,7 @@ export class StepRecorder {
       label,
       fusedMatvecShader({ ...spec, subgroups: this.subgroups }),
       resources,
-      Math.ceil(matvecOutputs(spec) / matvecRowsPerGroup),
+      Math.ceil(matvecOutputs(spec) / matvecRowsPerGroup(spec)),
       1,
       spec.combine ? 0 : 1,
     );
@@ -410,30 +410,27 @@ export class StepRecorder {
         );
     });
     const headPath = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-    const blocks = Math.ceil(vocab / matvecRowsPerGroup);
-    const argmaxPartials = this.storage(2 * blocks);
     const headBias = this.concatBias([{ path: c.lmHeadBias ? 'lm_head.bias' : null, size: vocab }]);
-    this.matvec(
-      'norm·lm-head·argmax',
-      {
-        k: d,
-        sources: [vocab],
-        ...this.normSpec(),
-        bias: headBias !== null,
-        epilogue: 'argmax',
-        weights: this.formatFor(d),
-        logitSoftcap: c.finalLogitSoftcap,
-        logitScale: c.logitScale,
-      },
-      [
-        x,
-        ...this.normBindings('model.norm'),
-        this.weight(headPath),
-        ...(headBias ? [headBias] : []),
-        this.logits,
-        argmaxPartials,
-      ],
-    );
+    const head: FusedMatvecSpec = {
+      k: d,
+      sources: [vocab],
+      ...this.normSpec(),
+      bias: headBias !== null,
+      epilogue: 'argmax',
+      weights: this.formatFor(d),
+      logitSoftcap: c.finalLogitSoftcap,
+      logitScale: c.logitScale,
+    };
+    const blocks = Math.ceil(vocab / matvecRowsPerGroup(head));
+    const argmaxPartials = this.storage(2 * blocks);
+    this.matvec('norm·lm-head·argmax', head, [
+      x,
+      ...this.normBindings('model.norm'),
+      this.weight(headPath),
+      ...(headBias ? [headBias] : []),
+      this.logits,
+      argmaxPartials,
+    ]);
     this.add('argmax', argmaxCombineShader(blocks), [argmaxPartials, this.tokens], 1);
     this.backend.runtime.flush();
   }

@@ -78,24 +78,31 @@ class EagerDecoder implements TokenDecoder {
   }
 }
 
+/** Steps the planned decoder keeps submitted ahead of the one it reads back (≤ the plan's staging ring − 1). */
+const plannedDepth = 2;
+
 /**
- * Decoding through the plan, one step ahead: after submitting the step for token n it submits the step
- * for n + 1 (fed by n's token, already on the GPU) before reading n back, so the read-back round trip
- * overlaps GPU work. A step submitted ahead that turns out unwanted (generation stops, or the caller
- * feeds another token) is dropped by rewinding the plan; its draw u is kept for the step that replaces
- * it, so the draws stay in the host path's order. With sampling options every step samples on the GPU
- * (DecodePlan.setSampling); no case needs the logits row on the host any more, so there is no
- * read-back sampling path. The repetition penalty's history lives on the GPU (the prompt, then each
- * input token); a `history` that is not the previous one plus the input is written again.
+ * Decoding through the plan with steps submitted ahead: after submitting the step for token n it keeps
+ * `depth` more steps submitted (each fed by the previous one's token, already on the GPU) before reading
+ * n back, so the read-back round trip and the host's encoding of later steps overlap GPU work. With
+ * host encoding and the GPU step about as long as each other (small models on a big GPU), one step
+ * ahead leaves the GPU idle for every read-back's latency; two hide it. Steps submitted ahead that turn
+ * out unwanted (generation stops, or the caller feeds another token) are dropped by rewinding the plan;
+ * their draws u are kept, in order, for the steps that replace them, so the draws stay in the host
+ * path's order. With sampling options every step samples on the GPU (DecodePlan.setSampling); no case
+ * needs the logits row on the host any more, so there is no read-back sampling path. The repetition
+ * penalty's history lives on the GPU (the prompt, then each input token); a `history` that is not the
+ * previous one plus the input is written again.
  */
 class PlannedDecoder implements TokenDecoder {
   readonly path = 'planned' as const;
   readonly reason = null;
   private prefilled = false;
-  private ahead: { position: number; u: number | undefined; result: Promise<DecodeStepResult> } | null = null;
+  /** Steps submitted ahead, oldest first: each was fed the token of the one before it. */
+  private ahead: { position: number; u: number | undefined; result: Promise<DecodeStepResult> }[] = [];
   private lastToken = -1;
-  /** A draw of a dropped step, used by the next one. */
-  private spare: number | undefined;
+  /** Draws of dropped steps, used in order by the next ones. */
+  private spare: (number | undefined)[] = [];
   /** Length of the history the GPU's presence bitmap holds (with the last input). */
   private historyLength = 0;
 
@@ -103,13 +110,12 @@ class PlannedDecoder implements TokenDecoder {
     readonly plan: DecodePlan,
     private readonly ownsPlan: boolean,
     private readonly sampling: { options: SamplingOptions; rng: Rng } | null = null,
+    private readonly depth = plannedDepth,
   ) {}
 
   private draw(): number | undefined {
     if (!this.sampling || !isSampling(this.sampling.options)) return undefined;
-    const u = this.spare ?? this.sampling.rng.uniform();
-    this.spare = undefined;
-    return u;
+    return this.spare.length > 0 ? this.spare.shift() : this.sampling.rng.uniform();
   }
 
   async next(input: readonly number[], history: readonly number[] = input): Promise<number> {
@@ -125,23 +131,25 @@ class PlannedDecoder implements TokenDecoder {
     const historyKnown =
       !penalty || (history.length === this.historyLength + 1 && history[history.length - 1] === input[0]);
     let current: Promise<DecodeStepResult>;
-    if (this.ahead && input[0] === this.lastToken && historyKnown) {
-      current = this.ahead.result;
+    const first = this.ahead[0];
+    if (first && input[0] === this.lastToken && historyKnown) {
+      current = first.result;
+      this.ahead.shift();
     } else {
-      // A dropped step ahead has put its input (our last token) into the GPU's history.
-      if (penalty && (this.ahead || !historyKnown)) this.plan.setHistory(history);
-      if (this.ahead) {
-        this.plan.rewind(this.ahead.position);
-        this.spare = this.ahead.u;
+      // Dropped steps ahead have put their inputs (our last token first) into the GPU's history.
+      if (penalty && (first || !historyKnown)) this.plan.setHistory(history);
+      if (first) {
+        this.plan.rewind(first.position);
+        this.spare = [...this.ahead.map((a) => a.u), ...this.spare];
+        this.ahead = [];
       }
       current = (await this.plan.submit(input[0]!, { u: this.draw() })).result;
     }
     this.historyLength = history.length;
-    this.ahead = null;
-    if (this.plan.position < this.plan.capacity) {
+    while (this.ahead.length < this.depth && this.plan.position < this.plan.capacity) {
       const position = this.plan.position;
       const u = this.draw();
-      this.ahead = { position, u, result: (await this.plan.submit(undefined, { u })).result };
+      this.ahead.push({ position, u, result: (await this.plan.submit(undefined, { u })).result });
     }
     this.lastToken = (await current).token;
     return this.lastToken;

@@ -5,7 +5,7 @@
  * weight matrices stacked along the output (q/k/v, or gate/up paired per row), an optional bias and
  * one epilogue: store, residual add (out += W·x), SiLU(gate)·up, or logits plus a per-workgroup argmax.
  *
- * Layout: W [N, K] row-major (the nn.Linear weight); 8 rows per 256-thread workgroup, 32 lanes per row
+ * Layout: W [N, K] row-major (the nn.Linear weight); 8 (or 4) rows per 256-thread workgroup, 32 (64) lanes per row
  * striding over K with vec4 loads when K % 4 = 0; lane sums reduced through workgroup memory. Every
  * size is a WGSL constant (one shader per shape), so the dispatch needs no parameter block.
  */
@@ -58,6 +58,14 @@ export interface FusedMatvecSpec {
    * the step's length (binding 0, the step uniform) are read. K must be heads·headDim.
    */
   combine?: { heads: number; headDim: number; splits: number; chunk: number };
+  /** Lanes per output row (32, 64, 128 or 256; default `matvecLanes`): 256 / lanes rows a workgroup. */
+  lanes?: number;
+  /**
+   * 'argmax' epilogue: blocks of rows each workgroup walks in turn (default: enough for ~2048
+   * workgroups), so that an LM head of 150k rows writes ~2k argmax partials, not ~19k, and each
+   * workgroup's norm prologue serves many rows.
+   */
+  rowBlocks?: number;
 }
 
 /** tanh without overflow for large |x| (soft-caps). */
@@ -74,7 +82,55 @@ export function combineWorkgroupBytes(combine: NonNullable<FusedMatvecSpec['comb
 import { wgslMath } from '../kernels/wgsl-math.js';
 import { unpackWGSL, type WeightFormat } from './half.js';
 
-export const matvecRowsPerGroup = 8;
+/**
+ * Lanes per row: 32 (8 rows a workgroup), or 64 where the matrix has few rows and long ones (a down
+ * projection: 896 rows of 4864 on Qwen2.5-0.5B would be only 112 workgroups). More lanes per row mean
+ * more workgroups in flight but more reads of x per weight byte (each workgroup reads all of x), so the
+ * default stays at 8 or 4 rows a workgroup. Argmax and combine prologues keep 32 (their per-workgroup
+ * work grows with the workgroup count).
+ */
+export function matvecLanes(spec: FusedMatvecSpec): number {
+  if (spec.lanes !== undefined) {
+    if (![32, 64, 128, 256].includes(spec.lanes))
+      throw new Error(`matvec lanes must be 32, 64, 128 or 256, got ${spec.lanes}`);
+    return spec.lanes;
+  }
+  if (spec.epilogue === 'argmax' || spec.combine) return 32;
+  const kw = vectorsPerRow(spec);
+  return Math.ceil(matvecOutputs(spec) / 8) < 256 && kw >= 4 * 64 ? 64 : 32;
+}
+
+/** Row blocks an argmax workgroup walks (1 for other epilogues). */
+function rowBlocksOf(spec: FusedMatvecSpec): number {
+  if (spec.epilogue !== 'argmax') return 1;
+  const blocks = Math.ceil(matvecOutputs(spec) / (256 / matvecLanes(spec)));
+  return spec.rowBlocks ?? Math.max(1, Math.ceil(blocks / 2048));
+}
+
+/** Output rows per workgroup of a spec (the dispatch is ceil(outputs / this) workgroups). */
+export function matvecRowsPerGroup(spec: FusedMatvecSpec): number {
+  return (256 / matvecLanes(spec)) * rowBlocksOf(spec);
+}
+
+/** Loads per row and lane: vec4<u32> (8 weights) when packed, vec4<f32> when K % 4 = 0, else scalars. */
+function vectorsPerRow(spec: FusedMatvecSpec): number {
+  const packed = (spec.weights ?? 'f32') !== 'f32';
+  return packed ? spec.k / 8 : spec.k % 4 === 0 ? spec.k / 4 : spec.k;
+}
+
+/**
+ * Unroll factor (1–6) of a lane's strided loop over `trips` strides: the one that wastes the fewest
+ * masked strides, the largest on ties. The loads of one unrolled iteration are independent, so they
+ * are in flight together (at batch 1 the kernel is bound by load latency, not bandwidth).
+ */
+function unrollFor(trips: number): number {
+  let best = 1;
+  for (let u = 2; u <= Math.min(6, trips); u++) {
+    const waste = Math.ceil(trips / u) * u - trips;
+    if (waste <= Math.ceil(trips / best) * best - trips) best = u;
+  }
+  return best;
+}
 
 /** Output rows of a spec (siluMul pairs its two sources). */
 export function matvecOutputs(spec: FusedMatvecSpec): number {
@@ -130,36 +186,42 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
         : normEps !== null
           ? `x[${i}] * ${normWeight(i)}`
           : `x[${i}]`;
-  const dot = (w: string) =>
+  const dot = (w: string, i: string) =>
     packed
-      ? `dotPacked(${w}, ${input('2u * i')}, ${input('2u * i + 1u')})`
+      ? `dotPacked(${w}, ${input(`2u * ${i}`)}, ${input(`2u * ${i} + 1u`)})`
       : vec
-        ? `dot(${w}, ${input('i')})`
-        : `${w} * ${input('i')}`;
+        ? `dot(${w}, ${input(i)})`
+        : `${w} * ${input(i)}`;
   const paired = epilogue === 'siluMul';
-  // The 32 lanes of a row stride over its kw vectors with a constant trip count; the last, partial
-  // stride clamps its index and masks the product instead of branching, so that the loop has no
-  // branch and every load of a lane can be in flight at once (the kernel is latency-bound at batch 1).
-  const trips = Math.ceil(kw / 32);
-  const ragged = kw % 32 !== 0;
-  const strided = (body: (term: (product: string) => string) => string) =>
-    `for (var j = 0u; j < ${trips}u; j++) {
-      let i0 = lane + j * 32u;
-      let i = ${ragged ? `min(i0, ${kw - 1}u)` : 'i0'};
-      ${ragged ? 'let live = select(0.0, 1.0, i0 < ' + kw + 'u);' : ''}
-      ${body((product) => (ragged ? `live * ${product}` : product))}
+  // The lanes of a row stride over its kw vectors with a constant trip count, unrolled so that the
+  // loads of several strides are in flight at once; the strides past the end clamp their index and
+  // mask the product instead of branching (the kernel is latency-bound at batch 1).
+  const lanes = matvecLanes(spec);
+  const rowsPer = 256 / lanes;
+  const trips = Math.ceil(kw / lanes);
+  const unroll = unrollFor(trips);
+  const ragged = Math.ceil(trips / unroll) * unroll * lanes !== kw;
+  const strided = (body: (term: (product: string) => string, u: number) => string) =>
+    `for (var j = 0u; j < ${Math.ceil(trips / unroll)}u; j++) {
+      ${Array.from({ length: unroll }, (_, u) => {
+        const index = `i${u}`;
+        return `let ${index}0 = lane + (j * ${unroll}u + ${u}u) * ${lanes}u;
+      let ${index} = ${ragged ? `min(${index}0, ${kw - 1}u)` : `${index}0`};
+      ${ragged ? `let live${u} = select(0.0, 1.0, ${index}0 < ${kw}u);` : ''}`;
+      }).join('\n      ')}
+      ${Array.from({ length: unroll }, (_, u) => body((product) => (ragged ? `live${u} * ${product}` : product), u)).join('\n      ')}
     }`;
   let accumulate: string;
   if (paired) {
     accumulate = `let base = row * ${kw}u;
-    ${strided((term) => `acc0 += ${term(dot('W0[base + i]'))}; acc1 += ${term(dot('W1[base + i]'))};`)}`;
+    ${strided((term, u) => `acc0 += ${term(dot(`W0[base + i${u}]`, `i${u}`))}; acc1 += ${term(dot(`W1[base + i${u}]`, `i${u}`))};`)}`;
   } else {
     let start = 0;
     accumulate = sources
       .map((rows, s) => {
         const cond = s === sources.length - 1 ? '' : `if (row < ${start + rows}u) `;
         const code = `${cond}{ let base = (row - ${start}u) * ${kw}u;
-      ${strided((term) => `acc0 += ${term(dot(`W${s}[base + i]`))};`)} }`;
+      ${strided((term, u) => `acc0 += ${term(dot(`W${s}[base + i${u}]`, `i${u}`))};`)} }`;
         start += rows;
         return code;
       })
@@ -268,7 +330,7 @@ var<workgroup> ws: array<f32, ${pairs}>;`;
   var sum0 = 0.0;
   var sum1 = 0.0;
   if (lane == 0u) {
-    for (var j = 0u; j < 32u / sgSize; j++) {
+    for (var j = 0u; j < ${lanes}u / sgSize; j++) {
       sum0 += red0[lid / sgSize + j];
       ${paired ? 'sum1 += red1[lid / sgSize + j];' : ''}
     }
@@ -276,7 +338,7 @@ var<workgroup> ws: array<f32, ${pairs}>;`;
     : `red0[lid] = acc0;
   ${paired ? 'red1[lid] = acc1;' : ''}
   workgroupBarrier();
-  for (var s = 16u; s > 0u; s >>= 1u) {
+  for (var s = ${lanes / 2}u; s > 0u; s >>= 1u) {
     if (lane < s) {
       red0[lid] += red0[lid + s];
       ${paired ? 'red1[lid] += red1[lid + s];' : ''}
@@ -322,23 +384,39 @@ var<workgroup> ws: array<f32, ${pairs}>;`;
       epilogueCode = `var v = (sum0 * inv${b('row')})${spec.logitScale != null ? ` * ${wgslFloat(spec.logitScale)}` : ''};
     ${spec.logitSoftcap ? `v = ${wgslFloat(spec.logitSoftcap)} * tanhSafe(v / ${wgslFloat(spec.logitSoftcap)});` : ''}
     out[row] = v;
-    best[slot] = v;`;
+    if (v > bestV) { bestV = v; bestI = row; }`;
       break;
   }
+  // Each slot keeps its best row over the blocks it walks; slot order is not row order, so ties go to
+  // the lower row explicitly (the argmax combine across workgroups does the same).
   const argmaxTail =
     epilogue === 'argmax'
       ? `
+  if (lane == 0u) { best[slot] = bestV; bestIdx[slot] = bestI; }
   workgroupBarrier();
   if (lid == 0u) {
     var bv = best[0];
-    var bi = block * 8u;
-    for (var t = 1u; t < 8u; t++) {
-      if (block * 8u + t < ${nOut}u && best[t] > bv) { bv = best[t]; bi = block * 8u + t; }
+    var bi = bestIdx[0];
+    for (var t = 1u; t < ${rowsPer}u; t++) {
+      if (best[t] > bv || (best[t] == bv && bestIdx[t] < bi)) { bv = best[t]; bi = bestIdx[t]; }
     }
     partial[2u * block] = bv;
     partial[2u * block + 1u] = f32(bi);
   }`
       : '';
+  const rowBlocks = rowBlocksOf(spec);
+  // One block of rows: the dot, (RMSNorm's Σx² after it, outside the argmax loop), the lane sums and
+  // the epilogue.
+  const rowBody = `var acc0 = 0.0;
+  var acc1 = 0.0;
+  if (row < ${nOut}u) {
+    ${accumulate}
+  }
+  ${combine || layerNorm || epilogue === 'argmax' ? '' : norm}
+  ${laneReduce}
+  if (lane == 0u && row < ${nOut}u) {
+    ${epilogueCode}
+  }`;
   const unpack = packed
     ? `${unpackWGSL(weights)}
 fn dotPacked(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
@@ -353,25 +431,27 @@ ${decl.join('\n')}
 ${unpack}
 var<workgroup> red0: array<f32, ${reduceSlots}>;
 ${paired ? `var<workgroup> red1: array<f32, ${reduceSlots}>;` : ''}
-${epilogue === 'argmax' ? 'var<workgroup> best: array<f32, 8>;' : ''}
+${epilogue === 'argmax' ? `var<workgroup> best: array<f32, ${rowsPer}>;\nvar<workgroup> bestIdx: array<u32, ${rowsPer}>;` : ''}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg ? ', @builtin(subgroup_size) sgSize: u32, @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   let block = wid.x + wid.y * nwg.x;
-  let slot = lid / 32u;
-  let lane = lid % 32u;
-  let row = block * 8u + slot;
+  let slot = lid / ${lanes}u;
+  let lane = lid % ${lanes}u;
   var inv = 1.0;
   ${prologue}
-  var acc0 = 0.0;
-  var acc1 = 0.0;
-  if (row < ${nOut}u) {
-    ${accumulate}
+  ${
+    epilogue === 'argmax'
+      ? `${layerNorm ? '' : norm}
+  var bestV = -3.0e38;
+  var bestI = block * ${rowBlocks * rowsPer}u;
+  for (var rb = 0u; rb < ${rowBlocks}u; rb++) {
+    let row = (block * ${rowBlocks}u + rb) * ${rowsPer}u + slot;
+    ${rowBody}
+    workgroupBarrier();
+  }`
+      : `let row = block * ${rowsPer}u + slot;
+  ${rowBody}`
   }
-  ${combine || layerNorm ? '' : norm}
-  ${laneReduce}
-  ${epilogue === 'argmax' ? `if (lane == 0u && row >= ${nOut}u) { best[slot] = -3.0e38; }` : ''}
-  if (lane == 0u && row < ${nOut}u) {
-    ${epilogueCode}
-  }${argmaxTail}
+${argmaxTail}
 }`;
 }

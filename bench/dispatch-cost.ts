@@ -1,0 +1,132 @@
+/**
+ * What one compute dispatch costs on this device, host and GPU, apart from the work it does: the floor
+ * under a planned decode step, which is ~100–150 small dependent dispatches per token.
+ *
+ * For a trivial kernel (one 64-thread workgroup or `--groups` of them, `b` storage bindings) and N
+ * dispatches in one compute pass, it reports per dispatch: host time to encode (setBindGroup +
+ * dispatchWorkgroups from JavaScript), to finish and to submit (Dawn records the backend's commands at
+ * submit), the wall time to completion, and the GPU time of the pass from timestamp queries where the
+ * feature exists. `dependent` dispatches all write one buffer (a barrier between each two); `independent`
+ * ones write a buffer each. Dawn toggles come from SLM_DAWN_TOGGLES, so run it once per toggle set.
+ *
+ * Usage: node dist/bench/dispatch-cost.js [--dispatches 1000] [--bindings 1,4,8] [--groups 1,128]
+ */
+import { getAdapter, requestDevice } from '../src/backend/webgpu/gpu.js';
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const n = Number(flag('dispatches', '1000'));
+const bindingCounts = flag('bindings', '1,4,8').split(',').map(Number);
+const groupCounts = flag('groups', '1,128').split(',').map(Number);
+
+const adapter = await getAdapter();
+if (!adapter) throw new Error('no WebGPU adapter');
+const device = await requestDevice(adapter);
+const timestamps = device.features.has('timestamp-query');
+const STORAGE = 0x80;
+const MAP_READ = 0x01;
+const COPY_DST = 0x08;
+const COPY_SRC = 0x04;
+
+function shader(bindings: number): string {
+  const decls = [`@group(0) @binding(0) var<storage, read_write> out: array<f32>;`];
+  let sum = 'out[i]';
+  for (let b = 1; b < bindings; b++) {
+    decls.push(`@group(0) @binding(${b}) var<storage, read> in${b}: array<f32>;`);
+    sum += ` + in${b}[i]`;
+  }
+  return `${decls.join('\n')}
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x;
+  out[i] = ${sum} + 1.0;
+}`;
+}
+
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+const rows: Record<string, string | number>[] = [];
+for (const bindings of bindingCounts) {
+  const module = device.createShaderModule({ code: shader(bindings) });
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  for (const groups of groupCounts) {
+    const size = groups * 64 * 4;
+    const inputs = Array.from({ length: bindings - 1 }, () => device.createBuffer({ size, usage: STORAGE }));
+    for (const mode of ['dependent', 'independent'] as const) {
+      const outs = Array.from({ length: mode === 'dependent' ? 1 : n }, () =>
+        device.createBuffer({ size, usage: STORAGE }),
+      );
+      const groupsOf = outs.map((out) =>
+        device.createBindGroup({
+          layout: pipeline.getBindGroupLayout(0),
+          entries: [out, ...inputs].map((buffer, binding) => ({ binding, resource: { buffer } })),
+        }),
+      );
+      const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+      const resolve = device.createBuffer({ size: 16, usage: 0x200 | COPY_SRC });
+      const read = device.createBuffer({ size: 16, usage: MAP_READ | COPY_DST });
+      const samples = { encode: [] as number[], finish: [] as number[], submit: [] as number[] };
+      const wall: number[] = [];
+      const gpu: number[] = [];
+      for (let rep = 0; rep < 7; rep++) {
+        await device.queue.onSubmittedWorkDone();
+        const t0 = performance.now();
+        const encoder = device.createCommandEncoder();
+        const pass = encoder.beginComputePass(
+          querySet
+            ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }
+            : {},
+        );
+        pass.setPipeline(pipeline);
+        for (let d = 0; d < n; d++) {
+          pass.setBindGroup(0, groupsOf[d % groupsOf.length]!);
+          pass.dispatchWorkgroups(groups);
+        }
+        pass.end();
+        if (querySet) {
+          encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+          encoder.copyBufferToBuffer(resolve, 0, read, 0, 16);
+        }
+        const t1 = performance.now();
+        const commands = encoder.finish();
+        const t2 = performance.now();
+        device.queue.submit([commands]);
+        const t3 = performance.now();
+        await device.queue.onSubmittedWorkDone();
+        const t4 = performance.now();
+        if (rep < 2) continue; // warm-up
+        samples.encode.push(((t1 - t0) * 1000) / n);
+        samples.finish.push(((t2 - t1) * 1000) / n);
+        samples.submit.push(((t3 - t2) * 1000) / n);
+        wall.push(((t4 - t0) * 1000) / n);
+        if (querySet) {
+          await read.mapAsync(MAP_READ);
+          const t = new BigInt64Array(read.getMappedRange().slice(0));
+          read.unmap();
+          gpu.push(Number(t[1]! - t[0]!) / 1e3 / n);
+        }
+      }
+      rows.push({
+        bindings,
+        groups,
+        mode,
+        'encode µs': Number(median(samples.encode).toFixed(2)),
+        'finish µs': Number(median(samples.finish).toFixed(2)),
+        'submit µs': Number(median(samples.submit).toFixed(2)),
+        'wall µs': Number(median(wall).toFixed(2)),
+        'GPU µs': gpu.length ? Number(median(gpu).toFixed(2)) : '-',
+      });
+      console.error(`ROW ${JSON.stringify(rows.at(-1))}`);
+      for (const b of outs) b.destroy();
+      querySet?.destroy();
+      resolve.destroy();
+      read.destroy();
+    }
+    for (const b of inputs) b.destroy();
+  }
+}
+console.log(
+  `\nper-dispatch cost, ${n} dispatches in one pass, toggles: ${process.env.SLM_DAWN_TOGGLES || 'default'}`,
+);
+console.table(rows);
+process.exit(0);

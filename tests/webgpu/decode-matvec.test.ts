@@ -1,0 +1,234 @@
+/**
+ * The planned decode's fused matvec kernel on its own, against a float64 host reference: every lane
+ * count (32–256 lanes a row), unrolled strides with and without a masked tail, f32 and bf16 weights,
+ * the RMSNorm prologue, stacked sources, the paired SiLU·up epilogue, residual adds and the argmax
+ * partials. The whole-model tests cover these through the plan; here each layout is pinned directly.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { packHalves, roundToHalf } from '../../src/backend/webgpu/decode/half.js';
+import {
+  type FusedMatvecSpec,
+  fusedMatvecShader,
+  matvecOutputs,
+  matvecRowsPerGroup,
+} from '../../src/backend/webgpu/decode/matvec-fused.js';
+import { subgroupsUsable } from '../../src/generate/decode-plan-options.js';
+import { Rng } from '../../src/tensor/random.js';
+import { requireWebGPU } from './setup.js';
+
+const backend = await requireWebGPU();
+
+const STORAGE = 0x80;
+const COPY_SRC = 0x04;
+const COPY_DST = 0x08;
+const MAP_READ = 0x01;
+
+function randoms(rng: Rng, n: number): Float32Array {
+  return Float32Array.from({ length: n }, () => rng.uniform() * 2 - 1);
+}
+
+/** out rows of the spec over x (f64), with weights already rounded as the kernel sees them. */
+function reference(
+  spec: FusedMatvecSpec,
+  x: Float32Array,
+  norm: Float32Array | null,
+  weights: Float32Array[],
+  start: Float32Array,
+): Float64Array {
+  const k = spec.k;
+  let scale = 1;
+  if (spec.normEps !== null) {
+    let ss = 0;
+    for (const v of x) ss += v * v;
+    scale = 1 / Math.sqrt(ss / k + spec.normEps);
+  }
+  const input = Float64Array.from(x, (v, i) => v * scale * (norm ? norm[i]! : 1));
+  const rows = (w: Float32Array, r: number) => {
+    let sum = 0;
+    for (let i = 0; i < k; i++) sum += w[r * k + i]! * input[i]!;
+    return sum;
+  };
+  const n = matvecOutputs(spec);
+  const out = new Float64Array(n);
+  for (let r = 0; r < n; r++) {
+    if (spec.epilogue === 'siluMul') {
+      const g = rows(weights[0]!, r);
+      out[r] = (g / (1 + Math.exp(-g))) * rows(weights[1]!, r);
+      continue;
+    }
+    let s = 0;
+    let local = r;
+    while (local >= spec.sources[s]!) local -= spec.sources[s++]!;
+    const v = rows(weights[s]!, local);
+    out[r] = spec.epilogue === 'residual' ? start[r]! + v : v;
+  }
+  return out;
+}
+
+/**
+ * Runs the kernel on random inputs (`tweak` may edit x and the weights first), checks every output row
+ * against the host and returns the argmax partials where the epilogue writes them.
+ */
+async function runMatvec(
+  spec: FusedMatvecSpec,
+  seed: number,
+  subgroups: boolean,
+  tweak?: (x: Float32Array, weights: Float32Array[]) => void,
+): Promise<Float32Array | null> {
+  const device = backend!.runtime.device;
+  const rng = new Rng(seed);
+  const k = spec.k;
+  const x = randoms(rng, k);
+  const norm = spec.normEps !== null ? randoms(rng, k) : null;
+  const bf16 = spec.weights === 'bf16';
+  const weights = spec.sources.map((rows) => randoms(rng, rows * k));
+  tweak?.(x, weights);
+  // Exactly the values the kernel unpacks: bf16 packs round to nearest even.
+  const seen = weights.map((w) => (bf16 ? roundToHalf(w, 'bf16') : w));
+  const n = matvecOutputs(spec);
+  const start = randoms(rng, n);
+  const buffer = (data: ArrayBufferView, usage = STORAGE) => {
+    const b = device.createBuffer({
+      size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
+      usage: usage | COPY_DST,
+    });
+    device.queue.writeBuffer(b, 0, data as unknown as ArrayBuffer);
+    return b;
+  };
+  const out = buffer(spec.epilogue === 'residual' ? start : new Float32Array(n), STORAGE | COPY_SRC);
+  const blocks = Math.ceil(n / matvecRowsPerGroup(spec));
+  const partial =
+    spec.epilogue === 'argmax' ? buffer(new Float32Array(2 * blocks), STORAGE | COPY_SRC) : null;
+  const resources = [
+    buffer(x),
+    ...(norm ? [buffer(norm)] : []),
+    ...weights.map((w) => buffer(bf16 ? packHalves(w, 'bf16') : w)),
+    out,
+    ...(partial ? [partial] : []),
+  ];
+  const module = device.createShaderModule({
+    code: fusedMatvecShader({ ...spec, subgroups }),
+  });
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const group = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: resources.map((b, i) => ({ binding: i + 1, resource: { buffer: b } })),
+  });
+  const read = device.createBuffer({ size: out.size, usage: MAP_READ | COPY_DST });
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, group);
+  pass.dispatchWorkgroups(blocks);
+  pass.end();
+  encoder.copyBufferToBuffer(out, 0, read, 0, out.size);
+  const readPartial = partial
+    ? device.createBuffer({ size: partial.size, usage: MAP_READ | COPY_DST })
+    : null;
+  if (partial && readPartial) encoder.copyBufferToBuffer(partial, 0, readPartial, 0, partial.size);
+  device.queue.submit([encoder.finish()]);
+  await read.mapAsync(MAP_READ);
+  const got = new Float32Array(read.getMappedRange().slice(0, n * 4));
+  read.unmap();
+  let partials: Float32Array | null = null;
+  if (readPartial) {
+    await readPartial.mapAsync(MAP_READ);
+    partials = new Float32Array(readPartial.getMappedRange().slice(0, 8 * blocks));
+    readPartial.destroy();
+  }
+  const want = reference(spec, x, norm, seen, start);
+  for (let r = 0; r < n; r++) {
+    const tolerance = 1e-5 * Math.sqrt(k) * (1 + Math.abs(want[r]!));
+    assert.ok(
+      Math.abs(got[r]! - want[r]!) <= tolerance,
+      `row ${r}: ${got[r]} vs ${want[r]} (k ${k}, lanes ${spec.lanes ?? 'default'})`,
+    );
+  }
+  for (const b of [...resources, read]) b.destroy();
+  return partials;
+}
+
+if (backend) {
+  const cases: [string, FusedMatvecSpec][] = [];
+  for (const lanes of [32, 64, 128, 256])
+    for (const [k, weights] of [
+      [200, 'f32'], // K % 4 = 0: vec4 loads, ragged tail at every lane count
+      [1536, 'bf16'], // packed, whole strides at 32–64 lanes, masked beyond
+      [37, 'f32'], // scalar loads
+    ] as const)
+      cases.push([
+        `${lanes} lanes, K ${k}, ${weights}, norm, two sources`,
+        { k, sources: [13, 6], normEps: 1e-5, bias: false, epilogue: 'store', weights, lanes },
+      ]);
+  cases.push([
+    'gate/up pairs with SiLU, 64 lanes, bf16',
+    {
+      k: 896,
+      sources: [24, 24],
+      normEps: 1e-6,
+      bias: false,
+      epilogue: 'siluMul',
+      weights: 'bf16',
+      lanes: 64,
+    },
+  ]);
+  cases.push([
+    'residual add, default lanes for a long row (64)',
+    { k: 4864, sources: [40], normEps: null, bias: false, epilogue: 'residual', weights: 'bf16' },
+  ]);
+  cases.push([
+    'residual add, 19 unrolled strides (prime: masked tail)',
+    { k: 19 * 32 * 4, sources: [9], normEps: null, bias: false, epilogue: 'residual', lanes: 32 },
+  ]);
+  const reductions = subgroupsUsable(backend) ? [false, true] : [false];
+  for (const [name, spec] of cases)
+    for (const subgroups of reductions)
+      test(`fused matvec equals the host: ${name}${subgroups ? ', subgroup sums' : ''}`, async () => {
+        await runMatvec(spec, name.length, subgroups);
+      });
+
+  for (const rowBlocks of [1, 3])
+    test(`argmax partials over ${rowBlocks} row block(s) a workgroup find the first of tied maxima`, async () => {
+      const spec: FusedMatvecSpec = {
+        k: 64,
+        sources: [100],
+        normEps: null,
+        bias: false,
+        epilogue: 'argmax',
+        rowBlocks,
+      };
+      // x > 0 and rows of ones: the largest dot any row can reach, so rows 7, 8 and 77 tie for the
+      // maximum. Row 8 sits in slot 0 of its workgroup's second block, row 7 in slot 7 of the first.
+      const partials = await runMatvec(spec, 7, false, (x, [w]) => {
+        x.forEach((v, i) => {
+          x[i] = Math.abs(v) + 0.01;
+        });
+        for (const r of [77, 8, 7]) w!.fill(1, r * 64, (r + 1) * 64);
+      });
+      assert.ok(partials);
+      const blocks = Math.ceil(100 / matvecRowsPerGroup(spec));
+      assert.equal(blocks, Math.ceil(100 / (8 * rowBlocks)));
+      let best = 0;
+      for (let b = 1; b < blocks; b++) {
+        const [v, i, bv, bi] = [
+          partials[2 * b]!,
+          partials[2 * b + 1]!,
+          partials[2 * best]!,
+          partials[2 * best + 1]!,
+        ];
+        if (v > bv || (v === bv && i < bi)) best = b;
+      }
+      assert.equal(partials[2 * best + 1], 7);
+    });
+
+  test('the default layout gives long, few rows 64 lanes and keeps 32 elsewhere', () => {
+    const down = { k: 4864, sources: [896], normEps: null, bias: false, epilogue: 'residual' } as const;
+    assert.equal(matvecRowsPerGroup({ ...down, weights: 'bf16' }), 4);
+    assert.equal(matvecRowsPerGroup({ ...down, sources: [8192] }), 8);
+    assert.equal(matvecRowsPerGroup({ ...down, epilogue: 'argmax' }), 8);
+    // An LM head of 151,936 rows: 10 blocks of 8 rows a workgroup, 1,900 argmax partials.
+    assert.equal(matvecRowsPerGroup({ ...down, sources: [151936], epilogue: 'argmax' }), 80);
+    assert.throws(() => matvecRowsPerGroup({ ...down, lanes: 48 }), /lanes must be/);
+  });
+}
