@@ -89,7 +89,7 @@ for (const name of presets) {
       if (profile && path === 'planned') {
         const plan = await DecodePlan.create(model, promptTokens + genTokens, {
           weights,
-          ...(splits ? { planSplits: Number(splits) } : {}),
+          ...(splits ? { splits: Number(splits) } : {}),
         });
         try {
           const prompt = Array.from(

@@ -305,23 +305,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       window === null ? '' : ' && start + i2 >= lo',
     )}
   }
+  // Max over the chunk's scores as a 4-way tree per step (shorter dependency chain).
   var mx = -3.0e38;
-  for (var i = 0u; i < ${passes * positionsPerPass}u; i++) { mx = max(mx, sc[i]); }
+  for (var i = 0u; i < ${passes * positionsPerPass}u; i += 4u) {
+    mx = max(mx, max(max(sc[i], sc[i + 1u]), max(sc[i + 2u], sc[i + 3u])));
+  }
   var total = 0.0;
 ${accs
   .map(
     (j) => `  var a${j} = 0.0;
-  let d${j} = ${(j + 1) * threads <= hd ? `lid + ${j * threads}u` : `min(lid + ${j * threads}u, ${hd - 1}u)`};`,
+  let d${j} = ${(j + 1) * threads <= hd ? `lid + ${j * threads}u` : `min(lid + ${j * threads}u, ${hd - 1}u)`};
+  let vn${j} = qkv[${vOff}u + g * ${hd}u + d${j}];`,
   )
   .join('\n')}
-  let vNew = ${vOff}u + g * ${hd}u;
-  // Masked positions have e = exp(-3e38 - mx) = 0; the loop has a constant trip count and no branch.
-  for (var i = 0u; i < ${passes * positionsPerPass}u; i++) {
-    let e = exp(sc[i] - mx);
-    total += e;
-    let p = start + i;
-    let vb = kvBase + min(p, ${capacity - 1}u) * ${hd}u;
-${accs.map((j) => `    a${j} += e * select(V[vb + d${j}], qkv[vNew + d${j}], p == pos);`).join('\n')}
+  // P·V 16 positions at a time, written out so that the 16 value loads are in flight together (a
+  // rolled loop leaves it to the compiler, which unrolls short chunks but not long ones). Masked
+  // positions have e = exp(-3e38 - mx) = 0; every load is clamped into the cache, so no branch.
+  for (var ps = 0u; ps < ${passes}u; ps++) {
+    let i0 = ps * ${positionsPerPass}u;
+${Array.from({ length: positionsPerPass }, (_, t) => {
+  const lines = [
+    `    let e${t} = exp(sc[i0 + ${t}u] - mx);`,
+    `    let p${t} = start + i0 + ${t}u;`,
+    `    let vb${t} = kvBase + min(p${t}, ${capacity - 1}u) * ${hd}u;`,
+    ...accs.map((j) => `    let v${t}_${j} = select(V[vb${t} + d${j}], vn${j}, p${t} == pos);`),
+  ];
+  return lines.join('\n');
+}).join('\n')}
+    total += ${Array.from({ length: positionsPerPass }, (_, t) => `e${t}`).join(' + ')};
+${accs.map((j) => `    a${j} += ${Array.from({ length: positionsPerPass }, (_, t) => `e${t} * v${t}_${j}`).join(' + ')};`).join('\n')}
   }
   let ob = (h * ${splits}u + split) * ${hd + 2}u;
 ${accs
