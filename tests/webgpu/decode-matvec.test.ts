@@ -174,7 +174,7 @@ if (backend) {
     },
   ]);
   cases.push([
-    'residual add, default lanes for a long row (64)',
+    'residual add, default lanes for a long row (128)',
     { k: 4864, sources: [40], normEps: null, bias: false, epilogue: 'residual', weights: 'bf16' },
   ]);
   cases.push([
@@ -222,13 +222,18 @@ if (backend) {
       assert.equal(partials[2 * best + 1], 7);
     });
 
-  test('the default layout gives long, few rows 64 lanes and keeps 32 elsewhere', () => {
-    const down = { k: 4864, sources: [896], normEps: null, bias: false, epilogue: 'residual' } as const;
-    assert.equal(matvecRowsPerGroup({ ...down, weights: 'bf16' }), 4);
-    assert.equal(matvecRowsPerGroup({ ...down, sources: [8192] }), 8);
-    assert.equal(matvecRowsPerGroup({ ...down, epilogue: 'argmax' }), 8);
-    // An LM head of 151,936 rows: 10 blocks of 8 rows a workgroup, 1,900 argmax partials.
-    assert.equal(matvecRowsPerGroup({ ...down, sources: [151936], epilogue: 'argmax' }), 80);
-    assert.throws(() => matvecRowsPerGroup({ ...down, lanes: 48 }), /lanes must be/);
+  test('default lanes: the most of 128/64/32 within 512 workgroups; 32 for gate/up, argmax, combine', () => {
+    const spec = (k: number, rows: number, epilogue: FusedMatvecSpec['epilogue'] = 'residual') =>
+      ({ k, sources: [rows], normEps: null, bias: false, epilogue, weights: 'bf16' }) as const;
+    assert.equal(matvecRowsPerGroup(spec(4864, 896)), 2); // Qwen2.5-0.5B down: 128 lanes, 448 workgroups
+    assert.equal(matvecRowsPerGroup(spec(8192, 2048)), 4); // Llama-3.2-1B down: 64 lanes, 512 workgroups
+    assert.equal(matvecRowsPerGroup(spec(2048, 3072)), 8); // Llama QKV: 32 lanes, 384 workgroups
+    assert.equal(matvecRowsPerGroup(spec(576, 960)), 4); // SmolLM2 QKV: 72 vectors a row, 64 lanes
+    assert.equal(matvecRowsPerGroup(spec(896, 4864)), 8);
+    const gateUp = { ...spec(896, 4864, 'siluMul'), sources: [4864, 4864] };
+    assert.equal(matvecRowsPerGroup(gateUp), 8);
+    // An LM head of 151,936 rows: 32 lanes and 10 blocks of 8 rows a workgroup (1,900 argmax partials).
+    assert.equal(matvecRowsPerGroup(spec(896, 151936, 'argmax')), 80);
+    assert.throws(() => matvecRowsPerGroup({ ...spec(64, 8), lanes: 48 }), /lanes must be/);
   });
 }

@@ -83,11 +83,14 @@ import { wgslMath } from '../kernels/wgsl-math.js';
 import { unpackWGSL, type WeightFormat } from './half.js';
 
 /**
- * Lanes per row: 32 (8 rows a workgroup), or 64 where the matrix has few rows and long ones (a down
- * projection: 896 rows of 4864 on Qwen2.5-0.5B would be only 112 workgroups). More lanes per row mean
- * more workgroups in flight but more reads of x per weight byte (each workgroup reads all of x), so the
- * default stays at 8 or 4 rows a workgroup. Argmax and combine prologues keep 32 (their per-workgroup
- * work grows with the workgroup count).
+ * Lanes per row: the most of 128, 64 and 32 that keeps the dispatch at ≤ 512 workgroups with a stride
+ * of whole rows (K ≥ lanes vectors). Few, long rows (down projections) get more lanes and so more
+ * workgroups in flight; each workgroup reads all of x, so past ~512 the extra reads of x cost more than
+ * the parallelism gains. Measured per kernel on the H200 (µs a layer, 32 → chosen lanes): down
+ * projections SmolLM2 4.5 → 3.7 (128), Qwen2.5-0.5B 10.8 → 5.9 (128), Llama-3.2-1B 15.4 → 12.3 (64);
+ * Qwen's QKV 5.5 → 4.8 (64); Llama's QKV stays at 32 (64 lanes: 8.6 → 9.9). The paired gate/up kernel,
+ * argmax and combine prologues keep 32 (more lanes were slower for gate/up on all three shapes, and the
+ * other two repeat per-workgroup work).
  */
 export function matvecLanes(spec: FusedMatvecSpec): number {
   if (spec.lanes !== undefined) {
@@ -95,9 +98,11 @@ export function matvecLanes(spec: FusedMatvecSpec): number {
       throw new Error(`matvec lanes must be 32, 64, 128 or 256, got ${spec.lanes}`);
     return spec.lanes;
   }
-  if (spec.epilogue === 'argmax' || spec.combine) return 32;
+  if (spec.epilogue === 'argmax' || spec.epilogue === 'siluMul' || spec.combine) return 32;
   const kw = vectorsPerRow(spec);
-  return Math.ceil(matvecOutputs(spec) / 8) < 256 && kw >= 4 * 64 ? 64 : 32;
+  const rows = matvecOutputs(spec);
+  for (const lanes of [128, 64]) if (kw >= lanes && Math.ceil((rows * lanes) / 256) <= 512) return lanes;
+  return 32;
 }
 
 /** Row blocks an argmax workgroup walks (1 for other epilogues). */
