@@ -9,7 +9,7 @@
  *          [--prompt-tokens 128] [--gen-tokens 64] [--runs 3] [--paths planned,eager]
  *          [--weights f32,f16,bf16]   (planned path: matvec weight storage; 16-bit halves the bytes)
  *          [--splits N]   (attention splits of the planned step; 1 drops the combine dispatch)
- *          [--steps-per-submit 1,4]   (planned greedy steps per submit; a list compares them)
+ *          [--ahead 1,2]   (planned steps kept submitted ahead of the read-back; a list compares them)
  *          [--profile]   (planned path: host ms per step, back-to-back period, GPU ms per step and per
  *                         dispatch label from timestamp queries)
  */
@@ -36,7 +36,7 @@ const genTokens = Number(flag('gen-tokens', '64'));
 const runs = Number(flag('runs', '3'));
 const splits = flag('splits', '');
 const profile = process.argv.includes('--profile');
-const batches = flag('steps-per-submit', '1').split(',').map(Number);
+const aheads = flag('ahead', '2').split(',').map(Number);
 
 const started = performance.now();
 const log = (message: string) =>
@@ -49,22 +49,22 @@ for (const name of presets) {
   const model = benchmarkModel(presetConfig(name), backend);
   await backend.sync();
   log(`${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters on the GPU`);
-  type Variant = { path: 'planned' | 'eager'; weights: WeightFormat; batch: number };
+  type Variant = { path: 'planned' | 'eager'; weights: WeightFormat; ahead: number };
   const variants = paths.flatMap((path): Variant[] =>
     path === 'planned'
-      ? formats.flatMap((weights) => batches.map((batch) => ({ path, weights, batch })))
-      : [{ path, weights: 'f32', batch: 1 }],
+      ? formats.flatMap((weights) => aheads.map((ahead) => ({ path, weights, ahead })))
+      : [{ path, weights: 'f32', ahead: 1 }],
   );
-  for (const { path, weights, batch } of variants) {
+  for (const { path, weights, ahead } of variants) {
     try {
-      log(`${name} ${path} ${weights}${batch > 1 ? ` ×${batch} per submit` : ''}: start`);
+      log(`${name} ${path} ${weights}${path === 'planned' ? `, ${ahead} ahead` : ''}: start`);
       const r = await benchmarkDecode(model, {
         promptTokens,
         genTokens,
         runs,
         path,
         planWeights: weights,
-        planStepsPerSubmit: batch,
+        planAhead: ahead,
         ...(splits ? { planSplits: Number(splits) } : {}),
         onRun: (run, result) => log(`  run ${run}: TTFT ${result.timeToFirstTokenMs.toFixed(1)} ms`),
       });
@@ -72,7 +72,7 @@ for (const name of presets) {
         model: name,
         path: r.path,
         weights: r.planWeights,
-        'steps/submit': batch,
+        ahead,
         'ms/token': Number(r.msPerToken.toFixed(3)),
         'tok/s': Number(r.decodeTokensPerSecond.toFixed(1)),
         'dispatches/token': r.dispatchesPerToken ?? '-',

@@ -51,11 +51,11 @@ export const benchCommand = defineCommand({
       description: 'tokens to generate per run',
     },
     runs: { type: 'integer', default: 3, valueName: 'N', description: 'timed runs' },
-    'steps-per-submit': {
+    ahead: {
       type: 'integer',
       valueName: 'N',
       description:
-        'planned webgpu step: greedy steps per submit (one submit and read-back per N tokens; default 1)',
+        'planned webgpu step: steps kept submitted ahead of the token read back (1 or 2; default 2)',
     },
     weights: {
       type: 'string',
@@ -96,7 +96,7 @@ export const benchCommand = defineCommand({
       genTokens: options['gen-tokens'],
       runs: options.runs,
       planWeights: (options.weights ?? 'auto') as 'auto' | 'f32' | 'f16' | 'bf16',
-      planStepsPerSubmit: options['steps-per-submit'] ?? 1,
+      ...(options.ahead !== undefined ? { planAhead: options.ahead } : {}),
       onRun: (r, run) => {
         if (!options.json)
           io.stderr.write(`run ${r + 1}: first token ${run.timeToFirstTokenMs.toFixed(1)} ms\n`);

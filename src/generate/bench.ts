@@ -2,7 +2,7 @@
  * Decoding benchmark: time to first token (prefill of the prompt into a fresh KV cache), prefill and
  * batch-1 greedy decode throughput (each run's decode time over its tokens; medians over runs), weight
  * bytes streamed per token and the bandwidth that implies. The same loop users run, timed from the
- * host with a read-back per token (per batch with several steps per submit).
+ * host with a read-back per token.
  */
 
 import type { Backend } from '../backend/backend.js';
@@ -29,8 +29,8 @@ export interface DecodeBenchOptions {
   planWeights?: WeightFormat | 'auto';
   /** Attention splits of the planned step (default: one per 64 positions). */
   planSplits?: number;
-  /** Greedy steps per submit on the planned path (DecoderOptions.planStepsPerSubmit); default 1. */
-  planStepsPerSubmit?: number;
+  /** Planned steps kept submitted ahead of the read-back (DecoderOptions.planAhead); default 2. */
+  planAhead?: number;
   onRun?: (run: number, result: DecodeRun) => void;
 }
 
@@ -122,9 +122,9 @@ async function plannedRun(
   plan: DecodePlan,
   prompt: number[],
   genTokens: number,
-  planStepsPerSubmit: number,
+  planAhead: number | undefined,
 ): Promise<DecodeRun> {
-  const decoder = decoderForPlan(plan, { planStepsPerSubmit }, new Rng(0));
+  const decoder = decoderForPlan(plan, planAhead === undefined ? {} : { planAhead }, new Rng(0));
   try {
     const start = performance.now();
     let token = await decoder.next(prompt, prompt);
@@ -190,8 +190,8 @@ export async function benchmarkDecode(
       planWeights = 'f32';
     }
   }
-  const batch = options.planStepsPerSubmit ?? 1;
-  const run = (p: number[], n: number) => (plan ? plannedRun(plan, p, n, batch) : oneRun(model, p, n));
+  const run = (p: number[], n: number) =>
+    plan ? plannedRun(plan, p, n, options.planAhead) : oneRun(model, p, n);
   const dispatchesPerToken = plan
     ? plan.dispatchesPerToken
     : await eagerDispatchesPerToken(model, prompt.slice(0, 4));
@@ -207,8 +207,8 @@ export async function benchmarkDecode(
     plan?.dispose();
   }
   const ttft = median(results.map((r) => r.timeToFirstTokenMs));
-  // Per run, the decode time over its tokens (the mean: batched steps return most tokens at once, so a
-  // median step would hide the batch's cost); the median of the runs.
+  // Per run, the decode time over its tokens (the mean: with steps submitted ahead, tokens can arrive
+  // unevenly, so a median step could hide cost); the median of the runs.
   const msPerToken = median(
     results.map((r) => r.decodeStepsMs.reduce((a, b) => a + b, 0) / Math.max(1, r.decodeStepsMs.length)),
   );

@@ -37,7 +37,6 @@ import { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
 import { argmax } from '../ops/index.js';
 import { scopeAsync } from '../tensor/tensor.js';
-import { BatchRunner, maxBatch } from './decode-plan-batch.js';
 import {
   bf16Exact,
   type DecodePlanOptions,
@@ -55,6 +54,8 @@ export { subgroupsUsable } from './decode-plan-options.js';
 
 /** Steps that may be in flight at once (each has its own token read-back buffer). */
 const stagingRing = 3;
+/** Steps a caller can keep submitted ahead of the one it reads back (the staging ring holds one more). */
+export const maxAhead = stagingRing - 1;
 const MAP_READ = 0x01;
 
 export class DecodePlan {
@@ -329,52 +330,6 @@ export class DecodePlan {
       () => undefined,
     );
     return submitted;
-  }
-
-  /**
-   * Greedy steps `n` at a time in one submit (one command buffer): between steps a 16-byte copy puts
-   * the next position into the step uniform, and each step's token is copied out, so the host pays one
-   * submit and one read-back for `n` tokens. The first step feeds `token` (default: the token already
-   * on the GPU). Resolves with the `n` tokens when they are read back; the plan then stands after them
-   * (`rewind` drops unwanted ones). Greedy plans only (no GPU sampler configured).
-   */
-  submitBatch(n: number, token?: number): Promise<{ tokens: Promise<number[]> }> {
-    const submitted = this.submitting.then(() => this.submitBatchNow(n, token));
-    this.submitting = submitted.then(
-      () => undefined,
-      () => undefined,
-    );
-    return submitted;
-  }
-
-  private batchRunner: BatchRunner | null = null;
-
-  private async submitBatchNow(n: number, token: number | undefined): Promise<{ tokens: Promise<number[]> }> {
-    if (this.sampledDispatches) throw new Error('batched steps are greedy only (the plan samples)');
-    const pos = this.cache.length;
-    if (!Number.isInteger(n) || n < 1 || n > maxBatch)
-      throw new Error(`a batch is 1 to ${maxBatch} steps, got ${n}`);
-    if (pos + n > this.capacity)
-      throw new Error(`the decode plan holds ${this.capacity} positions; ${pos + n} are needed`);
-    this.checkToken(token);
-    this.backend.runtime.flush(); // eager work encoded before these steps runs first
-    if (token !== undefined && token !== this.deviceToken)
-      this.device.queue.writeBuffer(this.recorder.tokens, 0, new Uint32Array([token]));
-    this.batchRunner ??= new BatchRunner(this.device, this.recorder);
-    const { tokens, dispatched } = await this.batchRunner.run(pos, n);
-    this.dispatchCount += dispatched;
-    this.cache.length = pos + n;
-    this.gpuHasToken = true;
-    this.deviceToken = null;
-    const serial = ++this.submitted;
-    const result = tokens.then((out) => {
-      if (serial === this.submitted) this.deviceToken = out[n - 1]!; // no later step has replaced it
-      this.backend.runtime.checkErrors();
-      return out;
-    });
-    // A batch submitted ahead may be dropped unread (the plan disposed under it): not an unhandled error.
-    result.catch(() => undefined);
-    return { tokens: result };
   }
 
   /** Throws unless `token` is undefined (then the GPU must hold one) or an id of the vocabulary. */

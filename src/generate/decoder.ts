@@ -13,8 +13,7 @@ import type { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
 import type { Rng } from '../tensor/random.js';
 import { scopeAsync } from '../tensor/tensor.js';
-import { DecodePlan, type DecodeStepResult } from './decode-plan.js';
-import { maxBatch } from './decode-plan-batch.js';
+import { DecodePlan, type DecodeStepResult, maxAhead } from './decode-plan.js';
 import { plannedPathReason } from './decode-support.js';
 import { isSampling, type SamplingOptions, selectToken } from './sampling.js';
 
@@ -45,10 +44,10 @@ export interface DecoderOptions extends SamplingOptions {
    */
   keepPlan?: boolean;
   /**
-   * Greedy decoding on the plan runs this many steps per submit (`DecodePlan.submitBatch`; tokens come
-   * in bursts, up to one batch computed past a stop). Default 1.
+   * Planned steps kept submitted ahead of the one being read back: 2 (default) or 1. Steps ahead that
+   * turn out unwanted (a stop, or another token fed) are dropped; results do not depend on it.
    */
-  planStepsPerSubmit?: number;
+  planAhead?: number;
 }
 
 class EagerDecoder implements TokenDecoder {
@@ -78,8 +77,13 @@ class EagerDecoder implements TokenDecoder {
   }
 }
 
-/** Steps the planned decoder keeps submitted ahead of the one it reads back (≤ the plan's staging ring − 1). */
-const plannedDepth = 2;
+/** Steps the planned decoder keeps submitted ahead of the one it reads back, by default (DecoderOptions.planAhead). */
+const defaultAhead = 2;
+
+function checkAhead(ahead: number): void {
+  if (!Number.isInteger(ahead) || ahead < 1 || ahead > maxAhead)
+    throw new Error(`planAhead must be an integer in [1, ${maxAhead}], got ${ahead}`);
+}
 
 /**
  * Decoding through the plan with steps submitted ahead: after submitting the step for token n it keeps
@@ -110,8 +114,10 @@ class PlannedDecoder implements TokenDecoder {
     readonly plan: DecodePlan,
     private readonly ownsPlan: boolean,
     private readonly sampling: { options: SamplingOptions; rng: Rng } | null = null,
-    private readonly depth = plannedDepth,
-  ) {}
+    private readonly depth = defaultAhead,
+  ) {
+    checkAhead(depth);
+  }
 
   private draw(): number | undefined {
     if (!this.sampling || !isSampling(this.sampling.options)) return undefined;
@@ -160,74 +166,6 @@ class PlannedDecoder implements TokenDecoder {
   }
 }
 
-/**
- * Greedy decoding through the plan `batch` steps per submit, one batch ahead: while the caller takes
- * the tokens of one batch, the next runs on the GPU (it starts from the last token, already there). A
- * caller feeding another token than the one returned drops what was computed past it (rewind).
- */
-class BatchedGreedyDecoder implements TokenDecoder {
-  readonly path = 'planned' as const;
-  readonly reason = null;
-  private prefilled = false;
-  /** Tokens computed and not yet returned, with the position of the first. */
-  private queue: number[] = [];
-  private queueStart = 0;
-  private ahead: { start: number; n: number; tokens: Promise<number[]> } | null = null;
-  private lastToken = -1;
-
-  constructor(
-    readonly plan: DecodePlan,
-    private readonly ownsPlan: boolean,
-    private readonly batch: number,
-  ) {
-    if (!Number.isInteger(batch) || batch < 1 || batch > maxBatch)
-      throw new Error(`planStepsPerSubmit must be an integer in [1, ${maxBatch}], got ${batch}`);
-  }
-
-  private async launch(token?: number): Promise<void> {
-    const start = this.plan.position;
-    const n = Math.min(this.batch, this.plan.capacity - start);
-    if (n < 1) return;
-    this.ahead = { start, n, tokens: (await this.plan.submitBatch(n, token)).tokens };
-  }
-
-  async next(input: readonly number[]): Promise<number> {
-    if (!this.prefilled) {
-      this.prefilled = true;
-      await this.plan.setSampling(null);
-      this.lastToken = (await this.plan.prefill(input)).token;
-      return this.lastToken;
-    }
-    if (input.length !== 1) throw new Error('after the prompt, the planned decoder takes one token per step');
-    if (input[0] !== this.lastToken) {
-      // Another token than ours: what was computed from ours is void.
-      const keep = this.queue.length ? this.queueStart : (this.ahead?.start ?? this.plan.position);
-      if (this.ahead) await this.ahead.tokens.catch(() => undefined);
-      this.ahead = null;
-      this.queue = [];
-      this.plan.rewind(keep);
-      await this.launch(input[0]);
-    } else if (!this.queue.length && !this.ahead) {
-      await this.launch(input[0]); // the first batch after the prompt: the token is on the host only
-    }
-    if (!this.queue.length) {
-      const batch = this.ahead;
-      if (!batch) throw new Error(`the decode plan holds ${this.plan.capacity} positions; all are used`);
-      this.queue = await batch.tokens;
-      this.queueStart = batch.start;
-      this.ahead = null;
-      await this.launch(); // the next batch runs while these are handed out
-    }
-    this.queueStart++;
-    this.lastToken = this.queue.shift()!;
-    return this.lastToken;
-  }
-
-  dispose(): void {
-    if (this.ownsPlan) this.plan.dispose();
-  }
-}
-
 /** A decoder for `capacity` positions (prompt plus generated tokens). */
 export async function createDecoder(
   model: Transformer,
@@ -238,6 +176,7 @@ export async function createDecoder(
   // Bad sampling options throw on either path (and before a plan is built).
   if (isSampling(options) || (options.repetitionPenalty ?? 1) !== 1)
     gpuSamplingParams(options, model.config.vocabSize);
+  checkAhead(options.planAhead ?? defaultAhead);
   const reason = options.decodePath === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
   if (reason !== null) return new EagerDecoder(model, capacity, options, rng, reason);
   const weights = options.planWeights ?? 'auto';
@@ -300,16 +239,15 @@ function leased(
  */
 export function decoderForPlan(
   plan: DecodePlan,
-  options: SamplingOptions & { planStepsPerSubmit?: number },
+  options: SamplingOptions & { planAhead?: number },
   rng: Rng,
   ownsPlan = false,
 ): TokenDecoder {
   const greedy = !isSampling(options) && (options.repetitionPenalty ?? 1) === 1;
-  const batch = options.planStepsPerSubmit ?? 1;
-  if (greedy && batch > 1) return new BatchedGreedyDecoder(plan, ownsPlan, batch);
-  if (greedy) return new PlannedDecoder(plan, ownsPlan);
+  const ahead = options.planAhead ?? defaultAhead;
+  if (greedy) return new PlannedDecoder(plan, ownsPlan, null, ahead);
   gpuSamplingParams(options, plan.model.config.vocabSize); // bad options throw here, before any work
-  return new PlannedDecoder(plan, ownsPlan, { options, rng });
+  return new PlannedDecoder(plan, ownsPlan, { options, rng }, ahead);
 }
 
 /** Dispatches `run` encodes on the model's webgpu runtime (null on other backends). */

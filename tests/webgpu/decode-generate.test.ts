@@ -29,18 +29,20 @@ const config = {
 };
 
 if (backend) {
-  test('greedy steps batched per submit give the ids of single steps and of the cpu, also when fed another token', async () => {
+  test('one or two steps submitted ahead give the cpu ids, also when fed another token or sampling', async () => {
     const { cpuModel, gpuModel } = modelPair(backend, config, 8);
     try {
       const prompt = [2, 4, 6, 8];
       const want = await generateAll(cpuModel, prompt, { maxNewTokens: 22 });
-      for (const planStepsPerSubmit of [2, 4, 16]) {
-        const got = await generateAll(gpuModel, prompt, { maxNewTokens: 22, planStepsPerSubmit });
-        assert.deepEqual(got.ids, want.ids, `${planStepsPerSubmit} steps per submit`);
+      for (const planAhead of [1, 2]) {
+        const got = await generateAll(gpuModel, prompt, { maxNewTokens: 22, planAhead });
+        assert.deepEqual(got.ids, want.ids, `${planAhead} ahead`);
       }
-      // A scripted run that overrides the model's token twice (mid-batch and at a batch boundary).
-      const script = async (batch: number) => {
-        const decoder = await createDecoder(gpuModel, 30, { planStepsPerSubmit: batch }, new Rng(0));
+      // A scripted run that overrides the model's token twice: the steps ahead computed from the
+      // model's own token are dropped and recomputed. Sampled runs must keep their draws in order.
+      const script = async (planAhead: number, sampling: object) => {
+        const options = { planAhead, ...sampling };
+        const decoder = await createDecoder(gpuModel, 30, options, new Rng(5));
         const out: number[] = [];
         try {
           let token = await decoder.next(prompt, prompt);
@@ -54,16 +56,11 @@ if (backend) {
         }
         return out;
       };
-      assert.deepEqual(await script(4), await script(1));
-      const plan = await DecodePlan.create(gpuModel, 8);
-      try {
-        await plan.prefill([1, 2]);
-        await assert.rejects(plan.submitBatch(17, 3), /1 to 16 steps/);
-        await assert.rejects(plan.submitBatch(7, 3), /holds 8 positions; 9 are needed/);
-        await assert.rejects(plan.submitBatch(2), /no token to feed/);
-      } finally {
-        plan.dispose();
+      for (const sampling of [{}, { temperature: 1.3, topK: 20 }]) {
+        const one = await script(1, sampling);
+        assert.deepEqual(await script(2, sampling), one, JSON.stringify(sampling));
       }
+      await assert.rejects(createDecoder(gpuModel, 30, { planAhead: 3 }, new Rng(0)), /planAhead must be/);
     } finally {
       gpuModel.dispose();
     }
