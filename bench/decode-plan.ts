@@ -10,13 +10,16 @@
  *          [--weights f32,f16,bf16]   (planned path: matvec weight storage; 16-bit halves the bytes)
  *          [--splits N]   (attention splits of the planned step; 1 drops the combine dispatch)
  *          [--ahead 1,2]   (planned steps kept submitted ahead of the read-back; a list compares them)
+ *          [--layers N]   (keep the first N layers of each preset: per-layer costs of shapes too big to hold
+ *                          whole, e.g. deepseek-v2-lite-like's MLA and MoE layers)
  *          [--profile]   (planned path: host ms per step, back-to-back period, GPU ms per step and per
  *                         dispatch label from timestamp queries)
  */
 
 import type { WeightFormat } from '../src/backend/webgpu/decode/half.js';
 import { initWebGPU } from '../src/backend/webgpu/index.js';
-import { presetConfig } from '../src/config/presets.js';
+import { defineConfig } from '../src/config/model-config.js';
+import { presetConfig, presets as presetTable } from '../src/config/presets.js';
 import { benchmarkDecode } from '../src/generate/bench.js';
 import { DecodePlan } from '../src/generate/decode-plan.js';
 import { benchmarkModel } from '../src/model/random-weights.js';
@@ -37,6 +40,7 @@ const runs = Number(flag('runs', '3'));
 const splits = flag('splits', '');
 const profile = process.argv.includes('--profile');
 const aheads = flag('ahead', '2').split(',').map(Number);
+const layers = flag('layers', '');
 
 const started = performance.now();
 const log = (message: string) =>
@@ -46,7 +50,10 @@ const backend = await initWebGPU();
 const device = backend.adapterInfo.description || backend.adapterInfo.device || backend.adapterInfo.vendor;
 const rows: Record<string, string | number>[] = [];
 for (const name of presets) {
-  const model = benchmarkModel(presetConfig(name), backend);
+  const config = layers
+    ? defineConfig({ ...structuredClone(presetTable[name]!.input), numLayers: Number(layers) })
+    : presetConfig(name);
+  const model = benchmarkModel(config, backend);
   await backend.sync();
   log(`${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters on the GPU`);
   type Variant = { path: 'planned' | 'eager'; weights: WeightFormat; ahead: number };
@@ -104,7 +111,7 @@ for (const name of presets) {
         }
       }
     } catch (error) {
-      console.error(`${name} ${path}: ${(error as Error).message}`);
+      console.error(`FAILED ${name} ${path}: ${(error as Error).message}`);
     }
   }
   model.dispose();

@@ -346,6 +346,27 @@ cases.push(
     },
   },
   {
+    name: 'MoE with rows of odd lengths (scalar expert loads): hidden 42, expert width 18, a shared expert',
+    config: {
+      vocabSize: 71,
+      hiddenSize: 42,
+      numLayers: 2,
+      numAttentionHeads: 3,
+      numKeyValueHeads: 1,
+      moe: {
+        numExperts: 5,
+        numExpertsPerToken: 3,
+        moeIntermediateSize: 18,
+        numSharedExperts: 1,
+        firstKDenseReplace: 0,
+        normTopkProb: true,
+        routedScalingFactor: 1,
+        scoringFunc: 'softmax',
+        correctionBias: false,
+      },
+    },
+  },
+  {
     name: 'head dim 128 (two output dims per invocation), GQA 2:1',
     config: { vocabSize: 80, hiddenSize: 256, numLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 1 },
   },

@@ -112,30 +112,69 @@ const laneTree = (v: string) => `red[lid] = ${v};
     workgroupBarrier();
   }`;
 
-/** Bindings: x, norm weight, route, stacked gate [E·I, d], stacked up [E·I, d], h [k·I]. */
+/** WGSL element type and per-row length of a matrix row of `n` floats: vec4 when n % 4 = 0. */
+function rowVectors(n: number): { type: string; count: number; dot: (a: string, b: string) => string } {
+  return n % 4 === 0
+    ? { type: 'vec4<f32>', count: n / 4, dot: (a, b) => `dot(${a}, ${b})` }
+    : { type: 'f32', count: n, dot: (a, b) => `(${a} * ${b})` };
+}
+
+/**
+ * A lane's constant-trip stride over `count` items (32 lanes a row): `body(q)` reads item q (clamped),
+ * its term is masked past the end. No branch in the loop, so the loads of many trips can be in flight.
+ */
+function laneStride(count: number, body: (q: string) => string): string {
+  const trips = Math.ceil(count / 32);
+  return `for (var t = 0u; t < ${trips}u; t++) {
+    let q0 = lane + t * 32u;
+    let q = min(q0, ${count - 1}u);
+    a += select(0.0, ${body('q')}, q0 < ${count}u);
+  }`;
+}
+
+/**
+ * Routed experts' gate/up with SiLU: one workgroup per (routed slot, block of 8 rows), 32 lanes a row
+ * over the normalised input in workgroup memory (vec4 loads where d % 4 = 0).
+ * Bindings: x, norm weight, route, stacked gate [E·I, d], stacked up [E·I, d], h [k·I].
+ */
 export function expertUpShader(d: number, inter: number, _k: number, eps: number, plusOne: boolean): string {
   const blocks = Math.ceil(inter / 8);
+  const row = rowVectors(d);
+  const xs4 = d % 4 === 0 ? 'xs4' : 'xs';
   return `@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> nw: array<f32>;
 @group(0) @binding(3) var<storage, read> route: array<f32>;
-@group(0) @binding(4) var<storage, read> wg: array<f32>;
-@group(0) @binding(5) var<storage, read> wu: array<f32>;
+@group(0) @binding(4) var<storage, read> wg: array<${row.type}>;
+@group(0) @binding(5) var<storage, read> wu: array<${row.type}>;
 @group(0) @binding(6) var<storage, read_write> h: array<f32>;
 var<workgroup> xs: array<f32, ${d}>;
+${d % 4 === 0 ? `var<workgroup> xs4: array<vec4<f32>, ${d / 4}>;` : ''}
 var<workgroup> red: array<f32, 256>;
 var<workgroup> gsum: array<f32, 8>;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   ${normPrologue(d, eps, plusOne)}
+  ${
+    d % 4 === 0
+      ? `for (var i = lid; i < ${d / 4}u; i += 256u) { xs4[i] = vec4<f32>(xs[4u * i], xs[4u * i + 1u], xs[4u * i + 2u], xs[4u * i + 3u]); }
+  workgroupBarrier();`
+      : ''
+  }
   let slot = wid.x / ${blocks}u;
   let e = bitcast<u32>(route[slot]);
   let r = (wid.x % ${blocks}u) * 8u + lid / 32u;
   let lane = lid % 32u;
   let live = r < ${inter}u;
-  let base = (e * ${inter}u + min(r, ${inter - 1}u)) * ${d}u;
+  let base = (e * ${inter}u + min(r, ${inter - 1}u)) * ${row.count}u;
   var ag = 0.0;
   var au = 0.0;
-  for (var i = lane; i < ${d}u; i += 32u) { ag += wg[base + i] * xs[i]; au += wu[base + i] * xs[i]; }
+  for (var t = 0u; t < ${Math.ceil(row.count / 32)}u; t++) {
+    let q0 = lane + t * 32u;
+    let q = min(q0, ${row.count - 1}u);
+    let m = select(0.0, 1.0, q0 < ${row.count}u);
+    ag += m * ${row.dot('wg[base + q]', `${xs4}[q]`)};
+    au += m * ${row.dot('wu[base + q]', `${xs4}[q]`)};
+  }
   ${laneTree('ag')}
   if (lane == 0u) { gsum[lid / 32u] = red[lid]; }
   workgroupBarrier();
@@ -148,47 +187,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 /**
+ * The routed experts' down projections, weighted by their routing weights, plus the shared experts'
+ * down projection, added to the residual: one row per 32 lanes, which stride over all k experts'
+ * inputs at once (k·I values, vec4 loads where I % 4 = 0), so the experts' loads overlap instead of
+ * running one expert after another.
  * Bindings: route, stacked down [E·d, I], h [k·I], x (residual, updated), then with shared experts
  * their down [d, Is] and hidden [Is].
  */
 export function expertDownShader(d: number, inter: number, k: number, sharedInter: number): string {
   const shared = sharedInter > 0;
+  const row = rowVectors(inter);
+  const srow = rowVectors(Math.max(1, sharedInter));
+  const per = row.count;
   return `@group(0) @binding(1) var<storage, read> route: array<f32>;
-@group(0) @binding(2) var<storage, read> wd: array<f32>;
-@group(0) @binding(3) var<storage, read> h: array<f32>;
+@group(0) @binding(2) var<storage, read> wd: array<${row.type}>;
+@group(0) @binding(3) var<storage, read> h: array<${row.type}>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
-${shared ? '@group(0) @binding(5) var<storage, read> wds: array<f32>;\n@group(0) @binding(6) var<storage, read> hs: array<f32>;' : ''}
+${
+  shared
+    ? `@group(0) @binding(5) var<storage, read> wds: array<${srow.type}>;
+@group(0) @binding(6) var<storage, read> hs: array<${srow.type}>;`
+    : ''
+}
 var<workgroup> red: array<f32, 256>;
-var<workgroup> part: array<f32, ${8 * (k + 1)}>;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x * 8u + lid / 32u;
   let lane = lid % 32u;
   let rc = min(row, ${d - 1}u);
-  for (var j = 0u; j < ${k}u; j++) {
-    let e = bitcast<u32>(route[j]);
-    let base = (e * ${d}u + rc) * ${inter}u;
-    var a = 0.0;
-    for (var i = lane; i < ${inter}u; i += 32u) { a += wd[base + i] * h[j * ${inter}u + i]; }
-    ${laneTree('a')}
-    if (lane == 0u) { part[(lid / 32u) * ${k + 1}u + j] = red[lid]; }
-    workgroupBarrier();
-  }
-  ${
-    shared
-      ? `var a = 0.0;
-  for (var i = lane; i < ${sharedInter}u; i += 32u) { a += wds[rc * ${sharedInter}u + i] * hs[i]; }
+  var a = 0.0;
+  ${laneStride(k * per, (q) => `route[${k}u + ${q} / ${per}u] * ${row.dot(`wd[(bitcast<u32>(route[${q} / ${per}u]) * ${d}u + rc) * ${per}u + ${q} % ${per}u]`, `h[${q}]`)}`)}
+  ${shared ? laneStride(srow.count, (q) => srow.dot(`wds[rc * ${srow.count}u + ${q}]`, `hs[${q}]`)) : ''}
   ${laneTree('a')}
-  if (lane == 0u) { part[(lid / 32u) * ${k + 1}u + ${k}u] = red[lid]; }
-  workgroupBarrier();`
-      : ''
-  }
   if (lane == 0u && row < ${d}u) {
-    let p = (lid / 32u) * ${k + 1}u;
-    var acc = 0.0;
-    for (var j = 0u; j < ${k}u; j++) { acc += part[p + j] * route[${k}u + j]; }
-    ${shared ? `acc += part[p + ${k}u];` : ''}
-    x[row] = x[row] + acc;
+    x[row] = x[row] + red[lid];
   }
 }`;
 }
