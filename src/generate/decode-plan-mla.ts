@@ -2,12 +2,15 @@
 /**
  * The attention half of a planned decode layer for multi-head latent attention (DeepSeek-V2/V3,
  * MiniCPM3), recorded into a StepRecorder: norm·[q_a | kv_a] (or [q | kv_a] without a query LoRA) →
- * q_a norm·q_b (with a query LoRA) → latent attention splits (absorbed W_UK, cache write) → combine ·
- * W_UV → o-proj (+ residual). 5 dispatches with a query LoRA, 4 without. The KV cache slot is the eager
+ * q_a norm·q_b (with a query LoRA) → absorbed queries (W_UK) → latent attention splits (cache write)
+ * → combine · W_UV → o-proj (+ residual). 6 dispatches with a query LoRA, 5 without. The KV cache slot is the eager
  * path's MLA layout: latent [1, capacity, r] and rotated shared key [1, capacity, ρ].
  */
 import {
   type MlaDecodeSpec,
+  mlaAbsorbGroups,
+  mlaAbsorbShader,
+  mlaCombineGroups,
   mlaCombineShader,
   mlaSplitShader,
 } from '../backend/webgpu/decode/attention-mla.js';
@@ -112,6 +115,8 @@ export function recordLatentAttention(rec: StepRecorder, args: LatentLayerArgs):
     kvaOffset: firstRows,
   };
   const kvB = bindParam(`${a}.kv_b_proj.weight`);
+  const absorbed = rec.storage(h * r);
+  rec.add(`layer ${slot} absorb q`, mlaAbsorbShader(spec), [q, kvB, absorbed], mlaAbsorbGroups(spec));
   rec.add(
     `layer ${slot} latent attention`,
     mlaSplitShader(spec),
@@ -121,7 +126,7 @@ export function recordLatentAttention(rec: StepRecorder, args: LatentLayerArgs):
       proj,
       args.rope.table,
       bindParam(`${a}.kv_a_layernorm.weight`),
-      kvB,
+      absorbed,
       bindTensor(latent),
       bindTensor(kPe),
       args.partials,
@@ -134,7 +139,7 @@ export function recordLatentAttention(rec: StepRecorder, args: LatentLayerArgs):
     `layer ${slot} latent combine·W_UV`,
     mlaCombineShader(spec),
     [rec.stepUniform, args.partials, kvB, args.attnOut],
-    h,
+    mlaCombineGroups(spec),
     1,
     0,
   );

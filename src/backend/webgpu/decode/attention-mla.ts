@@ -8,12 +8,12 @@
  *   o_lat = Σ_p softmax(s)_p c_p                  (r values)
  *   out_h = W_UV[h] o_lat                         (v values; W_UV = the next v rows)
  *
- * `mlaSplitShader`: one workgroup per (split of the positions, head): the new position's latent
- * (RMSNorm of kv_a's first r values with kv_a_layernorm) and rotated k_pe are computed in every
- * workgroup (the one holding the position writes them to the cache), q_pe is rotated and q_lat
- * absorbed, then the split's running max, sum and unnormalised o_lat go to the partials
- * [H, splits, r + 2]. `mlaCombineShader`: one workgroup per head merges the filled splits and applies
- * W_UV. Soft-caps and sliding windows are not planned for MLA (decode-support.ts).
+ * `mlaAbsorbShader` computes q_lat once per step. `mlaSplitShader`: one workgroup per (split of the
+ * positions, head): the new position's latent (RMSNorm of kv_a's first r values with kv_a_layernorm)
+ * and rotated k_pe are computed in every workgroup (the one holding the position writes them to the
+ * cache), q_pe is rotated, then the split's running max, sum and unnormalised o_lat go to the partials
+ * [H, splits, r + 2]. `mlaCombineShader`: one workgroup per (head, 8 rows of W_UV) merges the filled
+ * splits and applies those rows. Soft-caps and sliding windows are not planned for MLA (decode-support.ts).
  */
 import { scorePassEnd, stepUniformWGSL } from './attention-decode.js';
 import { wgslFloat } from './matvec-fused.js';
@@ -39,13 +39,49 @@ export interface MlaDecodeSpec {
 const threads = 64;
 const positionsPerPass = 16;
 
+/** Workgroups of the absorbed-query dispatch: one per (head, 256 latent dims). */
+export function mlaAbsorbGroups(spec: MlaDecodeSpec): number {
+  return spec.heads * Math.ceil(spec.rank / 256);
+}
+
+/**
+ * The absorbed, scaled queries q_lat[h][e] = scale · Σ_d q_nope[h][d] · W_UK[h][d][e] once per step,
+ * one invocation per (head, e): consecutive invocations read consecutive e of a W_UK row (coalesced),
+ * the n terms unrolled by 8 so that their loads overlap. (Computed inside every split workgroup of
+ * the attention kernel before, it made that kernel the layer's slowest.)
+ * Bindings: q, kv_b_proj weight, out [H, r].
+ */
+export function mlaAbsorbShader(spec: MlaDecodeSpec): string {
+  const { nope, rope, vHeadDim: v, rank: r, scale } = spec;
+  const blocks = Math.ceil(r / 256);
+  const unroll = nope % 8 === 0 ? 8 : 1;
+  const terms = Array.from(
+    { length: unroll },
+    (_, u) => `q[qb + d + ${u}u] * wkvb[wb + (d + ${u}u) * ${r}u]`,
+  ).join(' + ');
+  return `@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> wkvb: array<f32>;
+@group(0) @binding(3) var<storage, read_write> qabs: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let h = wid.x / ${blocks}u;
+  let e0 = (wid.x % ${blocks}u) * 256u + lid;
+  let e = min(e0, ${r - 1}u);
+  let qb = ${spec.qOffset}u + h * ${nope + rope}u;
+  let wb = h * ${(nope + v) * r}u + e;
+  var a = 0.0;
+  for (var d = 0u; d < ${nope}u; d += ${unroll}u) { a += ${terms}; }
+  if (e0 < ${r}u) { qabs[h * ${r}u + e] = a * ${wgslFloat(scale)}; }
+}`;
+}
+
 export function mlaChunk(spec: MlaDecodeSpec): number {
   return Math.ceil(spec.capacity / spec.splits);
 }
 
-/** Bindings: step, q, kva, rope table [capacity, ρ], kv_a_layernorm weight, kv_b_proj weight, latent cache, k_pe cache, partials. */
+/** Bindings: step, q, kva, rope table [capacity, ρ], kv_a_layernorm weight, absorbed queries [H, r], latent cache, k_pe cache, partials. */
 export function mlaSplitShader(spec: MlaDecodeSpec): string {
-  const { nope, rope, vHeadDim: v, rank: r, capacity, splits, scale } = spec;
+  const { nope, rope, rank: r, capacity, splits, scale } = spec;
   const half = rope / 2;
   const chunk = mlaChunk(spec);
   const passes = Math.ceil(chunk / positionsPerPass);
@@ -59,11 +95,10 @@ export function mlaSplitShader(spec: MlaDecodeSpec): string {
 @group(0) @binding(2) var<storage, read> kva: array<f32>;
 @group(0) @binding(3) var<storage, read> tab: array<f32>;
 @group(0) @binding(4) var<storage, read> lnw: array<f32>;
-@group(0) @binding(5) var<storage, read> wkvb: array<f32>;
+@group(0) @binding(5) var<storage, read> qabs: array<f32>;
 @group(0) @binding(6) var<storage, read_write> L: array<f32>;
 @group(0) @binding(7) var<storage, read_write> P: array<f32>;
 @group(0) @binding(8) var<storage, read_write> part: array<f32>;
-var<workgroup> qn: array<f32, ${nope}>;
 var<workgroup> ql: array<f32, ${r}>;
 var<workgroup> qr: array<f32, ${rope}>;
 var<workgroup> cn: array<f32, ${r}>;
@@ -93,7 +128,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let row = pos * ${rope}u;
   let qb = ${spec.qOffset}u + h * ${qStride}u;
   for (var e = lid; e < ${r}u; e += ${threads}u) { cn[e] = kva[${spec.kvaOffset}u + e]; }
-  for (var e = lid; e < ${nope}u; e += ${threads}u) { qn[e] = q[qb + e]; }
   for (var d = lid; d < ${rope}u; d += ${threads}u) {
     qr[d] = rotatedQ(qb + ${nope}u, d, row) * ${wgslFloat(scale)};
     kr[d] = rotatedK(${spec.kvaOffset + r}u, d, row);
@@ -105,10 +139,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();
   for (var e = lid; e < ${r}u; e += ${threads}u) {
     cn[e] = cn[e] * inv * lnw[e];
-    // Absorbed query (scaled): Σ_d q_nope[d] · W_UK[h][d][e].
-    var a = 0.0;
-    for (var d = 0u; d < ${nope}u; d++) { a += qn[d] * wkvb[(h * ${nope + v}u + d) * ${r}u + e]; }
-    ql[e] = a * ${wgslFloat(scale)};
+    ql[e] = qabs[h * ${r}u + e]; // absorbed and scaled by mlaAbsorbShader
   }
   workgroupBarrier();
   if (h == 0u && pos >= start && pos < start + n) {
@@ -150,22 +181,36 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
+/** Rows of W_UV one combine workgroup computes (32 lanes each). */
+export const mlaCombineRows = 8;
+
+/** Workgroups of the combine·W_UV dispatch: one per (head, block of 8 output rows). */
+export function mlaCombineGroups(spec: MlaDecodeSpec): number {
+  return spec.heads * Math.ceil(spec.vHeadDim / mlaCombineRows);
+}
+
 /**
- * One workgroup per head: merges the filled splits' latent outputs and applies W_UV:
+ * One workgroup per (head, block of 8 rows of W_UV): merges the head's filled splits' latent outputs
+ * into workgroup memory, then 32 lanes a row take W_UV's dot with it:
  * out[h·v + j] = Σ_e W_UV[h][j][e] · (Σ_s e^(m_s − M) acc_s[e] / Σ_s e^(m_s − M) l_s).
+ * (Each workgroup repeats the head's merge, ~splits·rank reads, so that the dots spread over many
+ * workgroups: one workgroup per head made it the slowest kernel of the layer.)
  * Bindings: step, partials, kv_b_proj weight, out [H·v].
  */
 export function mlaCombineShader(spec: MlaDecodeSpec): string {
   const { nope, vHeadDim: v, rank: r, splits } = spec;
   const chunk = mlaChunk(spec);
+  const blocks = Math.ceil(v / mlaCombineRows);
+  const trips = Math.ceil(r / 32);
   return `${stepUniformWGSL}
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read> wkvb: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 var<workgroup> ol: array<f32, ${r}>;
-@compute @workgroup_size(${threads})
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let h = wid.x;
+  let h = wid.x / ${blocks}u;
   let base = h * ${splits * (r + 2)}u;
   let filled = min((step.pos + ${chunk}u) / ${chunk}u, ${splits}u);
   var mx = -3.0e38;
@@ -175,7 +220,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let o = base + s * ${r + 2}u;
     l += exp(part[o] - mx) * part[o + 1u];
   }
-  for (var e = lid; e < ${r}u; e += ${threads}u) {
+  for (var e = lid; e < ${r}u; e += 256u) {
     var a = 0.0;
     for (var s = 0u; s < filled; s++) {
       let o = base + s * ${r + 2}u;
@@ -184,11 +229,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     ol[e] = a / l;
   }
   workgroupBarrier();
-  for (var j = lid; j < ${v}u; j += ${threads}u) {
-    let w = (h * ${nope + v}u + ${nope}u + j) * ${r}u;
-    var a = 0.0;
-    for (var e = 0u; e < ${r}u; e++) { a += wkvb[w + e] * ol[e]; }
-    out[h * ${v}u + j] = a;
+  let lane = lid % 32u;
+  let j = (wid.x % ${blocks}u) * ${mlaCombineRows}u + lid / 32u;
+  let w = (h * ${nope + v}u + ${nope}u + min(j, ${v - 1}u)) * ${r}u;
+  var a = 0.0;
+  for (var t = 0u; t < ${trips}u; t++) {
+    let e0 = lane + t * 32u;
+    let e = min(e0, ${r - 1}u);
+    a += select(0.0, wkvb[w + e] * ol[e], e0 < ${r}u);
   }
+  red[lid] = a;
+  workgroupBarrier();
+  for (var s = 16u; s > 0u; s >>= 1u) {
+    if (lane < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lane == 0u && j < ${v}u) { out[h * ${v}u + j] = red[lid]; }
 }`;
 }
