@@ -133,14 +133,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     kr[d] = rotatedK(${spec.kvaOffset + r}u, d, row);
   }
   workgroupBarrier();
+  // Sums over the latent as trees over the workgroup (a serial loop over r = 512 in every invocation
+  // was most of this kernel's time): Σc² for the latent norm, then the new position's own score.
   var ss = 0.0;
-  for (var e = 0u; e < ${r}u; e++) { ss += cn[e] * cn[e]; }
-  let inv = 1.0 / sqrt(ss / ${wgslFloat(r)} + ${wgslFloat(spec.latentEps)});
+  for (var e = lid; e < ${r}u; e += ${threads}u) { ss += cn[e] * cn[e]; }
+  red[lid] = ss;
   workgroupBarrier();
+  for (var s = ${threads / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let sumSq = red[0];
+  workgroupBarrier();
+  let inv = 1.0 / sqrt(sumSq / ${wgslFloat(r)} + ${wgslFloat(spec.latentEps)});
+  var own = 0.0;
   for (var e = lid; e < ${r}u; e += ${threads}u) {
     cn[e] = cn[e] * inv * lnw[e];
     ql[e] = qabs[h * ${r}u + e]; // absorbed and scaled by mlaAbsorbShader
+    own += ql[e] * cn[e];
   }
+  for (var d = lid; d < ${rope}u; d += ${threads}u) { own += qr[d] * kr[d]; }
+  red[lid] = own;
+  workgroupBarrier();
+  for (var s = ${threads / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let selfScore = red[0];
   workgroupBarrier();
   if (h == 0u && pos >= start && pos < start + n) {
     for (var e = lid; e < ${r}u; e += ${threads}u) { L[pos * ${r}u + e] = cn[e]; }
@@ -153,12 +172,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var s = 0.0;
     for (var e = lane; e < ${r}u; e += ${lanes}u) { s += ql[e] * L[p * ${r}u + e]; }
     for (var d = lane; d < ${rope}u; d += ${lanes}u) { s += qr[d] * P[p * ${rope}u + d]; }
-    ${scorePassEnd(
-      `for (var e = 0u; e < ${r}u; e++) { t += ql[e] * cn[e]; }
-        for (var d = 0u; d < ${rope}u; d++) { t += qr[d] * kr[d]; }`,
-      '',
-      '',
-    )}
+    ${scorePassEnd('t = selfScore;', '', '')}
   }
   var mx = -3.0e38;
   for (var i = 0u; i < ${passes * positionsPerPass}u; i++) { mx = max(mx, sc[i]); }
