@@ -59,10 +59,10 @@ export const benchCommand = defineCommand({
     },
     weights: {
       type: 'string',
-      choices: ['f32', 'f16', 'bf16'],
-      valueName: 'f32|f16|bf16',
+      choices: ['auto', 'f32', 'f16', 'bf16'],
+      valueName: 'auto|f32|f16|bf16',
       description:
-        'planned webgpu step: storage of the matvec weights (16-bit halves the bytes per token; default f32)',
+        'planned webgpu step: storage of the matvec weights (16-bit halves the bytes per token; default auto: bf16 where that is lossless, else f32)',
     },
     'decode-path': {
       type: 'string',
