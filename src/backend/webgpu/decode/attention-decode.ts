@@ -100,6 +100,21 @@ export function scorePassEnd(selfDot: string, transform: string, extraVisible: s
     workgroupBarrier();`;
 }
 
+/**
+ * WGSL: `out` = the sum over a workgroup of `invocations` (a power of two) of each one's `v`, as a
+ * tree in the workgroup array `red` (one slot per invocation); uniform control flow only.
+ */
+export function workgroupSum(v: string, out: string, invocations: number): string {
+  return `red[lid] = ${v};
+  workgroupBarrier();
+  for (var s = ${invocations / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let ${out} = red[0];
+  workgroupBarrier();`;
+}
+
 export const stepUniformWGSL = /* wgsl */ `struct Step { pos: u32, len: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> step: Step;`;
 
@@ -159,14 +174,7 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
   const kw = (i: string) => (spec.qkNormPlusOne ? `(kn[${kIndex(i)}] + 1.0)` : `kn[${kIndex(i)}]`);
   // Σx² of the normalised span: the head in workgroup memory, or the whole projection (every
   // invocation a strided share of the global q and k, then a tree over the workgroup).
-  const treeSum = (v: string, out: string) => `red[lid] = ${v};
-  workgroupBarrier();
-  for (var s = ${threads / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let ${out} = red[0];
-  workgroupBarrier();`;
+  const treeSum = (v: string, out: string) => workgroupSum(v, out, threads);
   const sums = projection
     ? `var pq = 0.0;
   var pk = 0.0;

@@ -15,7 +15,7 @@
  * [H, splits, r + 2]. `mlaCombineShader`: one workgroup per (head, 8 rows of W_UV) merges the filled
  * splits and applies those rows. Soft-caps and sliding windows are not planned for MLA (decode-support.ts).
  */
-import { scorePassEnd, stepUniformWGSL } from './attention-decode.js';
+import { scorePassEnd, stepUniformWGSL, workgroupSum } from './attention-decode.js';
 import { wgslFloat } from './matvec-fused.js';
 
 export interface MlaDecodeSpec {
@@ -38,16 +38,6 @@ export interface MlaDecodeSpec {
 
 const threads = 64;
 const positionsPerPass = 16;
-
-/** `out` = Σ over the workgroup's invocations of each one's `v` (a tree in workgroup memory `red`). */
-const workgroupSum = (v: string, out: string) => `red[lid] = ${v};
-  workgroupBarrier();
-  for (var s = ${threads / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let ${out} = red[0];
-  workgroupBarrier();`;
 
 /** Workgroups of the absorbed-query dispatch: one per (head, 256 latent dims). */
 export function mlaAbsorbGroups(spec: MlaDecodeSpec): number {
@@ -147,7 +137,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // was most of this kernel's time): Σc² for the latent norm, then the new position's own score.
   var ss = 0.0;
   for (var e = lid; e < ${r}u; e += ${threads}u) { ss += cn[e] * cn[e]; }
-  ${workgroupSum('ss', 'sumSq')}
+  ${workgroupSum('ss', 'sumSq', threads)}
   let inv = 1.0 / sqrt(sumSq / ${wgslFloat(r)} + ${wgslFloat(spec.latentEps)});
   var own = 0.0;
   for (var e = lid; e < ${r}u; e += ${threads}u) {
@@ -156,7 +146,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     own += ql[e] * cn[e];
   }
   for (var d = lid; d < ${rope}u; d += ${threads}u) { own += qr[d] * kr[d]; }
-  ${workgroupSum('own', 'selfScore')}
+  ${workgroupSum('own', 'selfScore', threads)}
   if (h == 0u && pos >= start && pos < start + n) {
     for (var e = lid; e < ${r}u; e += ${threads}u) { L[pos * ${r}u + e] = cn[e]; }
     for (var d = lid; d < ${rope}u; d += ${threads}u) { P[pos * ${rope}u + d] = kr[d]; }
