@@ -221,6 +221,18 @@ cases.push(
     splits: 3,
   },
   {
+    name: 'MLA with a latent rank of 30 (scalar latent cache reads, not vec4), 2 splits',
+    config: {
+      vocabSize: 70,
+      hiddenSize: 48,
+      numLayers: 2,
+      numAttentionHeads: 3,
+      headDim: 24,
+      mla: { qLoraRank: null, kvLoraRank: 30, qkNopeHeadDim: 16, qkRopeHeadDim: 8, vHeadDim: 12 },
+    },
+    splits: 2,
+  },
+  {
     name: 'MLA with a query LoRA and MiniCPM scales (embedding, residual, logit)',
     config: {
       vocabSize: 70,

@@ -87,6 +87,12 @@ export function mlaSplitShader(spec: MlaDecodeSpec): string {
   const passes = Math.ceil(chunk / positionsPerPass);
   const lanes = threads / positionsPerPass;
   const qStride = nope + rope;
+  // The latent cache as vec4s where r % 4 = 0: a quarter of the loads in the score pass (its dot over
+  // the rank is most of the kernel's time).
+  const vec = r % 4 === 0;
+  const rv = vec ? r / 4 : r;
+  const scoreTrips = Math.ceil(rv / lanes);
+  const latentAt = (index: string) => (vec ? `L[(${index}) / 4u][(${index}) % 4u]` : `L[${index}]`);
   const partner = spec.interleaved
     ? `let i = d / 2u; let other = d ^ 1u; let sign = select(1.0, -1.0, (d & 1u) == 0u);`
     : `let i = d % ${half}u; let other = select(d - ${half}u, d + ${half}u, d < ${half}u); let sign = select(1.0, -1.0, d < ${half}u);`;
@@ -96,7 +102,7 @@ export function mlaSplitShader(spec: MlaDecodeSpec): string {
 @group(0) @binding(3) var<storage, read> tab: array<f32>;
 @group(0) @binding(4) var<storage, read> lnw: array<f32>;
 @group(0) @binding(5) var<storage, read> qabs: array<f32>;
-@group(0) @binding(6) var<storage, read_write> L: array<f32>;
+@group(0) @binding(6) var<storage, read_write> L: array<${vec ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(7) var<storage, read_write> P: array<f32>;
 @group(0) @binding(8) var<storage, read_write> part: array<f32>;
 var<workgroup> ql: array<f32, ${r}>;
@@ -148,7 +154,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var d = lid; d < ${rope}u; d += ${threads}u) { own += qr[d] * kr[d]; }
   ${workgroupSum('own', 'selfScore', threads)}
   if (h == 0u && pos >= start && pos < start + n) {
-    for (var e = lid; e < ${r}u; e += ${threads}u) { L[pos * ${r}u + e] = cn[e]; }
+    ${
+      vec
+        ? `for (var e = lid; e < ${rv}u; e += ${threads}u) { L[pos * ${rv}u + e] = vec4<f32>(cn[4u * e], cn[4u * e + 1u], cn[4u * e + 2u], cn[4u * e + 3u]); }`
+        : `for (var e = lid; e < ${r}u; e += ${threads}u) { L[pos * ${r}u + e] = cn[e]; }`
+    }
     for (var d = lid; d < ${rope}u; d += ${threads}u) { P[pos * ${rope}u + d] = kr[d]; }
   }
   let lane = lid % ${lanes}u;
@@ -156,21 +166,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let i = ps * ${positionsPerPass}u + lid / ${lanes}u;
     let p = min(start + i, ${capacity - 1}u);
     var s = 0.0;
-    for (var e = lane; e < ${r}u; e += ${lanes}u) { s += ql[e] * L[p * ${r}u + e]; }
+    for (var t = 0u; t < ${scoreTrips}u; t++) {
+      let e0 = lane + t * ${lanes}u;
+      let e = min(e0, ${rv - 1}u);
+      ${
+        vec
+          ? `let term = dot(vec4<f32>(ql[4u * e], ql[4u * e + 1u], ql[4u * e + 2u], ql[4u * e + 3u]), L[p * ${rv}u + e]);`
+          : `let term = ql[e] * L[p * ${r}u + e];`
+      }
+      s += select(0.0, term, e0 < ${rv}u);
+    }
     for (var d = lane; d < ${rope}u; d += ${lanes}u) { s += qr[d] * P[p * ${rope}u + d]; }
     ${scorePassEnd('t = selfScore;', '', '')}
   }
   var mx = -3.0e38;
   for (var i = 0u; i < ${passes * positionsPerPass}u; i++) { mx = max(mx, sc[i]); }
+  workgroupBarrier();
+  // The weights e^(s − max) once, in place (masked positions give 0), for every invocation's P·C.
+  for (var i = lid; i < ${passes * positionsPerPass}u; i += ${threads}u) { sc[i] = exp(sc[i] - mx); }
+  workgroupBarrier();
   var total = 0.0;
-  for (var i = 0u; i < ${passes * positionsPerPass}u; i++) { total += exp(sc[i] - mx); }
+  for (var i = 0u; i < ${passes * positionsPerPass}u; i++) { total += sc[i]; }
   let ob = (h * ${splits}u + split) * ${r + 2}u;
   for (var e = lid; e < ${r}u; e += ${threads}u) {
     var a = 0.0;
     for (var i = 0u; i < ${passes * positionsPerPass}u; i++) {
       let p = start + i;
-      let c = select(L[min(p, ${capacity - 1}u) * ${r}u + e], cn[e], p == pos);
-      a += exp(sc[i] - mx) * c;
+      let c = select(${latentAt(`min(p, ${capacity - 1}u) * ${r}u + e`)}, cn[e], p == pos);
+      a += sc[i] * c;
     }
     part[ob + 2u + e] = a;
   }
