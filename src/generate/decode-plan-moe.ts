@@ -48,13 +48,18 @@ export function recordMoeFFN(rec: StepRecorder, args: MoeLayerArgs): void {
   const correction = moe.correctionBias ? [bind(`${mlp}.gate.e_score_correction_bias`)] : [];
   rec.add(`layer ${slot} route`, routeShader(moe), [logits, route, ...correction], 1);
 
-  const stack = (name: string) =>
-    rec.stack(Array.from({ length: E }, (_, e) => `${mlp}.experts.${e}.${name}.weight`));
+  const stack = (name: string, k: number) =>
+    rec.stackWeights(
+      Array.from({ length: E }, (_, e) => `${mlp}.experts.${e}.${name}.weight`),
+      k,
+    );
+  const gate = stack('gate_proj', d);
+  const up = stack('up_proj', d);
   const hidden = rec.storage(k * inter);
   rec.add(
     `layer ${slot} experts gate/up`,
-    expertUpShader(d, inter, k, c.norm.eps, c.norm.plusOne),
-    [x, bind(`${norm}.weight`), route, stack('gate_proj'), stack('up_proj'), hidden],
+    expertUpShader(d, inter, k, c.norm.eps, c.norm.plusOne, gate.format),
+    [x, bind(`${norm}.weight`), route, gate.buffer, up.buffer, hidden],
     k * Math.ceil(inter / 8),
   );
   const shared: (GPUBuffer | GPUBufferBinding)[] = [];
@@ -81,10 +86,11 @@ export function recordMoeFFN(rec: StepRecorder, args: MoeLayerArgs): void {
     );
     shared.push(bind(`${s}.down_proj.weight`), hs);
   }
+  const down = stack('down_proj', inter);
   rec.add(
     `layer ${slot} experts down+residual`,
-    expertDownShader(d, inter, k, sharedInter),
-    [route, stack('down_proj'), hidden, x, ...shared],
+    expertDownShader(d, inter, k, sharedInter, down.format),
+    [route, down.buffer, hidden, x, ...shared],
     Math.ceil(d / 8),
   );
 }

@@ -20,7 +20,7 @@ import {
   matvecOutputs,
   matvecRowsPerGroup,
 } from '../backend/webgpu/decode/matvec-fused.js';
-import { packBf16OnDevice } from '../backend/webgpu/decode/pack.js';
+import { packBf16OnDevice, packBf16StackOnDevice } from '../backend/webgpu/decode/pack.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
 import type { GpuStorage } from '../backend/webgpu/runtime.js';
 import { rotaryDim } from '../config/layer-plan.js';
@@ -137,6 +137,24 @@ export class StepRecorder {
   }
 
   /** @internal One buffer holding the given parameters back to back (MoE experts' stacked matrices). */
+  /**
+   * The matrices at `paths` (each with `k` columns) stacked along their rows for kernels that index
+   * them by a routed id: bf16 when the plan streams bf16 weights (packed on the device, one tensor at a
+   * time, so no float32 stack is made), else float32.
+   */
+  stackWeights(paths: readonly string[], k: number): { buffer: GPUBuffer; format: 'f32' | 'bf16' } {
+    if (this.weightFormat !== 'bf16' || this.formatFor(k) === 'f32')
+      return { buffer: this.stack(paths), format: 'f32' };
+    const sources = paths.map((path) => {
+      const t = this.param(path);
+      return { binding: StepRecorder.tensorBinding(t), elements: t.size };
+    });
+    const bytes = sources.reduce((n, s) => n + s.elements * 2, 0);
+    const buffer = this.buffer(Math.ceil(bytes / 16) * 16, STORAGE | COPY_DST);
+    packBf16StackOnDevice(this.backend.runtime, sources, buffer);
+    return { buffer, format: 'bf16' };
+  }
+
   stack(paths: readonly string[]): GPUBuffer {
     const tensors = paths.map((path) => this.param(path));
     const out = this.storage(tensors.reduce((n, t) => n + t.size, 0));

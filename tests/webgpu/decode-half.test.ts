@@ -53,8 +53,30 @@ test('bf16 conversion rounds to nearest even', () => {
 const backend = await requireWebGPU();
 
 if (backend) {
+  // packed: the matrices the plan keeps 16-bit copies of (q, k, v, o or their MLA names, gate, up per
+  // dense layer, and the head; down_proj's K = 44 stays f32). The MoE layer's stacked experts are
+  // packed too with bf16 (not counted here: they are stacks, not copies of one matrix).
   const shapes = [
-    { name: 'GQA', attention: { numAttentionHeads: 6, numKeyValueHeads: 2 } },
+    { name: 'GQA', attention: { numAttentionHeads: 6, numKeyValueHeads: 2 }, packed: 2 * 6 + 1 },
+    {
+      name: 'MoE (stacked experts packed with bf16)',
+      attention: {
+        numAttentionHeads: 6,
+        numKeyValueHeads: 2,
+        moe: {
+          numExperts: 4,
+          numExpertsPerToken: 2,
+          moeIntermediateSize: 24,
+          numSharedExperts: 1,
+          firstKDenseReplace: 1,
+          normTopkProb: true,
+          routedScalingFactor: 1,
+          scoringFunc: 'softmax' as const,
+          correctionBias: false,
+        },
+      },
+      packed: 6 + 4 + 1,
+    },
     {
       // q_a, kv_a, q_b and o are packed; kv_b (read by the latent attention kernels) stays f32.
       name: 'MLA',
@@ -63,6 +85,7 @@ if (backend) {
         headDim: 24,
         mla: { qLoraRank: 24, kvLoraRank: 32, qkNopeHeadDim: 16, qkRopeHeadDim: 8, vHeadDim: 16 },
       },
+      packed: 2 * 6 + 1,
     },
   ];
   for (const format of ['f16', 'bf16'] as const)
@@ -94,8 +117,7 @@ if (backend) {
         const expected = cpuGreedy(cpuModel, prompt, steps);
         const plan = await DecodePlan.create(gpuModel, prompt.length + steps, { weights: format });
         try {
-          // q, k, v, o (MLA: q_a, kv_a, q_b, o), gate, up per layer and the head; not down_proj.
-          assert.equal(plan.packedMatrices, 2 * 6 + 1);
+          assert.equal(plan.packedMatrices, shape.packed);
           await assertPlanMatchesCpu(plan, prompt, expected);
           // Without rounding on the cpu side the difference is the 16-bit rounding, far above 1e-4.
           const unrounded = cpuGreedy(pair.cpuModel, prompt, 1);

@@ -83,3 +83,11 @@ export function unpackWGSL(format: 'f16' | 'bf16'): string {
     ? 'fn unpack2(u: u32) -> vec2<f32> { return unpack2x16float(u); }'
     : 'fn unpack2(u: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(u << 16u), bitcast<f32>(u & 0xffff0000u)); }';
 }
+
+/** WGSL: unpack2 and dotPacked(w, x0, x1) = the dot of 8 packed 16-bit weights with two vec4 inputs. */
+export function packedDotWGSL(format: 'f16' | 'bf16'): string {
+  return `${unpackWGSL(format)}
+fn dotPacked(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
+  return dot(vec4<f32>(unpack2(w.x), unpack2(w.y)), x0) + dot(vec4<f32>(unpack2(w.z), unpack2(w.w)), x1);
+}`;
+}

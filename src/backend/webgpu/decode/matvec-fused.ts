@@ -80,7 +80,7 @@ export function combineWorkgroupBytes(combine: NonNullable<FusedMatvecSpec['comb
 }
 
 import { wgslMath } from '../kernels/wgsl-math.js';
-import { unpackWGSL, type WeightFormat } from './half.js';
+import { packedDotWGSL, type WeightFormat } from './half.js';
 
 /**
  * Lanes per row: the most of 128, 64 and 32 that keeps the dispatch at ≤ 512 workgroups with a stride
@@ -424,12 +424,7 @@ var<workgroup> ws: array<f32, ${pairs}>;`;
   if (lane == 0u && row < ${nOut}u) {
     ${epilogueCode}
   }`;
-  const unpack = packed
-    ? `${unpackWGSL(weights)}
-fn dotPacked(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
-  return dot(vec4<f32>(unpack2(w.x), unpack2(w.y)), x0) + dot(vec4<f32>(unpack2(w.z), unpack2(w.w)), x1);
-}`
-    : '';
+  const unpack = packed ? packedDotWGSL(weights) : '';
   const tanhHelper = `${spec.logitSoftcap ? tanhSafeWGSL : ''}${epilogue === 'act' && (spec.activation ?? 'gelu') === 'gelu' ? `alias T = f32;\n${wgslMath}` : ''}`;
   return `${sg ? 'enable subgroups;' : ''}
 ${tanhHelper}

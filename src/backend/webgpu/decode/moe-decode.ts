@@ -14,6 +14,7 @@
  * bit patterns) at [0, k), weights at [k, 2k).
  */
 import type { MoEConfig } from '../../../config/model-config.js';
+import { packedDotWGSL } from './half.js';
 import { wgslFloat } from './matvec-fused.js';
 
 /** One invocation routes (E is small); the others idle. */
@@ -112,11 +113,24 @@ const laneTree = (v: string) => `red[lid] = ${v};
     workgroupBarrier();
   }`;
 
-/** WGSL element type and per-row length of a matrix row of `n` floats: vec4 when n % 4 = 0. */
-function rowVectors(n: number): { type: string; count: number; dot: (a: string, b: string) => string } {
+/**
+ * How a kernel reads a weight row of `n` values: 8 packed bf16 per vec4<u32> (n % 8 = 0), vec4<f32>
+ * (n % 4 = 0) or scalars; `dot(w, i)` takes the row's item `i` against `x(j)`, the input's j-th vec4
+ * (or scalar).
+ */
+function rowVectors(
+  n: number,
+  format: 'f32' | 'bf16' = 'f32',
+): { type: string; count: number; dot: (w: string, i: string, x: (j: string) => string) => string } {
+  if (format === 'bf16')
+    return {
+      type: 'vec4<u32>',
+      count: n / 8,
+      dot: (w, i, x) => `dotPacked(${w}, ${x(`2u * ${i}`)}, ${x(`2u * ${i} + 1u`)})`,
+    };
   return n % 4 === 0
-    ? { type: 'vec4<f32>', count: n / 4, dot: (a, b) => `dot(${a}, ${b})` }
-    : { type: 'f32', count: n, dot: (a, b) => `(${a} * ${b})` };
+    ? { type: 'vec4<f32>', count: n / 4, dot: (w, i, x) => `dot(${w}, ${x(i)})` }
+    : { type: 'f32', count: n, dot: (w, i, x) => `(${w} * ${x(i)})` };
 }
 
 /**
@@ -137,11 +151,19 @@ function laneStride(count: number, body: (q: string) => string): string {
  * over the normalised input in workgroup memory (vec4 loads where d % 4 = 0).
  * Bindings: x, norm weight, route, stacked gate [E·I, d], stacked up [E·I, d], h [k·I].
  */
-export function expertUpShader(d: number, inter: number, _k: number, eps: number, plusOne: boolean): string {
+export function expertUpShader(
+  d: number,
+  inter: number,
+  _k: number,
+  eps: number,
+  plusOne: boolean,
+  format: 'f32' | 'bf16' = 'f32',
+): string {
   const blocks = Math.ceil(inter / 8);
-  const row = rowVectors(d);
+  const row = rowVectors(d, format);
   const xs4 = d % 4 === 0 ? 'xs4' : 'xs';
-  return `@group(0) @binding(1) var<storage, read> x: array<f32>;
+  return `${format === 'bf16' ? packedDotWGSL('bf16') : ''}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> nw: array<f32>;
 @group(0) @binding(3) var<storage, read> route: array<f32>;
 @group(0) @binding(4) var<storage, read> wg: array<${row.type}>;
@@ -172,8 +194,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let q0 = lane + t * 32u;
     let q = min(q0, ${row.count - 1}u);
     let m = select(0.0, 1.0, q0 < ${row.count}u);
-    ag += m * ${row.dot('wg[base + q]', `${xs4}[q]`)};
-    au += m * ${row.dot('wu[base + q]', `${xs4}[q]`)};
+    ag += m * ${row.dot('wg[base + q]', 'q', (j) => `${xs4}[${j}]`)};
+    au += m * ${row.dot('wu[base + q]', 'q', (j) => `${xs4}[${j}]`)};
   }
   ${laneTree('ag')}
   if (lane == 0u) { gsum[lid / 32u] = red[lid]; }
@@ -194,14 +216,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
  * Bindings: route, stacked down [E·d, I], h [k·I], x (residual, updated), then with shared experts
  * their down [d, Is] and hidden [Is].
  */
-export function expertDownShader(d: number, inter: number, k: number, sharedInter: number): string {
+export function expertDownShader(
+  d: number,
+  inter: number,
+  k: number,
+  sharedInter: number,
+  format: 'f32' | 'bf16' = 'f32',
+): string {
   const shared = sharedInter > 0;
-  const row = rowVectors(inter);
+  const row = rowVectors(inter, format);
+  // The routed hidden vector h [k·I]: vec4s where I % 4 = 0 (always when the weights are packed).
+  const hv = inter % 4 === 0 ? 'vec4<f32>' : 'f32';
   const srow = rowVectors(Math.max(1, sharedInter));
   const per = row.count;
-  return `@group(0) @binding(1) var<storage, read> route: array<f32>;
+  return `${format === 'bf16' ? packedDotWGSL('bf16') : ''}
+@group(0) @binding(1) var<storage, read> route: array<f32>;
 @group(0) @binding(2) var<storage, read> wd: array<${row.type}>;
-@group(0) @binding(3) var<storage, read> h: array<${row.type}>;
+@group(0) @binding(3) var<storage, read> h: array<${hv}>;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
 ${
   shared
@@ -216,8 +247,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let lane = lid % 32u;
   let rc = min(row, ${d - 1}u);
   var a = 0.0;
-  ${laneStride(k * per, (q) => `route[${k}u + ${q} / ${per}u] * ${row.dot(`wd[(bitcast<u32>(route[${q} / ${per}u]) * ${d}u + rc) * ${per}u + ${q} % ${per}u]`, `h[${q}]`)}`)}
-  ${shared ? laneStride(srow.count, (q) => srow.dot(`wds[rc * ${srow.count}u + ${q}]`, `hs[${q}]`)) : ''}
+  ${laneStride(k * per, (q) => `route[${k}u + ${q} / ${per}u] * ${row.dot(`wd[(bitcast<u32>(route[${q} / ${per}u]) * ${d}u + rc) * ${per}u + ${q} % ${per}u]`, q, (j) => `h[${j}]`)}`)}
+  ${shared ? laneStride(srow.count, (q) => srow.dot(`wds[rc * ${srow.count}u + ${q}]`, q, (j) => `hs[${j}]`)) : ''}
   ${laneTree('a')}
   if (lane == 0u && row < ${d}u) {
     x[row] = x[row] + red[lid];

@@ -99,6 +99,37 @@ export function packBf16OnDevice(
   return out;
 }
 
+/**
+ * One bf16 copy of several float32 tensors back to back in `dst` (the stacked experts of a MoE layer):
+ * each is packed into a temporary and copied to its place, so no float32 stack is ever made.
+ */
+export function packBf16StackOnDevice(
+  runtime: GpuRuntime,
+  sources: readonly { binding: GPUBufferBinding; elements: number }[],
+  dst: GPUBuffer,
+): void {
+  runtime.flush();
+  const device = runtime.device;
+  const encoder = device.createCommandEncoder();
+  const temporaries: GPUBuffer[] = [];
+  let offset = 0;
+  for (const { binding, elements } of sources) {
+    if (elements % 2 !== 0) throw new Error('16-bit packing needs an even number of values');
+    const packed = device.createBuffer({
+      size: Math.ceil((elements * 2) / 4) * 4,
+      usage: STORAGE | COPY_SRC,
+    });
+    temporaries.push(packed);
+    run(runtime, packShader, binding, packed, elements / 2, encoder, temporaries);
+    encoder.copyBufferToBuffer(packed, 0, dst, offset, elements * 2);
+    offset += elements * 2;
+  }
+  device.queue.submit([encoder.finish()]);
+  void device.queue.onSubmittedWorkDone().then(() => {
+    for (const t of temporaries) t.destroy();
+  });
+}
+
 /** Whether every value of the float32 tensors is exactly a bfloat16 (low 16 bits zero). */
 export async function bf16ExactOnDevice(
   runtime: GpuRuntime,
