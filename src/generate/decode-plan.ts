@@ -155,6 +155,7 @@ export class DecodePlan {
       if (exact) weights = 'bf16';
     }
     const plan = new DecodePlan(model, backend, capacity, weights, subgroups);
+    plan.device.pushErrorScope('out-of-memory');
     plan.device.pushErrorScope('validation');
     let failure: unknown = null;
     try {
@@ -168,9 +169,18 @@ export class DecodePlan {
       failure = e; // the error scope is popped either way
     }
     const error = await plan.device.popErrorScope();
-    if (failure || error) {
+    const memory = await plan.device.popErrorScope();
+    if (failure || error || memory) {
       plan.dispose();
-      throw failure ?? new Error(`building the decode plan failed: ${error!.message}`);
+      // Out of memory first: the buffers it left invalid make the validation errors that follow.
+      if (memory)
+        throw new Error(
+          `the decode plan does not fit in GPU memory (${memory.message || 'out of memory'}): its KV cache, activations and 16-bit weight copies come on top of the model`,
+        );
+      if (failure instanceof Error && failure.message) throw failure;
+      const why =
+        error?.message || (failure instanceof Error ? failure.name : String(failure)) || 'no reason given';
+      throw new Error(`building the decode plan failed: ${why}`);
     }
     return plan;
   }
