@@ -136,7 +136,6 @@ export class StepRecorder {
     return out;
   }
 
-  /** @internal One buffer holding the given parameters back to back (MoE experts' stacked matrices). */
   /**
    * The matrices at `paths` (each with `k` columns) stacked along their rows for kernels that index
    * them by a routed id: bf16 when the plan streams bf16 weights (packed on the device, one tensor at a
@@ -155,6 +154,7 @@ export class StepRecorder {
     return { buffer, format: 'bf16' };
   }
 
+  /** @internal One buffer holding the given parameters back to back (MoE experts' stacked matrices). */
   stack(paths: readonly string[]): GPUBuffer {
     const tensors = paths.map((path) => this.param(path));
     const out = this.storage(tensors.reduce((n, t) => n + t.size, 0));

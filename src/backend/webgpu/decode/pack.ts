@@ -75,6 +75,33 @@ function run(
 }
 
 /**
+ * Packs each source into a buffer from `allocate` in one submit; `place` may then copy the packed
+ * bytes on (in the same encoder). Buffers listed in `temporaries` are destroyed once the work is done.
+ */
+function packEach(
+  runtime: GpuRuntime,
+  sources: readonly { binding: GPUBufferBinding; elements: number }[],
+  allocate: (bytes: number, temporaries: GPUBuffer[]) => GPUBuffer,
+  place?: (encoder: GPUCommandEncoder, packed: GPUBuffer, bytes: number) => void,
+): GPUBuffer[] {
+  runtime.flush(); // the tensors' pending writes come first
+  const encoder = runtime.device.createCommandEncoder();
+  const temporaries: GPUBuffer[] = [];
+  const out = sources.map(({ binding, elements }) => {
+    if (elements % 2 !== 0) throw new Error('16-bit packing needs an even number of values');
+    const dst = allocate(elements * 2, temporaries);
+    run(runtime, packShader, binding, dst, elements / 2, encoder, temporaries);
+    place?.(encoder, dst, elements * 2);
+    return dst;
+  });
+  runtime.device.queue.submit([encoder.finish()]);
+  void runtime.device.queue.onSubmittedWorkDone().then(() => {
+    for (const t of temporaries) t.destroy();
+  });
+  return out;
+}
+
+/**
  * bf16 copies of float32 tensors (each `elements` long, even), made on the device; `allocate` gives
  * the destination buffers (the caller owns them).
  */
@@ -83,20 +110,7 @@ export function packBf16OnDevice(
   sources: readonly { binding: GPUBufferBinding; elements: number }[],
   allocate: (bytes: number, usage: number) => GPUBuffer,
 ): GPUBuffer[] {
-  runtime.flush(); // the tensors' pending writes come first
-  const encoder = runtime.device.createCommandEncoder();
-  const temporaries: GPUBuffer[] = [];
-  const out = sources.map(({ binding, elements }) => {
-    if (elements % 2 !== 0) throw new Error('16-bit packing needs an even number of values');
-    const dst = allocate(elements * 2, STORAGE | COPY_DST | COPY_SRC);
-    run(runtime, packShader, binding, dst, elements / 2, encoder, temporaries);
-    return dst;
-  });
-  runtime.device.queue.submit([encoder.finish()]);
-  void runtime.device.queue.onSubmittedWorkDone().then(() => {
-    for (const t of temporaries) t.destroy();
-  });
-  return out;
+  return packEach(runtime, sources, (bytes) => allocate(bytes, STORAGE | COPY_DST | COPY_SRC));
 }
 
 /**
@@ -108,26 +122,20 @@ export function packBf16StackOnDevice(
   sources: readonly { binding: GPUBufferBinding; elements: number }[],
   dst: GPUBuffer,
 ): void {
-  runtime.flush();
-  const device = runtime.device;
-  const encoder = device.createCommandEncoder();
-  const temporaries: GPUBuffer[] = [];
   let offset = 0;
-  for (const { binding, elements } of sources) {
-    if (elements % 2 !== 0) throw new Error('16-bit packing needs an even number of values');
-    const packed = device.createBuffer({
-      size: Math.ceil((elements * 2) / 4) * 4,
-      usage: STORAGE | COPY_SRC,
-    });
-    temporaries.push(packed);
-    run(runtime, packShader, binding, packed, elements / 2, encoder, temporaries);
-    encoder.copyBufferToBuffer(packed, 0, dst, offset, elements * 2);
-    offset += elements * 2;
-  }
-  device.queue.submit([encoder.finish()]);
-  void device.queue.onSubmittedWorkDone().then(() => {
-    for (const t of temporaries) t.destroy();
-  });
+  packEach(
+    runtime,
+    sources,
+    (bytes, temporaries) => {
+      const packed = runtime.device.createBuffer({ size: bytes, usage: STORAGE | COPY_SRC });
+      temporaries.push(packed);
+      return packed;
+    },
+    (encoder, packed, bytes) => {
+      encoder.copyBufferToBuffer(packed, 0, dst, offset, bytes);
+      offset += bytes;
+    },
+  );
 }
 
 /** Whether every value of the float32 tensors is exactly a bfloat16 (low 16 bits zero). */
