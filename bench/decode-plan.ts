@@ -50,10 +50,11 @@ const backend = await initWebGPU();
 const device = backend.adapterInfo.description || backend.adapterInfo.device || backend.adapterInfo.vendor;
 const rows: Record<string, string | number>[] = [];
 for (const name of presets) {
-  const config = layers
+  const config = presetConfig(name); // an unknown name throws here, listing the presets
+  const kept = layers
     ? defineConfig({ ...structuredClone(presetTable[name]!.input), numLayers: Number(layers) })
-    : presetConfig(name);
-  const model = benchmarkModel(config, backend);
+    : config;
+  const model = benchmarkModel(kept, backend);
   await backend.sync();
   log(`${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters on the GPU`);
   type Variant = { path: 'planned' | 'eager'; weights: WeightFormat; ahead: number };

@@ -5,9 +5,10 @@
  * weight matrices stacked along the output (q/k/v, or gate/up paired per row), an optional bias and
  * one epilogue: store, residual add (out += W·x), SiLU(gate)·up, or logits plus a per-workgroup argmax.
  *
- * Layout: W [N, K] row-major (the nn.Linear weight); 8 (or 4) rows per 256-thread workgroup, 32 (64) lanes per row
- * striding over K with vec4 loads when K % 4 = 0; lane sums reduced through workgroup memory. Every
- * size is a WGSL constant (one shader per shape), so the dispatch needs no parameter block.
+ * Layout: W [N, K] row-major (the nn.Linear weight); 256-thread workgroups of 32, 64 or 128 lanes per
+ * row (`matvecLanes`) striding over K with vec4 loads when K % 4 = 0; lane sums reduced through
+ * workgroup memory. Every size is a WGSL constant (one shader per shape), so the dispatch needs no
+ * parameter block.
  */
 
 export type MatvecEpilogue = 'store' | 'residual' | 'siluMul' | 'argmax' | 'act';
@@ -162,7 +163,7 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   const elem = vec ? 'vec4<f32>' : 'f32';
   const kv = vec ? k / 4 : k;
   // Packed: one vec4<u32> holds the weights of two input vec4s (index i over K / 8).
-  const kw = packed ? k / 8 : kv;
+  const kw = vectorsPerRow(spec);
   const nOut = matvecOutputs(spec);
   const combine = spec.combine;
   if (combine && (normEps !== null || combine.heads * combine.headDim !== k))
