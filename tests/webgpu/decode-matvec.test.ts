@@ -222,6 +222,105 @@ if (backend) {
       assert.equal(partials[2 * best + 1], 7);
     });
 
+  // The o-projection with the attention combine in its prologue: partials [H, splits, hd + 2] of
+  // which only the filled splits count (the unfilled ones hold large stale values that must weigh 0),
+  // a bias and a residual add. Widths on both sides of the register prefetch of the split outputs
+  // (≤ 64 values an invocation) and of the weights (≤ 8 strides a lane).
+  for (const [heads, splits, weights] of [
+    [6, 4, 'bf16'], // split outputs and weights prefetched
+    [32, 12, 'bf16'], // 96 split values an invocation: read after the merge weights; weights prefetched
+    [32, 3, 'f32'], // 16 weight strides a lane: the strided loop
+  ] as const)
+    test(`combine prologue · matvec equals the host: ${heads} heads, ${splits} splits, ${weights}`, async () => {
+      const device = backend!.runtime.device;
+      const rng = new Rng(heads * splits);
+      const hd = 64;
+      const k = heads * hd;
+      const chunk = 16;
+      const pos = chunk * (splits - 1) - 3; // the last split is unfilled
+      const filled = Math.min(Math.floor((pos + chunk) / chunk), splits);
+      assert.ok(filled < splits);
+      const rows = 40;
+      const spec: FusedMatvecSpec = {
+        k,
+        sources: [rows],
+        normEps: null,
+        bias: true,
+        epilogue: 'residual',
+        weights,
+        combine: { heads, headDim: hd, splits, chunk },
+      };
+      const part = new Float32Array(heads * splits * (hd + 2));
+      const x = new Float64Array(k);
+      for (let h = 0; h < heads; h++) {
+        const ms: number[] = [];
+        for (let s = 0; s < splits; s++) {
+          const o = (h * splits + s) * (hd + 2);
+          part[o] = s < filled ? rng.uniform() * 4 - 2 : 50;
+          part[o + 1] = 1 + rng.uniform() * 8;
+          for (let d = 0; d < hd; d++) part[o + 2 + d] = rng.uniform() * 2 - 1;
+          if (s < filled) ms.push(part[o]!);
+        }
+        const big = Math.max(...ms);
+        let l = 0;
+        for (let s = 0; s < filled; s++) {
+          const o = (h * splits + s) * (hd + 2);
+          l += Math.exp(part[o]! - big) * part[o + 1]!;
+          for (let d = 0; d < hd; d++) x[h * hd + d] += Math.exp(part[o]! - big) * part[o + 2 + d]!;
+        }
+        for (let d = 0; d < hd; d++) x[h * hd + d] /= l;
+      }
+      const w = randoms(rng, rows * k);
+      const seen = weights === 'bf16' ? roundToHalf(w, 'bf16') : w;
+      const bias = randoms(rng, rows);
+      const start = randoms(rng, rows);
+      const buffer = (data: ArrayBufferView, usage = STORAGE) => {
+        const b = device.createBuffer({
+          size: Math.ceil(data.byteLength / 16) * 16,
+          usage: usage | COPY_DST,
+        });
+        device.queue.writeBuffer(b, 0, data as unknown as ArrayBuffer);
+        return b;
+      };
+      const out = buffer(start, STORAGE | COPY_SRC);
+      const resources = [
+        buffer(new Uint32Array([pos, pos + 1, 0, 0]), 0x40),
+        buffer(part),
+        buffer(weights === 'bf16' ? packHalves(w, 'bf16') : w),
+        buffer(bias),
+        out,
+      ];
+      const pipeline = device.createComputePipeline({
+        layout: 'auto',
+        compute: { module: device.createShaderModule({ code: fusedMatvecShader(spec) }), entryPoint: 'main' },
+      });
+      const group = device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: resources.map((b, i) => ({ binding: i, resource: { buffer: b } })),
+      });
+      const read = device.createBuffer({ size: out.size, usage: MAP_READ | COPY_DST });
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(Math.ceil(rows / matvecRowsPerGroup(spec)));
+      pass.end();
+      encoder.copyBufferToBuffer(out, 0, read, 0, out.size);
+      device.queue.submit([encoder.finish()]);
+      await read.mapAsync(MAP_READ);
+      const got = new Float32Array(read.getMappedRange().slice(0, rows * 4));
+      read.unmap();
+      for (let r = 0; r < rows; r++) {
+        let want = start[r]! + bias[r]!;
+        for (let i = 0; i < k; i++) want += seen[r * k + i]! * x[i]!;
+        assert.ok(
+          Math.abs(got[r]! - want) <= 1e-5 * Math.sqrt(k) * (1 + Math.abs(want)),
+          `row ${r}: ${got[r]} vs ${want}`,
+        );
+      }
+      for (const b of [...resources, read]) b.destroy();
+    });
+
   test('default lanes: the most of 128/64/32 within 512 workgroups; 32 for gate/up, argmax, combine', () => {
     const spec = (k: number, rows: number, epilogue: FusedMatvecSpec['epilogue'] = 'residual') =>
       ({ k, sources: [rows], normEps: null, bias: false, epilogue, weights: 'bf16' }) as const;

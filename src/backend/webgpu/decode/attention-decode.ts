@@ -156,6 +156,25 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
         s += dot(vec4<f32>(qs[c], qs[c + 1u], qs[c + 2u], qs[c + 3u]), K4[(kb + c) / 4u]);
       }`;
   const accs = Array.from({ length: dimsPerThread }, (_, j) => j);
+  // The first pass's keys and values do not depend on q: they are loaded at the kernel's start, in
+  // the same memory round trip as q, k and the RoPE table (with one pass per split, the common case
+  // for short contexts, every load of the kernel is then in flight at once).
+  const prefetchK = vec && Number.isInteger(quarter);
+  const kPre = prefetchK
+    ? `let kb0 = kvBase + min(start + lid / ${lanes}u, ${capacity - 1}u) * ${hd}u;
+  ${Array.from({ length: quarter }, (_, j) => `let kp${j} = K4[(kb0 + (lane + ${j * lanes}u) * 4u) / 4u];`).join('\n  ')}`
+    : '';
+  const vPre = Array.from({ length: positionsPerPass }, (_, t) =>
+    accs
+      .map((j) => `let vp${t}_${j} = V[kvBase + min(start + ${t}u, ${capacity - 1}u) * ${hd}u + d${j}];`)
+      .join(' '),
+  ).join('\n  ');
+  const dims = accs
+    .map(
+      (j) =>
+        `let d${j} = ${(j + 1) * threads <= hd ? `lid + ${j * threads}u` : `min(lid + ${j * threads}u, ${hd - 1}u)`};`,
+    )
+    .join('\n  ');
   const norm = spec.qkNormEps ?? null;
   const window = spec.window ?? null;
   const projection = spec.qkNormScope === 'projection';
@@ -245,6 +264,20 @@ ${accs
   )
   .join('\n')}
   workgroupBarrier();`;
+  const passEnd = scorePassEnd(
+    `for (var d = 0u; d < ${hd}u; d++) { t += qs[d] * kc[d]; }`,
+    cap === null ? '' : `t = ${wgslFloat(cap)} * tanhSafe(t / ${wgslFloat(cap)});`,
+    window === null ? '' : ' && start + i2 >= lo',
+  );
+  const q4 = (c: string) => `vec4<f32>(qs[${c}], qs[${c} + 1u], qs[${c} + 2u], qs[${c} + 3u])`;
+  const firstPass = prefetchK
+    ? `{
+    let ps = 0u;
+    var s = 0.0;
+    ${Array.from({ length: quarter }, (_, j) => `s += dot(${q4(`(lane + ${j * lanes}u) * 4u`)}, kp${j});`).join('\n    ')}
+    ${passEnd}
+  }`
+    : '';
   return `${stepUniformWGSL}
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read> tab: array<f32>;
@@ -292,8 +325,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }`
   }
   let row = pos * ${rotaryDim}u;
-  ${prologue}
   let kvBase = g * ${capacity * hd}u;
+  let lane = lid % ${lanes}u;
+  ${dims}
+  ${kPre}
+  ${vPre}
+  ${prologue}
   if (pos >= start && pos < start + n && h % ${rep}u == 0u) {
     // The split holding the new position writes its key and value to the cache (read by later steps).
     for (var d = lid; d < ${hd}u; d += ${threads}u) {
@@ -301,19 +338,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       V[kvBase + pos * ${hd}u + d] = qkv[${vOff}u + g * ${hd}u + d];
     }
   }
-  let lane = lid % ${lanes}u;
-  for (var ps = 0u; ps < ${passes}u; ps++) {
+  ${firstPass}
+  for (var ps = ${prefetchK ? 1 : 0}u; ps < ${passes}u; ps++) {
     let i = ps * ${positionsPerPass}u + lid / ${lanes}u;
     // Positions past the split (or the cache) are clamped and their scores masked below: the loads
     // need no branch. The new position's score is taken from q·k in workgroup memory.
     let kb = kvBase + min(start + i, ${capacity - 1}u) * ${hd}u;
     var s = 0.0;
     ${laneDot}
-    ${scorePassEnd(
-      `for (var d = 0u; d < ${hd}u; d++) { t += qs[d] * kc[d]; }`,
-      cap === null ? '' : `t = ${wgslFloat(cap)} * tanhSafe(t / ${wgslFloat(cap)});`,
-      window === null ? '' : ' && start + i2 >= lo',
-    )}
+    ${passEnd}
   }
   // Max over the chunk's scores as a 4-way tree per step (shorter dependency chain).
   var mx = -3.0e38;
@@ -324,27 +357,42 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 ${accs
   .map(
     (j) => `  var a${j} = 0.0;
-  let d${j} = ${(j + 1) * threads <= hd ? `lid + ${j * threads}u` : `min(lid + ${j * threads}u, ${hd - 1}u)`};
   let vn${j} = qkv[${vOff}u + g * ${hd}u + d${j}];`,
   )
   .join('\n')}
   // P·V 16 positions at a time, written out so that the 16 value loads are in flight together (a
   // rolled loop leaves it to the compiler, which unrolls short chunks but not long ones). Masked
   // positions have e = exp(-3e38 - mx) = 0; every load is clamped into the cache, so no branch.
-  for (var ps = 0u; ps < ${passes}u; ps++) {
+${[0, 1]
+  .map((pass) => {
+    const body = Array.from({ length: positionsPerPass }, (_, t) => {
+      const lines = [
+        `    let e${t} = exp(sc[i0 + ${t}u] - mx);`,
+        `    let p${t} = start + i0 + ${t}u;`,
+        ...(pass === 0 ? [] : [`    let vb${t} = kvBase + min(p${t}, ${capacity - 1}u) * ${hd}u;`]),
+        ...accs.map(
+          (j) =>
+            `    let v${t}_${j} = select(${pass === 0 ? `vp${t}_${j}` : `V[vb${t} + d${j}]`}, vn${j}, p${t} == pos);`,
+        ),
+      ];
+      return lines.join('\n');
+    }).join('\n');
+    const sums = `    total += ${Array.from({ length: positionsPerPass }, (_, t) => `e${t}`).join(' + ')};
+${accs.map((j) => `    a${j} += ${Array.from({ length: positionsPerPass }, (_, t) => `e${t} * v${t}_${j}`).join(' + ')};`).join('\n')}`;
+    // Pass 0 from the values loaded at the start; the others load theirs.
+    return pass === 0
+      ? `  {
+    let i0 = 0u;
+${body}
+${sums}
+  }`
+      : `  for (var ps = 1u; ps < ${passes}u; ps++) {
     let i0 = ps * ${positionsPerPass}u;
-${Array.from({ length: positionsPerPass }, (_, t) => {
-  const lines = [
-    `    let e${t} = exp(sc[i0 + ${t}u] - mx);`,
-    `    let p${t} = start + i0 + ${t}u;`,
-    `    let vb${t} = kvBase + min(p${t}, ${capacity - 1}u) * ${hd}u;`,
-    ...accs.map((j) => `    let v${t}_${j} = select(V[vb${t} + d${j}], vn${j}, p${t} == pos);`),
-  ];
-  return lines.join('\n');
-}).join('\n')}
-    total += ${Array.from({ length: positionsPerPass }, (_, t) => `e${t}`).join(' + ')};
-${accs.map((j) => `    a${j} += ${Array.from({ length: positionsPerPass }, (_, t) => `e${t} * v${t}_${j}`).join(' + ')};`).join('\n')}
-  }
+${body}
+${sums}
+  }`;
+  })
+  .join('\n')}
   let ob = (h * ${splits}u + split) * ${hd + 2}u;
 ${accs
   .map((j) => {

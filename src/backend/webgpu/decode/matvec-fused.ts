@@ -219,8 +219,24 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
       }).join('\n      ')}
       ${Array.from({ length: unroll }, (_, u) => body((product) => (ragged ? `live${u} * ${product}` : product), u)).join('\n      ')}
     }`;
+  // The o-projection's combine prologue reads the attention partials first: its weights are loaded
+  // into registers before the prologue (one memory round trip for both) when a lane's share is short.
+  const prefetchW = combine !== undefined && sources.length === 1 && trips <= 8;
+  const prefetch = prefetchW
+    ? Array.from(
+        { length: trips },
+        (_, t) => `let wp${t} = W0[min(row, ${nOut - 1}u) * ${kw}u + min(lane + ${t * lanes}u, ${kw - 1}u)];`,
+      ).join('\n  ')
+    : '';
   let accumulate: string;
-  if (paired) {
+  if (prefetchW) {
+    accumulate = Array.from({ length: trips }, (_, t) => {
+      const i = `min(lane + ${t * lanes}u, ${kw - 1}u)`;
+      const product = dot(`wp${t}`, `pi${t}`);
+      const live = (t + 1) * lanes > kw ? `select(0.0, 1.0, lane + ${t * lanes}u < ${kw}u) * ` : '';
+      return `{ let pi${t} = ${i}; acc0 += ${live}${product}; }`;
+    }).join('\n    ');
+  } else if (paired) {
     accumulate = `let base = row * ${kw}u;
     ${strided((term, u) => `acc0 += ${term(dot(`W0[base + i${u}]`, `i${u}`))}; acc1 += ${term(dot(`W1[base + i${u}]`, `i${u}`))};`)}`;
   } else {
@@ -299,7 +315,38 @@ var<workgroup> wm: array<f32, ${pairs}>;
 var<workgroup> wl: array<f32, ${pairs}>;
 var<workgroup> ws: array<f32, ${pairs}>;`;
     const store = vec ? 'xs[e / 4u][e % 4u] = a;' : 'xs[e] = a;';
+    // Each invocation's share of the split outputs (elements e = lid + 256·j, every split), loaded in
+    // the same round trip as the splits' (m, l) when it fits in registers; else after the weights.
+    const perThread = Math.ceil(k / 256);
+    const early = perThread * ns <= 64;
+    const element = (j: number) => `min(lid + ${j * 256}u, ${k - 1}u)`;
+    const loads = early
+      ? Array.from(
+          { length: perThread },
+          (_, j) =>
+            `let pe${j} = ${element(j)};
+  let pb${j} = (pe${j} / ${hd}u) * ${ns * (hd + 2)}u + 2u + pe${j} % ${hd}u;
+  ${Array.from({ length: ns }, (_, sp) => `let pv${j}_${sp} = part[pb${j} + ${sp * (hd + 2)}u];`).join(' ')}`,
+        ).join('\n  ')
+      : '';
+    const merge = early
+      ? Array.from({ length: perThread }, (_, j) => {
+          const guard = (j + 1) * 256 > k ? `if (lid + ${j * 256}u < ${k}u) ` : '';
+          const sum = Array.from({ length: ns }, (_, sp) => `ws[h * ${ns}u + ${sp}u] * pv${j}_${sp}`).join(
+            ' + ',
+          );
+          return `${guard}{ let e = lid + ${j * 256}u; let h = e / ${hd}u; let a = ${sum}; ${store} }`;
+        }).join('\n  ')
+      : `for (var e = lid; e < ${k}u; e += 256u) {
+    let h = e / ${hd}u;
+    let base = h * ${ns * (hd + 2)}u + 2u + e % ${hd}u;
+    var a = 0.0;
+    // A constant trip count (no branch; every load in flight at once): unfilled splits weigh 0.
+    for (var s = 0u; s < ${ns}u; s++) { a += ws[h * ${ns}u + s] * part[base + s * ${hd + 2}u]; }
+    ${store}
+  }`;
     prologue = `let filled = min((step.pos + ${chunk}u) / ${chunk}u, ${ns}u);
+  ${loads}
   for (var t = lid; t < ${pairs}u; t += 256u) {
     let o = t * ${hd + 2}u;
     let live = t % ${ns}u < filled;
@@ -316,14 +363,7 @@ var<workgroup> ws: array<f32, ${pairs}>;`;
     ws[t] = select(0.0, exp(wm[t] - big) / l, t % ${ns}u < filled);
   }
   workgroupBarrier();
-  for (var e = lid; e < ${k}u; e += 256u) {
-    let h = e / ${hd}u;
-    let base = h * ${ns * (hd + 2)}u + 2u + e % ${hd}u;
-    var a = 0.0;
-    // A constant trip count (no branch; every load in flight at once): unfilled splits weigh 0.
-    for (var s = 0u; s < ${ns}u; s++) { a += ws[h * ${ns}u + s] * part[base + s * ${hd + 2}u]; }
-    ${store}
-  }
+  ${merge}
   workgroupBarrier();`;
   }
   // Each row's 32 lane sums, reduced to sum0 (and sum1 when paired) at lane 0.
@@ -355,14 +395,27 @@ var<workgroup> ws: array<f32, ${pairs}>;`;
   }
   let sum0 = red0[lid];
   ${paired ? 'let sum1 = red1[lid];' : ''}`;
-  const b = (index: string) => (bias ? ` + bias[${index}]` : '');
+  // Outside the argmax epilogue (which walks row blocks), the epilogue's loads of the bias and the
+  // residual are issued at the kernel's start with the weights' (a memory round trip fewer at the end).
+  const early = epilogue !== 'argmax';
+  const rowC = `min(row, ${nOut - 1}u)`;
+  const preloads = !early
+    ? []
+    : [
+        ...(bias ? [`let bias0 = bias[${rowC}];`] : []),
+        ...(bias && paired ? [`let bias1 = bias[${nOut}u + ${rowC}];`] : []),
+        ...(epilogue === 'residual' ? [`let resid = out[${rowC}];`] : []),
+        ...(epilogue === 'residual' && spec.residualExtra ? [`let residExtra = extra[${rowC}];`] : []),
+      ];
+  const b = (index: string) =>
+    !bias ? '' : early ? ` + ${index === 'row' ? 'bias0' : 'bias1'}` : ` + bias[${index}]`;
   let epilogueCode: string;
   switch (epilogue) {
     case 'store':
       epilogueCode = `out[row] = sum0 * inv${b('row')};`;
       break;
     case 'residual': {
-      const base = spec.residualExtra ? '(out[row] + extra[row])' : 'out[row]';
+      const base = spec.residualExtra ? '(resid + residExtra)' : 'resid';
       epilogueCode = `out[row] = ${base} + (sum0 * inv${b('row')})${spec.residualScale != null ? ` * ${wgslFloat(spec.residualScale)}` : ''};`;
       break;
     }
@@ -441,6 +494,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let slot = lid / ${lanes}u;
   let lane = lid % ${lanes}u;
   var inv = 1.0;
+  ${epilogue === 'argmax' ? '' : `let row = block * ${rowsPer}u + slot;\n  ${[prefetch, ...preloads].join('\n  ')}`}
   ${prologue}
   ${
     epilogue === 'argmax'
@@ -452,8 +506,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     ${rowBody}
     workgroupBarrier();
   }`
-      : `let row = block * ${rowsPer}u + slot;
-  ${rowBody}`
+      : rowBody
   }
 ${argmaxTail}
 }`;
