@@ -9,7 +9,7 @@
  *          [--prompt-tokens 128] [--gen-tokens 64] [--runs 3] [--paths planned,eager]
  *          [--weights f32,f16,bf16]   (planned path: matvec weight storage; 16-bit halves the bytes)
  *          [--splits N]   (attention splits of the planned step; 1 drops the combine dispatch)
- *          [--ahead 1,2]   (planned steps kept submitted ahead of the read-back; a list compares them)
+ *          [--ahead 2,5]   (planned steps kept submitted ahead of the read-back; a list compares them)
  *          [--layers N]   (keep the first N layers of each preset: per-layer costs of shapes too big to hold
  *                          whole, e.g. deepseek-v2-lite-like's MLA and MoE layers)
  *          [--profile]   (planned path: host ms per step, back-to-back period, GPU ms per step and per
@@ -39,7 +39,7 @@ const genTokens = Number(flag('gen-tokens', '64'));
 const runs = Number(flag('runs', '3'));
 const splits = flag('splits', '');
 const profile = process.argv.includes('--profile');
-const aheads = flag('ahead', '2').split(',').map(Number);
+const aheads = flag('ahead', '5').split(',').map(Number);
 const layers = flag('layers', '');
 
 const started = performance.now();

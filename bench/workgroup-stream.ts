@@ -8,7 +8,9 @@
  * flight per invocation, summed and written out), it runs N dependent dispatches in one pass and
  * reports GPU µs per dispatch (timestamp queries around the pass) and GB/s per workgroup. `fresh`
  * reads a different region each dispatch (weights streamed from memory); `same` rereads one region
- * (a KV cache or a weight slice shared between workgroups, from L2).
+ * (a KV cache or a weight slice shared between workgroups, from L2); `prefetched` reads a different
+ * region each dispatch but also loads the next dispatch's region, so that its own comes from L2 (the
+ * question: does a dependent kernel gain from its predecessor touching its weights first).
  *
  * Usage: node dist/bench/workgroup-stream.js [--groups 9,36,132] [--kb 20,74,172,393] [--threads 256,1024]
  */
@@ -35,23 +37,34 @@ const COPY_DST = 0x08;
 const COPY_SRC = 0x04;
 const bufferBytes = Math.min(1 << 30, Number(device.limits.maxBufferSize));
 const weights = device.createBuffer({ size: bufferBytes, usage: STORAGE });
-const out = device.createBuffer({ size: 4096 * 4, usage: STORAGE });
+const out = device.createBuffer({ size: 8192 * 4, usage: STORAGE });
 
-function shader(threads: number, vectors: number): string {
+function shader(threads: number, vectors: number, prefetch: boolean): string {
   const trips = Math.ceil(vectors / (threads * unroll));
   const loads = Array.from(
     { length: unroll },
     (_, u) => `let i${u} = min(base + lid + (j * ${unroll}u + ${u}u) * ${threads}u, end);
       acc += bitcast<vec4<f32>>(w[i${u}]);`,
   ).join('\n      ');
+  // Prefetch: every invocation also loads its share of the next dispatch's region (binding 2) and
+  // keeps the loads alive with a store under a condition the compiler cannot decide.
+  const ahead = prefetch
+    ? Array.from(
+        { length: Math.ceil(vectors / threads) },
+        (_, t) => `pf += bitcast<vec4<f32>>(nx[min(base + lid + ${t * threads}u, end)]);`,
+      ).join('\n  ')
+    : '';
   return `@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
+${prefetch ? '@group(0) @binding(2) var<storage, read> nx: array<vec4<u32>>;' : ''}
 var<workgroup> red: array<f32, ${threads}>;
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let base = wid.x * ${vectors}u;
   let end = base + ${vectors - 1}u;
   var acc = vec4<f32>(0.0);
+  var pf = vec4<f32>(0.0);
+  ${ahead}
   for (var j = 0u; j < ${trips}u; j++) {
       ${loads}
   }
@@ -62,6 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
   }
   if (lid == 0u) { out[wid.x] = out[wid.x] * 0.5 + red[0]; }
+  if (dot(pf, vec4<f32>(1.0)) == 3.0e-38) { out[4096u + wid.x] = 1.0; }
 }`;
 }
 
@@ -73,21 +87,28 @@ const read = device.createBuffer({ size: 16, usage: MAP_READ | COPY_DST });
 for (const threads of threadCounts) {
   for (const kb of kbs) {
     const vectors = Math.ceil((kb * 1024) / 16);
-    const module = device.createShaderModule({ code: shader(threads, vectors) });
-    const pipeline = device.createComputePipeline({
-      layout: 'auto',
-      compute: { module, entryPoint: 'main' },
-    });
+    const pipelines = [false, true].map((prefetch) =>
+      device.createComputePipeline({
+        layout: 'auto',
+        compute: {
+          module: device.createShaderModule({ code: shader(threads, vectors, prefetch) }),
+          entryPoint: 'main',
+        },
+      }),
+    );
     for (const groups of groupCounts) {
       const region = Math.ceil((groups * vectors * 16) / 256) * 256;
-      for (const mode of ['fresh', 'same'] as const) {
-        const slots = mode === 'same' ? 1 : Math.max(1, Math.floor(bufferBytes / region) - 1);
-        const bindGroups = Array.from({ length: Math.min(slots, n) }, (_, s) =>
+      for (const mode of ['fresh', 'same', 'prefetched'] as const) {
+        const pipeline = pipelines[mode === 'prefetched' ? 1 : 0]!;
+        const slots = mode === 'same' ? 1 : Math.max(2, Math.floor(bufferBytes / region) - 1);
+        const at = (s: number) => ({ buffer: weights, offset: (s % slots) * region, size: region });
+        const bindGroups = Array.from({ length: mode === 'same' ? 1 : Math.min(slots - 1, n) }, (_, s) =>
           device.createBindGroup({
             layout: pipeline.getBindGroupLayout(0),
             entries: [
-              { binding: 0, resource: { buffer: weights, offset: s * region, size: region } },
+              { binding: 0, resource: at(s) },
               { binding: 1, resource: { buffer: out } },
+              ...(mode === 'prefetched' ? [{ binding: 2, resource: at(s + 1) }] : []),
             ],
           }),
         );

@@ -55,7 +55,7 @@ export const benchCommand = defineCommand({
       type: 'integer',
       valueName: 'N',
       description:
-        'planned webgpu step: steps kept submitted ahead of the token read back (1 or 2; default 2)',
+        'planned webgpu step: steps kept submitted ahead of the token read back (1-8; default 5; tokens read back in batches of one fewer)',
     },
     weights: {
       type: 'string',

@@ -29,7 +29,7 @@ export interface DecodeBenchOptions {
   planWeights?: WeightFormat | 'auto';
   /** Attention splits of the planned step (default: one per 64 positions). */
   planSplits?: number;
-  /** Planned steps kept submitted ahead of the read-back (DecoderOptions.planAhead); default 2. */
+  /** Planned steps kept submitted ahead of the read-back (DecoderOptions.planAhead); default 5. */
   planAhead?: number;
   onRun?: (run: number, result: DecodeRun) => void;
 }

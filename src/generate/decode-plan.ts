@@ -45,6 +45,7 @@ import {
   subgroupsUsable,
 } from './decode-plan-options.js';
 import { profileStep, type StepProfile } from './decode-plan-profile.js';
+import { readBackBatch, TokenReadBack } from './decode-plan-readback.js';
 import { COPY_DST, encodeDispatches, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
 import { planSupport } from './decode-support.js';
 import type { SamplingOptions } from './sampling.js';
@@ -52,10 +53,10 @@ import type { SamplingOptions } from './sampling.js';
 export type { DecodePlanOptions, DecodeStepResult, SampledStepOptions } from './decode-plan-options.js';
 export { subgroupsUsable } from './decode-plan-options.js';
 
-/** Steps that may be in flight at once (each has its own token read-back buffer). */
+/** Token read-back batches that may be in flight at once (each has its own staging buffer). */
 const stagingRing = 3;
-/** Steps a caller can keep submitted ahead of the one it reads back (the staging ring holds one more). */
-export const maxAhead = stagingRing - 1;
+/** Steps a caller can keep submitted ahead of the one it reads back. */
+export const maxAhead = readBackBatch;
 const MAP_READ = 0x01;
 
 export class DecodePlan {
@@ -65,9 +66,8 @@ export class DecodePlan {
   dispatchCount = 0;
   private readonly device: GPUDevice;
   private readonly recorder: StepRecorder;
-  /** Token read-back buffers, one per step in flight. */
-  private readonly stagings: GPUBuffer[] = [];
-  private readonly inflight: Promise<void>[] = [];
+  /** Token read-back, in batches of steps. */
+  private readonly readback: TokenReadBack;
   private logitStaging: GPUBuffer | null = null;
   private logitsInflight: Promise<void> = Promise.resolve();
   private readonly stepWords = new Uint32Array(4);
@@ -91,6 +91,7 @@ export class DecodePlan {
     this.device = backend.runtime.device;
     this.cache = new KVCache(model.order.length, capacity);
     this.recorder = new StepRecorder(model, backend, capacity, this.cache, weights, subgroups);
+    this.readback = new TokenReadBack((bytes, usage) => this.recorder.buffer(bytes, usage), stagingRing);
   }
 
   /** The recorded step: (pipeline, bind group, workgroups) in order. */
@@ -161,10 +162,6 @@ export class DecodePlan {
     try {
       await plan.recorder.packWeights();
       plan.recorder.build(splits, options.fuseCombine ?? true);
-      for (let i = 0; i < stagingRing; i++) {
-        plan.stagings.push(plan.recorder.buffer(16, MAP_READ | COPY_DST));
-        plan.inflight.push(Promise.resolve());
-      }
     } catch (e) {
       failure = e; // the error scope is popped either way
     }
@@ -229,11 +226,12 @@ export class DecodePlan {
           pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
         }
         pass.end();
-        const staging = this.stagings[0]!;
-        await this.inflight[0];
-        encoder.copyBufferToBuffer(this.recorder.tokens, 0, staging, 0, 16);
+        await this.readback.reserve();
+        const serial = ++this.submitted;
+        const token = this.readback.record(encoder, this.recorder.tokens, serial);
         queue.submit([encoder.finish()]);
-        const sampled = await this.readBack(staging, null, ++this.submitted);
+        this.readback.close();
+        const sampled = await this.finish(token, null, serial);
         this.gpuHasToken = true;
         return sampled;
       }
@@ -326,20 +324,31 @@ export class DecodePlan {
 
   /**
    * Encodes and submits one step without waiting for it; `result` resolves when its token is read
-   * back. Steps can be submitted ahead (up to the staging ring's depth): a step without a token feeds
-   * the previous step's argmax on the GPU, so the host read-back overlaps the next step's work.
+   * back. Steps can be submitted ahead: a step without a token feeds the previous step's argmax on the
+   * GPU, so the host's read-back overlaps the next steps' work. `readBack: false` leaves the step's
+   * token in the open read-back batch, read with the next step that reads back (or `readBackNow`):
+   * one map for several steps. `step` is the step's serial number (for `readBackNow`).
    */
   submit(
     token?: number,
-    { logits = false, u }: SampledStepOptions = {},
-  ): Promise<{ result: Promise<DecodeStepResult> }> {
+    { logits = false, u, readBack = true }: SampledStepOptions & { readBack?: boolean } = {},
+  ): Promise<{ result: Promise<DecodeStepResult>; step: number }> {
     // Submits run one after another even when the caller does not await each (positions in order).
-    const submitted = this.submitting.then(() => this.submitNow(token, logits, u));
+    const submitted = this.submitting.then(() => this.submitNow(token, logits, u, readBack));
     this.submitting = submitted.then(
       () => undefined,
       () => undefined,
     );
     return submitted;
+  }
+
+  /**
+   * Reads back the open batch now if it holds step `step` (a serial from `submit`), so that the step's
+   * result resolves without waiting for a later step to read back.
+   */
+  async readBackNow(step: number): Promise<void> {
+    await this.submitting; // a submit still encoding may be adding to the batch
+    if (this.readback.holds(step)) this.readback.close();
   }
 
   /** Throws unless `token` is undefined (then the GPU must hold one) or an id of the vocabulary. */
@@ -356,13 +365,13 @@ export class DecodePlan {
     token: number | undefined,
     logits: boolean,
     u: number | undefined,
-  ): Promise<{ result: Promise<DecodeStepResult> }> {
+    readBack: boolean,
+  ): Promise<{ result: Promise<DecodeStepResult>; step: number }> {
     const pos = this.cache.length;
     this.stepWords[2] = this.checkDraw(u);
     if (pos >= this.capacity)
       throw new Error(`the decode plan holds ${this.capacity} positions; all are used`);
-    const ring = pos % this.stagings.length;
-    await this.inflight[ring]; // its staging buffer is unmapped again
+    await this.readback.reserve(); // a staging buffer for the step's token
     if (logits) await this.logitsInflight;
     this.checkToken(token);
     const runtime = this.backend.runtime;
@@ -377,8 +386,8 @@ export class DecodePlan {
     const pass = encoder.beginComputePass();
     this.dispatchCount += encodeDispatches(pass, this.sampledDispatches ?? this.recorder.dispatches);
     pass.end();
-    const staging = this.stagings[ring]!;
-    encoder.copyBufferToBuffer(this.recorder.tokens, 0, staging, 0, 16);
+    const serial = ++this.submitted;
+    const tokenRead = this.readback.record(encoder, this.recorder.tokens, serial);
     let logitStaging: GPUBuffer | null = null;
     if (logits) {
       this.logitStaging ??= this.recorder.buffer(this.model.config.vocabSize * 4, MAP_READ | COPY_DST);
@@ -386,28 +395,28 @@ export class DecodePlan {
       encoder.copyBufferToBuffer(this.recorder.logits, 0, logitStaging, 0, logitStaging.size);
     }
     queue.submit([encoder.finish()]);
+    if (readBack || logits || this.readback.full) this.readback.close();
     this.cache.length = pos + 1;
     this.gpuHasToken = true;
     this.deviceToken = null; // known once read back
-    const serial = ++this.submitted;
-    const result = this.readBack(staging, logitStaging, serial);
+    const result = this.finish(tokenRead, logitStaging, serial);
+    // Steps submitted ahead and then dropped are never awaited: their failure (the plan disposed while
+    // they were read) must not surface as an unhandled rejection.
     const settled = result.then(
       () => undefined,
       () => undefined,
     );
-    this.inflight[ring] = settled;
     if (logits) this.logitsInflight = settled;
-    return { result };
+    return { result, step: serial };
   }
 
-  private async readBack(
-    staging: GPUBuffer,
+  /** A step's result once its token is read back (and its logits, when they were asked for). */
+  private async finish(
+    tokenRead: Promise<number>,
     logitStaging: GPUBuffer | null,
     serial: number,
   ): Promise<DecodeStepResult> {
-    await staging.mapAsync(0x0001);
-    const token = new Uint32Array(staging.getMappedRange(0, 4))[0]!;
-    staging.unmap();
+    const token = await tokenRead;
     if (serial === this.submitted) this.deviceToken = token; // no later step has replaced it
     const result: DecodeStepResult = { token };
     if (logitStaging) {

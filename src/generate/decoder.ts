@@ -44,8 +44,9 @@ export interface DecoderOptions extends SamplingOptions {
    */
   keepPlan?: boolean;
   /**
-   * Planned steps kept submitted ahead of the one being read back: 2 (default) or 1. Steps ahead that
-   * turn out unwanted (a stop, or another token fed) are dropped; results do not depend on it.
+   * Planned steps kept submitted ahead of the one being read back: 1 to 8, default 5. Tokens are read
+   * back in batches of one step fewer (1 and 2: every step), one map per batch. Steps ahead that turn
+   * out unwanted (a stop, or another token fed) are dropped; results do not depend on it.
    */
   planAhead?: number;
 }
@@ -78,7 +79,15 @@ class EagerDecoder implements TokenDecoder {
 }
 
 /** Steps the planned decoder keeps submitted ahead of the one it reads back, by default (DecoderOptions.planAhead). */
-const defaultAhead = 2;
+const defaultAhead = 5;
+
+/**
+ * Steps a read-back batch spans for `depth` steps ahead: one fewer, so that while the host waits for a
+ * batch's last token at least one more step is queued behind it (the GPU never idles on the host).
+ */
+export function readBackEvery(depth: number): number {
+  return Math.max(1, depth - 1);
+}
 
 function checkAhead(ahead: number): void {
   if (!Number.isInteger(ahead) || ahead < 1 || ahead > maxAhead)
@@ -103,7 +112,12 @@ class PlannedDecoder implements TokenDecoder {
   readonly reason = null;
   private prefilled = false;
   /** Steps submitted ahead, oldest first: each was fed the token of the one before it. */
-  private ahead: { position: number; u: number | undefined; result: Promise<DecodeStepResult> }[] = [];
+  private ahead: {
+    position: number;
+    u: number | undefined;
+    result: Promise<DecodeStepResult>;
+    step: number;
+  }[] = [];
   private lastToken = -1;
   /** Draws of dropped steps, used in order by the next ones. */
   private spare: (number | undefined)[] = [];
@@ -136,10 +150,13 @@ class PlannedDecoder implements TokenDecoder {
     const penalty = (this.sampling?.options.repetitionPenalty ?? 1) !== 1;
     const historyKnown =
       !penalty || (history.length === this.historyLength + 1 && history[history.length - 1] === input[0]);
-    let current: Promise<DecodeStepResult>;
+    let current: { result: Promise<DecodeStepResult>; step: number };
     const first = this.ahead[0];
+    // Tokens are read back in batches: a step reads back the batch when its position ends one.
+    const every = readBackEvery(this.depth);
+    const readBack = (position: number) => (position + 1) % every === 0;
     if (first && input[0] === this.lastToken && historyKnown) {
-      current = first.result;
+      current = first;
       this.ahead.shift();
     } else {
       // Dropped steps ahead have put their inputs (our last token first) into the GPU's history.
@@ -149,15 +166,19 @@ class PlannedDecoder implements TokenDecoder {
         this.spare = [...this.ahead.map((a) => a.u), ...this.spare];
         this.ahead = [];
       }
-      current = (await this.plan.submit(input[0]!, { u: this.draw() })).result;
+      const position = this.plan.position;
+      current = await this.plan.submit(input[0]!, { u: this.draw(), readBack: readBack(position) });
     }
     this.historyLength = history.length;
     while (this.ahead.length < this.depth && this.plan.position < this.plan.capacity) {
       const position = this.plan.position;
       const u = this.draw();
-      this.ahead.push({ position, u, result: (await this.plan.submit(undefined, { u })).result });
+      const submitted = await this.plan.submit(undefined, { u, readBack: readBack(position) });
+      this.ahead.push({ position, u, ...submitted });
     }
-    this.lastToken = (await current).token;
+    // Near the plan's end no later step closes the batch that holds this one.
+    await this.plan.readBackNow(current.step);
+    this.lastToken = (await current.result).token;
     return this.lastToken;
   }
 

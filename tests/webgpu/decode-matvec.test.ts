@@ -188,10 +188,16 @@ if (backend) {
         await runMatvec(spec, name.length, subgroups);
       });
 
-  for (const rowBlocks of [1, 3])
-    test(`argmax partials over ${rowBlocks} row block(s) a workgroup find the first of tied maxima`, async () => {
+  // K 64: each block's weights loaded ahead of the previous block's sums; K 2048 (16 strides a lane):
+  // the rolled walk.
+  for (const [rowBlocks, k] of [
+    [1, 64],
+    [3, 64],
+    [3, 2048],
+  ] as const)
+    test(`argmax partials over ${rowBlocks} row block(s) a workgroup find the first of tied maxima (K ${k})`, async () => {
       const spec: FusedMatvecSpec = {
-        k: 64,
+        k,
         sources: [100],
         normEps: null,
         bias: false,
@@ -204,7 +210,7 @@ if (backend) {
         x.forEach((v, i) => {
           x[i] = Math.abs(v) + 0.01;
         });
-        for (const r of [77, 8, 7]) w!.fill(1, r * 64, (r + 1) * 64);
+        for (const r of [77, 8, 7]) w!.fill(1, r * k, (r + 1) * k);
       });
       assert.ok(partials);
       const blocks = Math.ceil(100 / matvecRowsPerGroup(spec));

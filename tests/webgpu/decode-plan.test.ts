@@ -102,6 +102,43 @@ if (backend) {
     }
   });
 
+  test('tokens read back in batches: a step that reads back resolves the deferred ones; a full batch or readBackNow closes it', async () => {
+    const { cpuModel, gpuModel } = modelPair(backend, cases[0]!.config, 9);
+    const prompt = [2, 7, 1];
+    const expected = cpuGreedy(cpuModel, prompt, 24);
+    const plan = await DecodePlan.create(gpuModel, 40);
+    try {
+      const first = await plan.prefill(prompt);
+      const settled = new Set<number>();
+      const submit = async (token: number | undefined, readBack: boolean) => {
+        const s = await plan.submit(token, { readBack });
+        void s.result.then(() => settled.add(s.step));
+        return s;
+      };
+      // Four deferred steps stay unread until the fifth reads the batch back.
+      const batch = [];
+      for (let i = 0; i < 4; i++) batch.push(await submit(i === 0 ? first.token : undefined, false));
+      await plan.readBackNow(batch[0]!.step - 1); // a step not in the open batch: nothing is read
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(settled.size, 0, 'no deferred step resolves before its batch is read');
+      const last = await submit(undefined, true);
+      const tokens = await Promise.all([...batch, last].map(async (s) => (await s.result).token));
+      assert.deepEqual(tokens, expected.tokens.slice(1, 6));
+      // Ten deferred steps: the batch closes by itself when full (8), readBackNow reads the rest.
+      const deferred = [];
+      for (let i = 0; i < 10; i++) deferred.push(await submit(undefined, false));
+      await plan.readBackNow(deferred.at(-1)!.step);
+      const rest = await Promise.all(deferred.map((s) => s.result));
+      assert.deepEqual(
+        rest.map((r) => r.token),
+        expected.tokens.slice(6, 16),
+      );
+    } finally {
+      plan.dispose();
+      gpuModel.dispose();
+    }
+  });
+
   test('a planned step is 5 dispatches per layer + 3 (6 + 3 with the combine on its own); the count is what replays', async () => {
     const { gpuModel } = modelPair(backend, cases[0]!.config, 1);
     const layers = gpuModel.config.numLayers;
