@@ -12,7 +12,7 @@ import {
   argmaxCombineShader,
   embeddingShader,
   normAddShader,
-} from '../backend/webgpu/decode/attention-decode.js';
+} from '../backend/webgpu/decode/step-shaders.js';
 import { packHalves, type WeightFormat } from '../backend/webgpu/decode/half.js';
 import {
   type FusedMatvecSpec,
