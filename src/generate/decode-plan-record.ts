@@ -8,11 +8,7 @@
  *   residual]; norm·LM head + argmax partials → argmax (or the sampler's passes). Llama-style: 5·layers
  *   + 3 dispatches (6·layers + 3 with the combine as a dispatch of its own).
  */
-import {
-  argmaxCombineShader,
-  embeddingShader,
-  normAddShader,
-} from '../backend/webgpu/decode/step-shaders.js';
+
 import { packHalves, type WeightFormat } from '../backend/webgpu/decode/half.js';
 import {
   type FusedMatvecSpec,
@@ -21,6 +17,11 @@ import {
   matvecRowsPerGroup,
 } from '../backend/webgpu/decode/matvec-fused.js';
 import { packBf16OnDevice, packBf16StackOnDevice } from '../backend/webgpu/decode/pack.js';
+import {
+  argmaxCombineShader,
+  embeddingShader,
+  normAddShader,
+} from '../backend/webgpu/decode/step-shaders.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
 import type { GpuStorage } from '../backend/webgpu/runtime.js';
 import { rotaryDim } from '../config/layer-plan.js';
