@@ -12,6 +12,8 @@
  *          [--ahead 2,5]   (planned steps kept submitted ahead of the read-back; a list compares them)
  *          [--layers N]   (keep the first N layers of each preset: per-layer costs of shapes too big to hold
  *                          whole, e.g. deepseek-v2-lite-like's MLA and MoE layers)
+ *          [--tune JSON]  (planned path: matvec layouts by dispatch kind, DecodePlanOptions.matvecTuning,
+ *                          e.g. '{"norm·lm-head·argmax":{"lanes":8}}'; an array compares several)
  *          [--profile]   (planned path: host ms per step, back-to-back period, GPU ms per step and per
  *                         dispatch label from timestamp queries)
  */
@@ -21,7 +23,10 @@ import { initWebGPU } from '../src/backend/webgpu/index.js';
 import { defineConfig } from '../src/config/model-config.js';
 import { presetConfig, presets as presetTable } from '../src/config/presets.js';
 import { benchmarkDecode } from '../src/generate/bench.js';
-import { DecodePlan } from '../src/generate/decode-plan.js';
+import { DecodePlan, type DecodePlanOptions } from '../src/generate/decode-plan.js';
+
+type MatvecTuningMap = NonNullable<DecodePlanOptions['matvecTuning']>;
+
 import { benchmarkModel } from '../src/model/random-weights.js';
 
 const bandwidthGBps = 3700;
@@ -41,6 +46,8 @@ const splits = flag('splits', '');
 const profile = process.argv.includes('--profile');
 const aheads = flag('ahead', '5').split(',').map(Number);
 const layers = flag('layers', '');
+const tuneFlag = JSON.parse(flag('tune', '{}')) as MatvecTuningMap | MatvecTuningMap[];
+const tunings = Array.isArray(tuneFlag) ? tuneFlag : [tuneFlag];
 
 const started = performance.now();
 const log = (message: string) =>
@@ -57,15 +64,20 @@ for (const name of presets) {
   const model = benchmarkModel(kept, backend);
   await backend.sync();
   log(`${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters on the GPU`);
-  type Variant = { path: 'planned' | 'eager'; weights: WeightFormat; ahead: number };
+  type Variant = { path: 'planned' | 'eager'; weights: WeightFormat; ahead: number; tune: number };
   const variants = paths.flatMap((path): Variant[] =>
     path === 'planned'
-      ? formats.flatMap((weights) => aheads.map((ahead) => ({ path, weights, ahead })))
-      : [{ path, weights: 'f32', ahead: 1 }],
+      ? tunings.flatMap((_, tune) =>
+          formats.flatMap((weights) => aheads.map((ahead) => ({ path, weights, ahead, tune }))),
+        )
+      : [{ path, weights: 'f32', ahead: 1, tune: 0 }],
   );
-  for (const { path, weights, ahead } of variants) {
+  for (const { path, weights, ahead, tune } of variants) {
+    const tuning = path === 'planned' && Object.keys(tunings[tune]!).length ? tunings[tune] : undefined;
     try {
-      log(`${name} ${path} ${weights}${path === 'planned' ? `, ${ahead} ahead` : ''}: start`);
+      log(
+        `${name} ${path} ${weights}${path === 'planned' ? `, ${ahead} ahead` : ''}${tuning ? `, tune ${tune} ${JSON.stringify(tuning)}` : ''}: start`,
+      );
       const r = await benchmarkDecode(model, {
         promptTokens,
         genTokens,
@@ -74,6 +86,7 @@ for (const name of presets) {
         planWeights: weights,
         planAhead: ahead,
         ...(splits ? { planSplits: Number(splits) } : {}),
+        ...(tuning ? { planTuning: tuning } : {}),
         onRun: (run, result) => log(`  run ${run}: TTFT ${result.timeToFirstTokenMs.toFixed(1)} ms`),
       });
       rows.push({
@@ -81,6 +94,7 @@ for (const name of presets) {
         path: r.path,
         weights: r.planWeights,
         ahead,
+        ...(tunings.length > 1 ? { tune } : {}),
         'ms/token': Number(r.msPerToken.toFixed(3)),
         'tok/s': Number(r.decodeTokensPerSecond.toFixed(1)),
         'dispatches/token': r.dispatchesPerToken ?? '-',
@@ -98,6 +112,7 @@ for (const name of presets) {
         const plan = await DecodePlan.create(model, promptTokens + genTokens, {
           weights,
           ...(splits ? { splits: Number(splits) } : {}),
+          ...(tuning ? { matvecTuning: tuning } : {}),
         });
         try {
           const prompt = Array.from(
@@ -106,7 +121,7 @@ for (const name of presets) {
           );
           await plan.prefill(prompt);
           await plan.step(1);
-          log(`PROFILE ${name} ${weights} ${JSON.stringify(await plan.profile())}`);
+          log(`PROFILE ${name} ${weights} tune ${tune} ${JSON.stringify(await plan.profile())}`);
         } finally {
           plan.dispose();
         }

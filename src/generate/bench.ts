@@ -12,7 +12,7 @@ import type { Transformer } from '../model/transformer.js';
 import { argmax } from '../ops/index.js';
 import { Rng } from '../tensor/random.js';
 import { scopeAsync } from '../tensor/tensor.js';
-import { DecodePlan } from './decode-plan.js';
+import { DecodePlan, type DecodePlanOptions } from './decode-plan.js';
 import { plannedPathReason } from './decode-support.js';
 import { countDispatches, type DecodePath, decoderForPlan } from './decoder.js';
 
@@ -29,6 +29,8 @@ export interface DecodeBenchOptions {
   planWeights?: WeightFormat | 'auto';
   /** Attention splits of the planned step (default: one per 64 positions). */
   planSplits?: number;
+  /** Matvec layouts of the planned step by dispatch kind (DecodePlanOptions.matvecTuning). */
+  planTuning?: DecodePlanOptions['matvecTuning'];
   /** Planned steps kept submitted ahead of the read-back (DecoderOptions.planAhead); default 5. */
   planAhead?: number;
   onRun?: (run: number, result: DecodeRun) => void;
@@ -180,6 +182,7 @@ export async function benchmarkDecode(
       plan = await DecodePlan.create(model, promptTokens + genTokens, {
         weights: options.planWeights ?? 'f32',
         ...(options.planSplits ? { splits: options.planSplits } : {}),
+        ...(options.planTuning ? { matvecTuning: options.planTuning } : {}),
       });
       planWeights = plan.weightFormat;
     } catch (error) {

@@ -27,6 +27,17 @@ export interface DecodePlanOptions {
    * consecutive local indices, as Vulkan forms them for one-dimensional workgroups.
    */
   subgroups?: boolean;
+  /**
+   * Matvec layout per dispatch kind, for tuning (`bench/decode-plan.ts --tune`): keyed by the kind's
+   * label with digits as '#' (e.g. 'layer # norm·qkv+rope', 'norm·lm-head·argmax', as `profile`
+   * reports them), lanes per row (4–256) and, for the LM head, row blocks per workgroup.
+   */
+  matvecTuning?: Record<string, MatvecTuning>;
+}
+
+export interface MatvecTuning {
+  lanes?: number;
+  rowBlocks?: number;
 }
 
 /**

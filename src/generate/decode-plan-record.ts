@@ -34,6 +34,7 @@ import { recordStandardAttention } from './decode-plan-attention.js';
 import { recordDenseFFN } from './decode-plan-ffn.js';
 import { recordLatentAttention } from './decode-plan-mla.js';
 import { recordMoeFFN } from './decode-plan-moe.js';
+import type { MatvecTuning } from './decode-plan-options.js';
 
 export interface PlannedDispatch {
   label: string;
@@ -78,6 +79,9 @@ export class StepRecorder {
   tokens!: GPUBuffer;
   /** The LM head's logits [vocab]. */
   logits!: GPUBuffer;
+  /** Matvec layouts by dispatch kind (DecodePlanOptions.matvecTuning), and the kinds they matched. */
+  tuning: Readonly<Record<string, MatvecTuning>> = {};
+  readonly tuned = new Set<string>();
 
   constructor(
     readonly model: Transformer,
@@ -190,9 +194,21 @@ export class StepRecorder {
 
   /** @internal (decode-plan-mla.ts) */
   matvec(label: string, spec: FusedMatvecSpec, resources: (GPUBuffer | GPUBufferBinding)[]): void {
+    const kind = label.replace(/\d+/g, '#');
+    const tuning = this.tuning[kind];
+    if (tuning) {
+      this.tuned.add(kind);
+      spec = { ...spec, ...tuning };
+    }
+    const runtime = this.backend.runtime;
     this.add(
       label,
-      fusedMatvecShader({ ...spec, subgroups: this.subgroups }),
+      fusedMatvecShader({
+        ...spec,
+        subgroups: this.subgroups,
+        subgroupMin: runtime.subgroupMinSize,
+        subgroupMax: runtime.subgroupMaxSize || 32,
+      }),
       resources,
       Math.ceil(matvecOutputs(spec) / matvecRowsPerGroup(spec)),
       1,

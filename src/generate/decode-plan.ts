@@ -161,7 +161,15 @@ export class DecodePlan {
     let failure: unknown = null;
     try {
       await plan.recorder.packWeights();
+      plan.recorder.tuning = options.matvecTuning ?? {};
       plan.recorder.build(splits, options.fuseCombine ?? true);
+      const unmatched = Object.keys(plan.recorder.tuning).filter((k) => !plan.recorder.tuned.has(k));
+      if (unmatched.length)
+        throw new Error(
+          `matvec tuning names kinds this plan has no matvec of: ${unmatched.join(', ')} (its kinds: ${[
+            ...new Set(plan.recorder.dispatches.map((d) => d.label.replace(/\d+/g, '#'))),
+          ].join(', ')})`,
+        );
     } catch (e) {
       failure = e; // the error scope is popped either way
     }

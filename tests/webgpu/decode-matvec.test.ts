@@ -74,7 +74,7 @@ async function runMatvec(
   spec: FusedMatvecSpec,
   seed: number,
   subgroups: boolean,
-  tweak?: (x: Float32Array, weights: Float32Array[]) => void,
+  tweak?: (x: Float32Array, weights: Float32Array[], norm: Float32Array | null) => void,
 ): Promise<Float32Array | null> {
   const device = backend!.runtime.device;
   const rng = new Rng(seed);
@@ -83,7 +83,7 @@ async function runMatvec(
   const norm = spec.normEps !== null ? randoms(rng, k) : null;
   const bf16 = spec.weights === 'bf16';
   const weights = spec.sources.map((rows) => randoms(rng, rows * k));
-  tweak?.(x, weights);
+  tweak?.(x, weights, norm);
   // Exactly the values the kernel unpacks: bf16 packs round to nearest even.
   const seen = weights.map((w) => (bf16 ? roundToHalf(w, 'bf16') : w));
   const n = matvecOutputs(spec);
@@ -108,7 +108,12 @@ async function runMatvec(
     ...(partial ? [partial] : []),
   ];
   const module = device.createShaderModule({
-    code: fusedMatvecShader({ ...spec, subgroups }),
+    code: fusedMatvecShader({
+      ...spec,
+      subgroups,
+      subgroupMin: backend!.runtime.subgroupMinSize,
+      subgroupMax: backend!.runtime.subgroupMaxSize || 32,
+    }),
   });
   const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
   const group = device.createBindGroup({
@@ -151,7 +156,9 @@ async function runMatvec(
 
 if (backend) {
   const cases: [string, FusedMatvecSpec][] = [];
-  for (const lanes of [32, 64, 128, 256])
+  // Under the device's subgroup size (lavapipe 8, NVIDIA 32) rows reduce by shuffles; 16 lanes on
+  // lavapipe span two subgroups (subgroupAdd), on NVIDIA sit in one (shuffles).
+  for (const lanes of [4, 8, 16, 32, 64, 128, 256])
     for (const [k, weights] of [
       [200, 'f32'], // K % 4 = 0: vec4 loads, ragged tail at every lane count
       [1536, 'bf16'], // packed, whole strides at 32–64 lanes, masked beyond
@@ -173,6 +180,19 @@ if (backend) {
       lanes: 64,
     },
   ]);
+  for (const lanes of [8, 16])
+    cases.push([
+      `gate/up pairs with SiLU, ${lanes} lanes, bf16`,
+      {
+        k: 576,
+        sources: [40, 40],
+        normEps: 1e-5,
+        bias: false,
+        epilogue: 'siluMul',
+        weights: 'bf16',
+        lanes,
+      },
+    ]);
   cases.push([
     'residual add, default lanes for a long row (128)',
     { k: 4864, sources: [40], normEps: null, bias: false, epilogue: 'residual', weights: 'bf16' },
@@ -189,32 +209,38 @@ if (backend) {
       });
 
   // K 64: each block's weights loaded ahead of the previous block's sums; K 2048 (16 strides a lane):
-  // the rolled walk.
-  for (const [rowBlocks, k] of [
-    [1, 64],
-    [3, 64],
-    [3, 2048],
+  // the rolled walk. 8 lanes with the norm: one block, its Σx² reduced after the dot, rows summed by
+  // shuffles where subgroups are on.
+  for (const [rowBlocks, k, lanes, normEps, subgroups] of [
+    [1, 64, 32, null, false],
+    [3, 64, 32, null, false],
+    [3, 2048, 32, null, false],
+    [1, 576, 8, 1e-5, false],
+    ...(subgroupsUsable(backend) ? ([[1, 576, 8, 1e-5, true]] as const) : []),
   ] as const)
-    test(`argmax partials over ${rowBlocks} row block(s) a workgroup find the first of tied maxima (K ${k})`, async () => {
+    test(`argmax partials over ${rowBlocks} row block(s) a workgroup find the first of tied maxima (K ${k}, ${lanes} lanes${normEps ? ', norm' : ''}${subgroups ? ', subgroups' : ''})`, async () => {
       const spec: FusedMatvecSpec = {
         k,
         sources: [100],
-        normEps: null,
+        normEps,
         bias: false,
         epilogue: 'argmax',
         rowBlocks,
+        lanes,
       };
       // x > 0 and rows of ones: the largest dot any row can reach, so rows 7, 8 and 77 tie for the
-      // maximum. Row 8 sits in slot 0 of its workgroup's second block, row 7 in slot 7 of the first.
-      const partials = await runMatvec(spec, 7, false, (x, [w]) => {
-        x.forEach((v, i) => {
-          x[i] = Math.abs(v) + 0.01;
-        });
+      // maximum. At 32 lanes row 8 sits in slot 0 of its workgroup's second block, row 7 in slot 7 of
+      // the first.
+      const partials = await runMatvec(spec, 7, subgroups, (x, [w], norm) => {
+        for (const v of norm ? [x, norm] : [x])
+          v.forEach((e, i) => {
+            v[i] = Math.abs(e) + 0.01;
+          });
         for (const r of [77, 8, 7]) w!.fill(1, r * k, (r + 1) * k);
       });
       assert.ok(partials);
       const blocks = Math.ceil(100 / matvecRowsPerGroup(spec));
-      assert.equal(blocks, Math.ceil(100 / (8 * rowBlocks)));
+      assert.equal(blocks, Math.ceil(100 / ((256 / lanes) * rowBlocks)));
       let best = 0;
       for (let b = 1; b < blocks; b++) {
         const [v, i, bv, bi] = [

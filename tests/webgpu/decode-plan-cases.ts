@@ -12,6 +12,7 @@ export interface PlanCase {
   seed?: number;
   subgroups?: boolean;
   fuseCombine?: boolean;
+  matvecTuning?: Record<string, { lanes?: number; rowBlocks?: number }>;
 }
 
 export const planCases: PlanCase[] = [
@@ -92,6 +93,26 @@ export const planCases: PlanCase[] = [
   {
     name: 'vocabulary of 5000 (625 argmax blocks across the final reduction)',
     config: { vocabSize: 5000, hiddenSize: 32, numLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1 },
+  },
+  {
+    name: 'GQA 2:1, every matvec kind at 4–16 lanes a row (shuffle sums), 2 splits',
+    config: {
+      vocabSize: 300,
+      hiddenSize: 64,
+      numLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      intermediateSize: 96,
+      tieWordEmbeddings: false,
+    },
+    splits: 2,
+    matvecTuning: {
+      'layer # norm·qkv': { lanes: 8 },
+      'layer # combine·o-proj+residual': { lanes: 16 },
+      'layer # norm·gate/up·act': { lanes: 4 },
+      'layer # down+residual': { lanes: 16 },
+      'norm·lm-head·argmax': { lanes: 8, rowBlocks: 1 },
+    },
   },
 ];
 planCases.push(

@@ -37,7 +37,7 @@ if (backend) {
     }
   });
 
-  for (const { name, config, splits, seed = 7, subgroups, fuseCombine } of cases) {
+  for (const { name, config, splits, seed = 7, subgroups, fuseCombine, matvecTuning } of cases) {
     test(`planned decode equals the cpu, token for token and logits within 1e-4: ${name}`, async () => {
       const { cpuModel, gpuModel } = modelPair(backend, config, seed);
       const prompt = [3, 1, 4, 1, 5];
@@ -47,6 +47,7 @@ if (backend) {
         ...(splits ? { splits } : {}),
         ...(subgroups === undefined ? {} : { subgroups }),
         ...(fuseCombine === undefined ? {} : { fuseCombine }),
+        ...(matvecTuning ? { matvecTuning } : {}),
       });
       if (subgroups === false) assert.equal(plan.usesSubgroups, false);
       try {
@@ -182,6 +183,14 @@ if (backend) {
       await assert.rejects(
         DecodePlan.create(gpuModel, 64, { splits: 1e-3 }),
         /splits must be a positive integer/,
+      );
+      await assert.rejects(
+        DecodePlan.create(gpuModel, 4, { matvecTuning: { 'layer # qkv': { lanes: 8 } } }),
+        /tuning names kinds this plan has no matvec of: layer # qkv \(its kinds: .*layer # norm·qkv/,
+      );
+      await assert.rejects(
+        DecodePlan.create(gpuModel, 4, { matvecTuning: { 'layer # norm·qkv': { lanes: 12 } } }),
+        /lanes must be a power of 2/,
       );
     } finally {
       plan.dispose();

@@ -53,13 +53,20 @@ export interface FusedMatvecSpec {
    */
   subgroups?: boolean;
   /**
+   * The device's smallest and largest subgroup sizes (with `subgroups`; default 0 and 32). Rows of at
+   * most `subgroupMin` lanes reduce with subgroupShuffleXor (no workgroup memory, no barrier); rows of
+   * at least `subgroupMax` lanes with subgroupAdd; other widths with the barrier tree.
+   */
+  subgroupMin?: number;
+  subgroupMax?: number;
+  /**
    * The input is the attention's split partials [H, splits, hd + 2] (running max, sum, unnormalised
    * output per split), merged in workgroup memory before the dot (the flash-decoding combine, fused
    * into the o-projection so that it costs no dispatch of its own). Only the splits that start before
    * the step's length (binding 0, the step uniform) are read. K must be heads·headDim.
    */
   combine?: { heads: number; headDim: number; splits: number; chunk: number };
-  /** Lanes per output row (32, 64, 128 or 256; default `matvecLanes`): 256 / lanes rows a workgroup. */
+  /** Lanes per output row (4 to 256, a power of 2; default `matvecLanes`): 256 / lanes rows a workgroup. */
   lanes?: number;
   /**
    * 'argmax' epilogue: blocks of rows each workgroup walks in turn (default: enough for ~2048
@@ -93,8 +100,8 @@ export { combineWorkgroupBytes } from './matvec-combine.js';
  */
 export function matvecLanes(spec: FusedMatvecSpec): number {
   if (spec.lanes !== undefined) {
-    if (![32, 64, 128, 256].includes(spec.lanes))
-      throw new Error(`matvec lanes must be 32, 64, 128 or 256, got ${spec.lanes}`);
+    if (![4, 8, 16, 32, 64, 128, 256].includes(spec.lanes))
+      throw new Error(`matvec lanes must be a power of 2 from 4 to 256, got ${spec.lanes}`);
     return spec.lanes;
   }
   if (spec.epilogue === 'argmax' || spec.epilogue === 'siluMul' || spec.combine) return 32;
@@ -250,9 +257,18 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
       .join(' else ');
   }
   const sg = spec.subgroups ?? false;
+  // A row's lane sums: shuffles within a subgroup when the row fits in the smallest one, subgroupAdd
+  // when a row spans whole subgroups of any size the device forms, else the barrier tree.
+  const laneMode: 'shuffle' | 'subgroupAdd' | 'tree' = !sg
+    ? 'tree'
+    : lanes <= (spec.subgroupMin ?? 0)
+      ? 'shuffle'
+      : lanes >= (spec.subgroupMax ?? 32)
+        ? 'subgroupAdd'
+        : 'tree';
   // Subgroup reductions keep one slot per subgroup (subgroups of at least 4); barrier trees one per
   // invocation. Less workgroup memory is less for Dawn to zero at every workgroup's start.
-  const reduceSlots = sg ? 64 : 256;
+  const reduceSlots = laneMode === 'tree' ? 256 : 64;
   const sumSquares = sg
     ? `let sgSquares = subgroupAdd(ss);
   if (sid == 0u) { red0[lid / sgSize] = sgSquares; }
@@ -305,8 +321,19 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   let combineDecl = '';
   if (combine) ({ decl: combineDecl, prologue } = combinePrologue(combine, k, vec, elem, kv));
   // Each row's 32 lane sums, reduced to sum0 (and sum1 when paired) at lane 0.
-  const laneReduce = sg
-    ? `let sg0 = subgroupAdd(acc0);
+  const shuffles = (v: string) =>
+    Array.from(
+      { length: Math.log2(lanes) },
+      (_, i) => `${v} += subgroupShuffleXor(${v}, ${lanes >> (i + 1)}u);`,
+    ).join('\n  ');
+  const laneReduce =
+    laneMode === 'shuffle'
+      ? `var sum0 = acc0;
+  var sum1 = acc1;
+  ${shuffles('sum0')}
+  ${paired ? shuffles('sum1') : ''}`
+      : laneMode === 'subgroupAdd'
+        ? `let sg0 = subgroupAdd(acc0);
   ${paired ? 'let sg1 = subgroupAdd(acc1);' : ''}
   if (sid == 0u) {
     red0[lid / sgSize] = sg0;
@@ -321,7 +348,7 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
       ${paired ? 'sum1 += red1[lid / sgSize + j];' : ''}
     }
   }`
-    : `red0[lid] = acc0;
+        : `red0[lid] = acc0;
   ${paired ? 'red1[lid] = acc1;' : ''}
   workgroupBarrier();
   for (var s = ${lanes / 2}u; s > 0u; s >>= 1u) {
@@ -404,14 +431,16 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   }`
       : '';
   const rowBlocks = rowBlocksOf(spec);
-  // One block of rows: the dot, (RMSNorm's Σx² after it, outside the argmax loop), the lane sums and
-  // the epilogue.
+  // RMSNorm's Σx² is reduced after the dot, so that the weight loads do not wait for it, except where
+  // an argmax workgroup walks several row blocks (once, before them).
+  const normFirst = epilogue === 'argmax' && rowBlocks > 1;
+  // One block of rows: the dot, (RMSNorm's Σx²), the lane sums and the epilogue.
   const rowBody = `var acc0 = 0.0;
   var acc1 = 0.0;
   if (row < ${nOut}u) {
     ${accumulate}
   }
-  ${combine || layerNorm || epilogue === 'argmax' ? '' : norm}
+  ${combine || layerNorm || normFirst ? '' : norm}
   ${laneReduce}
   if (lane == 0u && row < ${nOut}u) {
     ${epilogueCode}
@@ -436,7 +465,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   ${prologue}
   ${
     epilogue === 'argmax'
-      ? `${layerNorm ? '' : norm}
+      ? `${layerNorm || !normFirst ? '' : norm}
   var bestV = -3.0e38;
   var bestI = block * ${rowBlocks * rowsPer}u;
   for (var rb = 0u; rb < ${rowBlocks}u; rb++) {
