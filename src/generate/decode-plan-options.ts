@@ -29,8 +29,9 @@ export interface DecodePlanOptions {
   subgroups?: boolean;
   /**
    * Matvec layout per dispatch kind, for tuning (`bench/decode-plan.ts --tune`): keyed by the kind's
-   * label with digits as '#' (e.g. 'layer # norm·qkv+rope', 'norm·lm-head·argmax', as `profile`
-   * reports them), lanes per row (4–256) and, for the LM head, row blocks per workgroup.
+   * label with digits as '#' (e.g. 'layer # norm·qkv', 'norm·lm-head·argmax', as `profile`
+   * reports them): lanes per row (4–256), strides unrolled per iteration (1–64) and, for the LM head,
+   * row blocks per workgroup.
    */
   matvecTuning?: Record<string, MatvecTuning>;
 }
@@ -38,6 +39,7 @@ export interface DecodePlanOptions {
 export interface MatvecTuning {
   lanes?: number;
   rowBlocks?: number;
+  unroll?: number;
 }
 
 /**

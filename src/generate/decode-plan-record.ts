@@ -30,6 +30,7 @@ import type { KVCache } from '../model/kv-cache.js';
 import { ropeFrequencies } from '../model/rope.js';
 import type { Transformer } from '../model/transformer.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { ArenaPool, arenaBindings } from './decode-plan-arena.js';
 import { recordStandardAttention } from './decode-plan-attention.js';
 import { recordDenseFFN } from './decode-plan-ffn.js';
 import { recordLatentAttention } from './decode-plan-mla.js';
@@ -121,20 +122,20 @@ export class StepRecorder {
   }
 
   /** One buffer holding the given biases back to back (zeros where a part has none or it is absent). */
-  concatBias(parts: readonly { path: string | null; size: number }[]): GPUBuffer | null {
+  concatBias(parts: readonly { path: string | null; size: number }[]): GPUBufferBinding | null {
     parts = parts.map((p) => (p.path && !this.model.params.has(p.path) ? { path: null, size: p.size } : p));
     if (parts.every((p) => p.path === null)) return null;
     const total = parts.reduce((n, p) => n + p.size, 0);
-    const out = this.storage(total);
+    const out = this.constant(total);
     let offset = 0;
     for (const p of parts) {
       if (p.path)
         this.backend.runtime.copy(
           (this.param(p.path).storage as GpuStorage).buffer,
-          out,
+          out.buffer,
           p.size * 4,
           0,
-          offset * 4,
+          out.offset! + offset * 4,
         );
       offset += p.size;
     }
@@ -227,8 +228,20 @@ export class StepRecorder {
     );
   }
 
-  /** 16-bit copies of the matvec weights, by parameter path. */
-  readonly packed = new Map<string, GPUBuffer>();
+  /** 16-bit copies of the matvec weights, by parameter path (ranges of a few arena buffers). */
+  readonly packed = new Map<string, GPUBufferBinding>();
+  /** Norm weights and biases, copied into shared buffers (fewer distinct buffers a dispatch). */
+  private constants: ArenaPool | null = null;
+
+  /** @internal A range of the plan's constants buffers, `floats` long. */
+  constant(floats: number): GPUBufferBinding {
+    this.constants ??= new ArenaPool(
+      (bytes) => this.buffer(bytes, STORAGE | COPY_DST | COPY_SRC),
+      1 << 22,
+      this.device.limits.minStorageBufferOffsetAlignment,
+    );
+    return this.constants.take(floats * 4);
+  }
 
   /** Storage format of a matvec weight with `k` columns. */
   formatFor(k: number): WeightFormat {
@@ -259,25 +272,29 @@ export class StepRecorder {
     const chosen = paths.filter(
       (path) => this.model.params.has(path) && this.formatFor(this.param(path).shape[1]!) !== 'f32',
     );
+    const limits = this.device.limits;
+    const ranges = arenaBindings(
+      chosen.map((path) => this.param(path).size * 2),
+      Math.min(limits.maxBufferSize, 1 << 30),
+      limits.minStorageBufferOffsetAlignment,
+      (bytes) => this.buffer(bytes, STORAGE | COPY_DST | COPY_SRC),
+    );
+    chosen.forEach((path, i) => {
+      this.packed.set(path, ranges[i]!);
+    });
     if (format === 'bf16') {
       // On the device: no read-back (bit-exact with packHalves' rounding).
       const sources = chosen.map((path) => {
         const t = this.param(path);
         return { binding: StepRecorder.tensorBinding(t), elements: t.size };
       });
-      const buffers = packBf16OnDevice(this.backend.runtime, sources, (bytes, usage) =>
-        this.buffer(bytes, usage),
-      );
-      chosen.forEach((path, i) => {
-        this.packed.set(path, buffers[i]!);
-      });
+      let next = 0;
+      packBf16OnDevice(this.backend.runtime, sources, () => ranges[next++]!);
       return;
     }
-    for (const path of chosen) {
+    for (const [i, path] of chosen.entries()) {
       const halves = packHalves((await this.param(path).data()) as Float32Array, format);
-      const buffer = this.buffer(halves.byteLength, STORAGE | COPY_DST);
-      this.device.queue.writeBuffer(buffer, 0, halves);
-      this.packed.set(path, buffer);
+      this.device.queue.writeBuffer(ranges[i]!.buffer, ranges[i]!.offset!, halves);
     }
   }
 
@@ -295,10 +312,13 @@ export class StepRecorder {
   /** @internal The norm's weight (and LayerNorm bias) bindings under `prefix`. */
   normBindings(prefix: string): GPUBufferBinding[] {
     const n = this.model.config.norm;
-    const bindings = [StepRecorder.tensorBinding(this.param(`${prefix}.weight`))];
-    if (n.type === 'layernorm' && n.bias)
-      bindings.push(StepRecorder.tensorBinding(this.param(`${prefix}.bias`)));
-    return bindings;
+    const paths = [`${prefix}.weight`, ...(n.type === 'layernorm' && n.bias ? [`${prefix}.bias`] : [])];
+    return paths.map((path) => {
+      const t = this.param(path);
+      const range = this.constant(t.size);
+      this.backend.runtime.copy((t.storage as GpuStorage).buffer, range.buffer, t.size * 4, 0, range.offset);
+      return range;
+    });
   }
 
   /** @internal The storage format of the binding `weight(path)` gives. */

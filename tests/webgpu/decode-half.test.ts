@@ -184,15 +184,19 @@ if (backend) {
     const [packed] = packBf16OnDevice(
       runtime,
       [{ binding: { buffer: (t.storage as GpuStorage).buffer, size: n * 4 }, elements: n }],
-      (bytes, usage) => {
-        const b = runtime.device.createBuffer({ size: Math.ceil(bytes / 16) * 16, usage });
+      (bytes) => {
+        // A range 256 bytes into a larger buffer, as the plan's weight arenas place them.
+        const b = runtime.device.createBuffer({
+          size: 256 + Math.ceil(bytes / 16) * 16,
+          usage: 0x80 | 0x04 | 0x08,
+        });
         owned.push(b);
-        return b;
+        return { buffer: b, offset: 256, size: bytes };
       },
     );
     const read = runtime.device.createBuffer({ size: n * 2, usage: 0x01 | 0x08 });
     const encoder = runtime.device.createCommandEncoder();
-    encoder.copyBufferToBuffer(packed!, 0, read, 0, n * 2);
+    encoder.copyBufferToBuffer(packed!.buffer, 256, read, 0, n * 2);
     runtime.device.queue.submit([encoder.finish()]);
     await read.mapAsync(0x01);
     const got = new Uint32Array(read.getMappedRange().slice(0));

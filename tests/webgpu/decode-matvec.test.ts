@@ -194,12 +194,28 @@ if (backend) {
       },
     ]);
   cases.push([
-    'residual add, default lanes for a long row (128)',
+    'residual add, default lanes for a long row (256: a workgroup a row)',
     { k: 4864, sources: [40], normEps: null, bias: false, epilogue: 'residual', weights: 'bf16' },
   ]);
   cases.push([
     'residual add, 19 unrolled strides (prime: masked tail)',
     { k: 19 * 32 * 4, sources: [9], normEps: null, bias: false, epilogue: 'residual', lanes: 32 },
+  ]);
+  cases.push([
+    'residual add, 12 strides an iteration (unroll cap 16)',
+    { k: 1536, sources: [9], normEps: 1e-5, bias: false, epilogue: 'residual', lanes: 16, unroll: 16 },
+  ]);
+  cases.push([
+    'gate/up pairs unrolled by 3, 32 lanes, bf16',
+    {
+      k: 768,
+      sources: [12, 12],
+      normEps: 1e-5,
+      bias: false,
+      epilogue: 'siluMul',
+      weights: 'bf16',
+      unroll: 3,
+    },
   ]);
   const reductions = subgroupsUsable(backend) ? [false, true] : [false];
   for (const [name, spec] of cases)
@@ -353,18 +369,21 @@ if (backend) {
       for (const b of [...resources, read]) b.destroy();
     });
 
-  test('default lanes: the most of 128/64/32 within 512 workgroups; 32 for gate/up, argmax, combine', () => {
+  test('default lanes: 256 for long rows within 1,024 workgroups, else the most of 128/64/32 within 512; 32 for gate/up and combine, 8 for argmax', () => {
     const spec = (k: number, rows: number, epilogue: FusedMatvecSpec['epilogue'] = 'residual') =>
       ({ k, sources: [rows], normEps: null, bias: false, epilogue, weights: 'bf16' }) as const;
-    assert.equal(matvecRowsPerGroup(spec(4864, 896)), 2); // Qwen2.5-0.5B down: 128 lanes, 448 workgroups
+    assert.equal(matvecRowsPerGroup(spec(4864, 896)), 1); // Qwen2.5-0.5B down: 256 lanes, 896 workgroups
+    assert.equal(matvecRowsPerGroup(spec(1536, 576)), 1); // SmolLM2 down: 192 vectors a row, 256 lanes
     assert.equal(matvecRowsPerGroup(spec(8192, 2048)), 4); // Llama-3.2-1B down: 64 lanes, 512 workgroups
     assert.equal(matvecRowsPerGroup(spec(2048, 3072)), 8); // Llama QKV: 32 lanes, 384 workgroups
     assert.equal(matvecRowsPerGroup(spec(576, 960)), 4); // SmolLM2 QKV: 72 vectors a row, 64 lanes
     assert.equal(matvecRowsPerGroup(spec(896, 4864)), 8);
     const gateUp = { ...spec(896, 4864, 'siluMul'), sources: [4864, 4864] };
     assert.equal(matvecRowsPerGroup(gateUp), 8);
-    // An LM head of 151,936 rows: 32 lanes and 10 blocks of 8 rows a workgroup (1,900 argmax partials).
-    assert.equal(matvecRowsPerGroup(spec(896, 151936, 'argmax')), 80);
+    // An LM head of 151,936 rows: 8 lanes and 3 blocks of 32 rows a workgroup (1,583 argmax partials).
+    assert.equal(matvecRowsPerGroup(spec(896, 151936, 'argmax')), 96);
+    assert.equal(matvecRowsPerGroup(spec(576, 49152, 'argmax')), 32); // SmolLM2: one block
     assert.throws(() => matvecRowsPerGroup({ ...spec(64, 8), lanes: 48 }), /lanes must be/);
+    assert.throws(() => fusedMatvecShader({ ...spec(64, 8), unroll: 0 }), /unroll must be an integer/);
   });
 }

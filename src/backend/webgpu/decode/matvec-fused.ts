@@ -74,6 +74,8 @@ export interface FusedMatvecSpec {
    * workgroup's norm prologue serves many rows.
    */
   rowBlocks?: number;
+  /** Most strides a lane's loop issues per iteration (default 4; 1 for the paired gate/up). */
+  unroll?: number;
 }
 
 /** tanh without overflow for large |x| (soft-caps). */
@@ -89,14 +91,17 @@ import { combinePrologue } from './matvec-combine.js';
 export { combineWorkgroupBytes } from './matvec-combine.js';
 
 /**
- * Lanes per row: the most of 128, 64 and 32 that keeps the dispatch at ≤ 512 workgroups with a stride
- * of whole rows (K ≥ lanes vectors). Few, long rows (down projections) get more lanes and so more
- * workgroups in flight; each workgroup reads all of x, so past ~512 the extra reads of x cost more than
- * the parallelism gains. Measured per kernel on the H200 (µs a layer, 32 → chosen lanes): down
- * projections SmolLM2 4.5 → 3.7 (128), Qwen2.5-0.5B 10.8 → 5.9 (128), Llama-3.2-1B 15.4 → 12.3 (64);
- * Qwen's QKV 5.5 → 4.8 (64); Llama's QKV stays at 32 (64 lanes: 8.6 → 9.9). The paired gate/up kernel,
- * argmax and combine prologues keep 32 (more lanes were slower for gate/up on all three shapes, and the
- * other two repeat per-workgroup work).
+ * Lanes per row: a whole workgroup (256) per row when a row is ≥ 192 vectors long and that makes at
+ * most 1,024 workgroups; else the most of 128, 64 and 32 that keeps the dispatch at ≤ 512 workgroups
+ * with a stride of whole rows (K ≥ lanes vectors). Few, long rows (down projections) get more lanes and
+ * so more workgroups in flight; each workgroup reads all of x, so past ~512 (~1,024 for one row each)
+ * the extra reads of x cost more than the parallelism gains. Measured per kernel on the H200 (µs a
+ * layer): down projections SmolLM2 4.5 (32) → 3.84 (128) → 3.63 (256), Qwen2.5-0.5B 10.8 → 5.90 →
+ * 5.68, Llama-3.2-1B 15.4 → 12.1 (64; 256 lanes: 12.4); Qwen's QKV 5.5 → 4.8 (64); Llama's QKV stays
+ * at 32 (64 lanes: 8.6 → 9.9). The paired gate/up kernel and the combine prologue keep 32 (8, 16, 64 and
+ * 128 lanes were slower on all three shapes: SmolLM2 gate/up 8.39 / 5.99 / 5.11 at 32 / 5.20 / 5.42).
+ * The LM head's argmax takes 8: its rows are many and short, and 8 lanes put 32 rows on a workgroup's
+ * one norm prologue (SmolLM2 28.9 → 25.3 µs, Qwen 103.4 → 87.1, Llama 170.5 → 164.9).
  */
 export function matvecLanes(spec: FusedMatvecSpec): number {
   if (spec.lanes !== undefined) {
@@ -104,9 +109,11 @@ export function matvecLanes(spec: FusedMatvecSpec): number {
       throw new Error(`matvec lanes must be a power of 2 from 4 to 256, got ${spec.lanes}`);
     return spec.lanes;
   }
-  if (spec.epilogue === 'argmax' || spec.epilogue === 'siluMul' || spec.combine) return 32;
+  if (spec.epilogue === 'argmax') return 8;
+  if (spec.epilogue === 'siluMul' || spec.combine) return 32;
   const kw = vectorsPerRow(spec);
   const rows = matvecOutputs(spec);
+  if (kw >= 192 && rows <= 1024) return 256;
   for (const lanes of [128, 64]) if (kw >= lanes && Math.ceil((rows * lanes) / 256) <= 512) return lanes;
   return 32;
 }
@@ -212,15 +219,17 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   const lanes = matvecLanes(spec);
   const rowsPer = 256 / lanes;
   const trips = Math.ceil(kw / lanes);
-  const unroll = unrollFor(trips, epilogue === 'siluMul' ? 1 : 4);
+  if (spec.unroll !== undefined && !(Number.isInteger(spec.unroll) && spec.unroll >= 1 && spec.unroll <= 64))
+    throw new Error(`matvec unroll must be an integer in [1, 64], got ${spec.unroll}`);
+  const unroll = unrollFor(trips, spec.unroll ?? (epilogue === 'siluMul' ? 1 : 4));
   const ragged = Math.ceil(trips / unroll) * unroll * lanes !== kw;
   const strided = (body: (term: (product: string) => string, u: number) => string) =>
     `for (var j = 0u; j < ${Math.ceil(trips / unroll)}u; j++) {
       ${Array.from({ length: unroll }, (_, u) => {
         const index = `i${u}`;
-        return `let ${index}0 = lane + (j * ${unroll}u + ${u}u) * ${lanes}u;
-      let ${index} = ${ragged ? `min(${index}0, ${kw - 1}u)` : `${index}0`};
-      ${ragged ? `let live${u} = select(0.0, 1.0, ${index}0 < ${kw}u);` : ''}`;
+        return `let raw${u} = lane + (j * ${unroll}u + ${u}u) * ${lanes}u;
+      let ${index} = ${ragged ? `min(raw${u}, ${kw - 1}u)` : `raw${u}`};
+      ${ragged ? `let live${u} = select(0.0, 1.0, raw${u} < ${kw}u);` : ''}`;
       }).join('\n      ')}
       ${Array.from({ length: unroll }, (_, u) => body((product) => (ragged ? `live${u} * ${product}` : product), u)).join('\n      ')}
     }`;

@@ -48,7 +48,7 @@ function run(
   runtime: GpuRuntime,
   code: string,
   src: GPUBufferBinding,
-  dst: GPUBuffer,
+  dst: GPUBuffer | GPUBufferBinding,
   items: number,
   encoder: GPUCommandEncoder,
   temporaries: GPUBuffer[],
@@ -62,7 +62,7 @@ function run(
     layout: pipeline.getBindGroupLayout(0),
     entries: [
       { binding: 0, resource: src },
-      { binding: 1, resource: { buffer: dst } },
+      { binding: 1, resource: 'buffer' in dst ? dst : { buffer: dst } },
       { binding: 2, resource: { buffer: count } },
     ],
   });
@@ -78,12 +78,12 @@ function run(
  * Packs each source into a buffer from `allocate` in one submit; `place` may then copy the packed
  * bytes on (in the same encoder). Buffers listed in `temporaries` are destroyed once the work is done.
  */
-function packEach(
+function packEach<T extends GPUBuffer | GPUBufferBinding>(
   runtime: GpuRuntime,
   sources: readonly { binding: GPUBufferBinding; elements: number }[],
-  allocate: (bytes: number, temporaries: GPUBuffer[]) => GPUBuffer,
-  place?: (encoder: GPUCommandEncoder, packed: GPUBuffer, bytes: number) => void,
-): GPUBuffer[] {
+  allocate: (bytes: number, temporaries: GPUBuffer[]) => T,
+  place?: (encoder: GPUCommandEncoder, packed: T, bytes: number) => void,
+): T[] {
   runtime.flush(); // the tensors' pending writes come first
   const encoder = runtime.device.createCommandEncoder();
   const temporaries: GPUBuffer[] = [];
@@ -108,9 +108,9 @@ function packEach(
 export function packBf16OnDevice(
   runtime: GpuRuntime,
   sources: readonly { binding: GPUBufferBinding; elements: number }[],
-  allocate: (bytes: number, usage: number) => GPUBuffer,
-): GPUBuffer[] {
-  return packEach(runtime, sources, (bytes) => allocate(bytes, STORAGE | COPY_DST | COPY_SRC));
+  allocate: (bytes: number) => GPUBufferBinding,
+): GPUBufferBinding[] {
+  return packEach(runtime, sources, (bytes) => allocate(bytes));
 }
 
 /**
