@@ -180,22 +180,28 @@ export function fusedMatvecShader(spec: FusedMatvecSpec): string {
   const combine = spec.combine;
   if (combine && (normEps !== null || combine.heads * combine.headDim !== k))
     throw new Error('a combine prologue needs no norm and K = heads·headDim');
+  // Every binding is a fixed-size array of exactly what the kernel reads or writes (the buffers bound
+  // may be longer): robustness clamps then compare with constants instead of each buffer's length.
   let binding = 1;
   const decl: string[] = [];
-  const bind = (name: string, type: string, access: 'read' | 'read_write') =>
-    decl.push(`@group(0) @binding(${binding++}) var<storage, ${access}> ${name}: array<${type}>;`);
-  if (combine) bind('part', 'f32', 'read');
-  else bind('x', elem, 'read');
+  const bind = (name: string, type: string, access: 'read' | 'read_write', count: number) =>
+    decl.push(
+      `@group(0) @binding(${binding++}) var<storage, ${access}> ${name}: array<${type}, ${Math.max(1, count)}>;`,
+    );
+  if (combine) bind('part', 'f32', 'read', combine.heads * combine.splits * (combine.headDim + 2));
+  else bind('x', elem, 'read', kv);
   const layerNorm = normEps !== null && spec.normType === 'layernorm';
-  if (normEps !== null) bind('nw', elem, 'read');
-  if (layerNorm && spec.normBias) bind('nb', elem, 'read');
-  sources.forEach((_, i) => {
-    bind(`W${i}`, packed ? 'vec4<u32>' : elem, 'read');
+  if (normEps !== null) bind('nw', elem, 'read', kv);
+  if (layerNorm && spec.normBias) bind('nb', elem, 'read', kv);
+  sources.forEach((rows, i) => {
+    bind(`W${i}`, packed ? 'vec4<u32>' : elem, 'read', rows * kw);
   });
-  if (bias) bind('bias', 'f32', 'read');
-  bind('out', 'f32', 'read_write');
-  if (spec.residualExtra) bind('extra', 'f32', 'read');
-  if (epilogue === 'argmax') bind('partial', 'f32', 'read_write');
+  const stacked = sources.reduce((a, b) => a + b, 0);
+  if (bias) bind('bias', 'f32', 'read', stacked);
+  bind('out', 'f32', 'read_write', nOut);
+  if (spec.residualExtra) bind('extra', 'f32', 'read', nOut);
+  if (epilogue === 'argmax')
+    bind('partial', 'f32', 'read_write', 2 * Math.ceil(nOut / matvecRowsPerGroup(spec)));
 
   const normWeight = (i: string) => (spec.normPlusOne ? `(nw[${i}] + 1.0)` : `nw[${i}]`);
   const input = (i: string) =>
