@@ -142,6 +142,8 @@ export function attentionSplitShader(spec: DecodeAttentionSpec): string {
   const single = splits === 1;
   const kOff = heads * hd;
   const vOff = kOff + kvHeads * hd;
+  // Fixed-size arrays where the extent is known (robustness clamps against constants).
+  const cacheFloats = kvHeads * capacity * hd;
   const partner = interleaved
     ? `let i = d / 2u; let other = d ^ 1u; let sign = select(1.0, -1.0, (d & 1u) == 0u);`
     : `let i = d % ${half}u; let other = select(d - ${half}u, d + ${half}u, d < ${half}u); let sign = select(1.0, -1.0, d < ${half}u);`;
@@ -279,11 +281,11 @@ ${accs
   }`
     : '';
   return `${stepUniformWGSL}
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(1) var<storage, read> qkv: array<f32, ${(heads + 2 * kvHeads) * hd}>;
 @group(0) @binding(2) var<storage, read> tab: array<f32>;
-${vec ? '@group(0) @binding(3) var<storage, read_write> K4: array<vec4<f32>>;' : '@group(0) @binding(3) var<storage, read_write> K: array<f32>;'}
-@group(0) @binding(4) var<storage, read_write> V: array<f32>;
-@group(0) @binding(5) var<storage, read_write> part: array<f32>;
+${vec ? `@group(0) @binding(3) var<storage, read_write> K4: array<vec4<f32>, ${cacheFloats / 4}>;` : `@group(0) @binding(3) var<storage, read_write> K: array<f32, ${cacheFloats}>;`}
+@group(0) @binding(4) var<storage, read_write> V: array<f32, ${cacheFloats}>;
+@group(0) @binding(5) var<storage, read_write> part: array<f32, ${single ? heads * hd : heads * splits * (hd + 2)}>;
 ${norm === null ? '' : '@group(0) @binding(6) var<storage, read> qn: array<f32>;\n@group(0) @binding(7) var<storage, read> kn: array<f32>;'}
 var<workgroup> qs: array<f32, ${hd}>;
 var<workgroup> kc: array<f32, ${hd}>;
