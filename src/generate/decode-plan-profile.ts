@@ -14,6 +14,12 @@ const COPY_DST = 0x08;
 
 export interface StepProfile {
   hostMs: number;
+  /**
+   * Host ms per step with what a decode step adds to the encoding: the step uniform's writeBuffer,
+   * and then also the copy of the step's token into a read-back buffer.
+   */
+  hostWithUniformMs: number;
+  hostWithUniformAndCopyMs: number;
   streamMs: number;
   gpuMs: number | null;
   byLabel: Record<string, { count: number; ms: number }> | null;
@@ -25,6 +31,8 @@ export async function profileStep(
   recorder: StepRecorder,
   timestamps: boolean,
   steps: number,
+  /** The step uniform's words for the position profiled (already written). */
+  stepWords: Uint32Array,
 ): Promise<StepProfile> {
   const queue = device.queue;
   const encodeStep = (writes?: GPUComputePassTimestampWrites) => {
@@ -45,7 +53,29 @@ export async function profileStep(
   await queue.onSubmittedWorkDone();
   const streamMs = (performance.now() - t0) / steps;
   const hostMs = host / steps;
-  if (!timestamps) return { hostMs, streamMs, gpuMs: null, byLabel: null };
+  // The same with the step's other host work: the uniform write (same words), the token copy.
+  const tokenCopy = recorder.buffer(16, MAP_READ | COPY_DST);
+  const hostWith = async (copy: boolean): Promise<number> => {
+    await queue.onSubmittedWorkDone();
+    let total = 0;
+    for (let i = 0; i < steps; i++) {
+      const h = performance.now();
+      queue.writeBuffer(recorder.stepUniform, 0, stepWords);
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      encodeDispatches(pass, recorder.dispatches);
+      pass.end();
+      if (copy) encoder.copyBufferToBuffer(recorder.tokens, 0, tokenCopy, 0, 4);
+      queue.submit([encoder.finish()]);
+      total += performance.now() - h;
+    }
+    await queue.onSubmittedWorkDone();
+    return total / steps;
+  };
+  const hostWithUniformMs = await hostWith(false);
+  const hostWithUniformAndCopyMs = await hostWith(true);
+  if (!timestamps)
+    return { hostMs, hostWithUniformMs, hostWithUniformAndCopyMs, streamMs, gpuMs: null, byLabel: null };
   // Timestamps may be quantized coarsely (Dawn on NVIDIA: 65.5 µs), so each figure times a pass that
   // repeats its dispatches until it lasts milliseconds: the whole step `reps` times, and per kind all of
   // that kind's dispatches in step order `reps` times (barriers between them as in the step).
@@ -84,5 +114,5 @@ export async function profileStep(
   for (const [key, list] of kinds)
     byLabel[key] = { count: list.length, ms: Number((await timeMedian(list)).toFixed(4)) };
   querySet.destroy();
-  return { hostMs, streamMs, gpuMs, byLabel };
+  return { hostMs, hostWithUniformMs, hostWithUniformAndCopyMs, streamMs, gpuMs, byLabel };
 }

@@ -30,7 +30,7 @@ import type { KVCache } from '../model/kv-cache.js';
 import { ropeFrequencies } from '../model/rope.js';
 import type { Transformer } from '../model/transformer.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { ArenaPool, arenaBindings } from './decode-plan-arena.js';
+import { ArenaPool, arenaBindings, stackSources } from './decode-plan-arena.js';
 import { recordStandardAttention } from './decode-plan-attention.js';
 import { recordDenseFFN } from './decode-plan-ffn.js';
 import { recordLatentAttention } from './decode-plan-mla.js';
@@ -42,6 +42,8 @@ export interface PlannedDispatch {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   groups: [number, number];
+  /** Entries of its bind group (what Dawn tracks for it on the host at every replay). */
+  bindings: number;
 }
 
 /** Encodes a step's dispatches into `pass` (a pipeline is set only when it changes); returns their count. */
@@ -190,7 +192,7 @@ export class StepRecorder {
     if (groups > maxGroupsPerDim && y !== 1) throw new Error(`${label}: grid too large`);
     const grid: [number, number] =
       groups > maxGroupsPerDim ? [maxGroupsPerDim, Math.ceil(groups / maxGroupsPerDim)] : [groups, y];
-    this.dispatches.push({ label, pipeline, bindGroup, groups: grid });
+    this.dispatches.push({ label, pipeline, bindGroup, groups: grid, bindings: entries.length });
   }
 
   /** @internal (decode-plan-mla.ts) */
@@ -201,6 +203,7 @@ export class StepRecorder {
       this.tuned.add(kind);
       spec = { ...spec, ...tuning };
     }
+    ({ spec, resources } = stackSources(spec, resources));
     const runtime = this.backend.runtime;
     this.add(
       label,

@@ -454,6 +454,7 @@ export class DecodePlan {
       this.recorder,
       this.backend.runtime.features.has('timestamp-query'),
       steps,
+      this.stepWords,
     );
   }
 

@@ -118,6 +118,11 @@ if (backend) {
         const plan = await DecodePlan.create(gpuModel, prompt.length + steps, { weights: format });
         try {
           assert.equal(plan.packedMatrices, shape.packed);
+          // Packed q/k/v (and gate/up) sit back to back in the plan's arena: one binding each.
+          const qkv = plan.dispatches.filter((d) => d.label.endsWith('norm·qkv'));
+          const gateUp = plan.dispatches.filter((d) => d.label.endsWith('norm·gate/up·act'));
+          for (const d of qkv) assert.equal(d.bindings, 4); // x, norm, q/k/v, out
+          for (const d of gateUp) assert.equal(d.bindings, 4); // x, norm, gate/up, out
           await assertPlanMatchesCpu(plan, prompt, expected);
           // Without rounding on the cpu side the difference is the 16-bit rounding, far above 1e-4.
           const unrounded = cpuGreedy(pair.cpuModel, prompt, 1);

@@ -66,6 +66,20 @@ function reference(
   return out;
 }
 
+/** The sources as given, or placed in one array at `offsets` (16-byte elements) when those are set. */
+function stackedOrEach(
+  sources: ArrayBufferView[],
+  offsets: readonly number[] | undefined,
+): ArrayBufferView[] {
+  if (!offsets) return sources;
+  const bytes = Math.max(...sources.map((d, i) => offsets[i]! * 16 + d.byteLength));
+  const out = new Uint8Array(bytes);
+  sources.forEach((d, i) => {
+    out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), offsets[i]! * 16);
+  });
+  return [out];
+}
+
 /**
  * Runs the kernel on random inputs (`tweak` may edit x and the weights first), checks every output row
  * against the host and returns the argmax partials where the epilogue writes them.
@@ -103,7 +117,10 @@ async function runMatvec(
   const resources = [
     buffer(x),
     ...(norm ? [buffer(norm)] : []),
-    ...weights.map((w) => buffer(bf16 ? packHalves(w, 'bf16') : w)),
+    ...stackedOrEach(
+      weights.map((w) => (bf16 ? packHalves(w, 'bf16') : w)),
+      spec.sourceOffsets,
+    ).map((data) => buffer(data)),
     out,
     ...(partial ? [partial] : []),
   ];
@@ -215,6 +232,30 @@ if (backend) {
       epilogue: 'siluMul',
       weights: 'bf16',
       unroll: 3,
+    },
+  ]);
+  // One binding for all sources, with a gap between them (the arena's alignment).
+  cases.push([
+    'q/k/v from one binding at offsets, bf16, norm',
+    {
+      k: 64,
+      sources: [12, 4, 4],
+      normEps: 1e-5,
+      bias: false,
+      epilogue: 'store',
+      weights: 'bf16',
+      sourceOffsets: [0, 12 * 8 + 16, 12 * 8 + 16 + 4 * 8 + 3],
+    },
+  ]);
+  cases.push([
+    'gate/up from one binding at offsets, f32',
+    {
+      k: 48,
+      sources: [10, 10],
+      normEps: 1e-5,
+      bias: false,
+      epilogue: 'siluMul',
+      sourceOffsets: [0, 10 * 12 + 5],
     },
   ]);
   const reductions = subgroupsUsable(backend) ? [false, true] : [false];

@@ -167,6 +167,27 @@ if (backend) {
     }
   });
 
+  test('profile times the step: host variants, the back-to-back period and GPU time by dispatch kind', async () => {
+    const { gpuModel } = modelPair(backend, cases[0]!.config, 3);
+    const plan = await DecodePlan.create(gpuModel, 16);
+    try {
+      const { token } = await plan.prefill([1, 2, 3]);
+      await plan.step(token);
+      const p = await plan.profile(4);
+      for (const v of [p.hostMs, p.hostWithUniformMs, p.hostWithUniformAndCopyMs, p.streamMs])
+        assert.ok(Number.isFinite(v) && v > 0);
+      if (p.byLabel) {
+        const counts = Object.values(p.byLabel).reduce((n, k) => n + k.count, 0);
+        assert.equal(counts, plan.dispatchesPerToken);
+        assert.ok('norm·lm-head·argmax' in p.byLabel && 'layer # norm·qkv' in p.byLabel);
+        assert.ok(p.gpuMs !== null && p.gpuMs > 0);
+      }
+    } finally {
+      plan.dispose();
+      gpuModel.dispose();
+    }
+  });
+
   test('the plan refuses a full cache, a missing first token and an out-of-vocabulary token', async () => {
     const { gpuModel } = modelPair(backend, cases[0]!.config, 2);
     const plan = await DecodePlan.create(gpuModel, 4);

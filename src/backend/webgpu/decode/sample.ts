@@ -55,6 +55,7 @@ export interface SamplerDispatch {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   groups: [number, number];
+  bindings: number;
 }
 
 /** The options resolved as the host applies them (off = the value that makes a processor a no-op). */
@@ -143,7 +144,7 @@ export class GpuSampler {
         layout: p.getBindGroupLayout(0),
         entries: resources.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
       });
-      return { label, pipeline: p, bindGroup, groups: [groups, 1] };
+      return { label, pipeline: p, bindGroup, groups: [groups, 1], bindings: resources.length };
     };
     this.scoresPass = record(
       'sample scores',
