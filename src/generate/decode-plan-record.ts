@@ -58,7 +58,9 @@ export function encodeDispatches(
       pass.setPipeline(current);
     }
     pass.setBindGroup(0, d.bindGroup);
-    pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
+    // One argument fewer when the grid is 1-D: each argument costs a conversion in the binding.
+    if (d.groups[1] === 1) pass.dispatchWorkgroups(d.groups[0]);
+    else pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
   }
   return dispatches.length;
 }

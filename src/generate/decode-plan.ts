@@ -228,11 +228,7 @@ export class DecodePlan {
         queue.writeBuffer(this.recorder.stepUniform, 8, new Uint32Array([draw]));
         const encoder = this.device.createCommandEncoder();
         const pass = encoder.beginComputePass();
-        for (const d of this.sampler!.dispatches) {
-          pass.setPipeline(d.pipeline);
-          pass.setBindGroup(0, d.bindGroup);
-          pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
-        }
+        encodeDispatches(pass, this.sampler!.dispatches);
         pass.end();
         await this.readback.reserve();
         const serial = ++this.submitted;
