@@ -32,38 +32,13 @@ import type { Transformer } from '../model/transformer.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ArenaPool, arenaBindings, stackSources } from './decode-plan-arena.js';
 import { recordStandardAttention } from './decode-plan-attention.js';
+import type { PlannedDispatch } from './decode-plan-dispatch.js';
 import { recordDenseFFN } from './decode-plan-ffn.js';
 import { recordLatentAttention } from './decode-plan-mla.js';
 import { recordMoeFFN } from './decode-plan-moe.js';
 import type { MatvecTuning } from './decode-plan-options.js';
 
-export interface PlannedDispatch {
-  label: string;
-  pipeline: GPUComputePipeline;
-  bindGroup: GPUBindGroup;
-  groups: [number, number];
-  /** Entries of its bind group (what Dawn tracks for it on the host at every replay). */
-  bindings: number;
-}
-
-/** Encodes a step's dispatches into `pass` (a pipeline is set only when it changes); returns their count. */
-export function encodeDispatches(
-  pass: GPUComputePassEncoder,
-  dispatches: readonly PlannedDispatch[],
-): number {
-  let current: GPUComputePipeline | null = null;
-  for (const d of dispatches) {
-    if (d.pipeline !== current) {
-      current = d.pipeline;
-      pass.setPipeline(current);
-    }
-    pass.setBindGroup(0, d.bindGroup);
-    // One argument fewer when the grid is 1-D: each argument costs a conversion in the binding.
-    if (d.groups[1] === 1) pass.dispatchWorkgroups(d.groups[0]);
-    else pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
-  }
-  return dispatches.length;
-}
+export { encodeDispatches, type PlannedDispatch } from './decode-plan-dispatch.js';
 
 const maxGroupsPerDim = 65535;
 export const STORAGE = 0x80;
@@ -198,13 +173,17 @@ export class StepRecorder {
   }
 
   /** @internal (decode-plan-mla.ts) */
-  matvec(label: string, spec: FusedMatvecSpec, resources: (GPUBuffer | GPUBufferBinding)[]): void {
+  /** `spec` with the tuning of `label`'s dispatch kind applied (DecodePlanOptions.matvecTuning). */
+  tunedSpec(label: string, spec: FusedMatvecSpec): FusedMatvecSpec {
     const kind = label.replace(/\d+/g, '#');
     const tuning = this.tuning[kind];
-    if (tuning) {
-      this.tuned.add(kind);
-      spec = { ...spec, ...tuning };
-    }
+    if (!tuning) return spec;
+    this.tuned.add(kind);
+    return { ...spec, ...tuning };
+  }
+
+  matvec(label: string, spec: FusedMatvecSpec, resources: (GPUBuffer | GPUBufferBinding)[]): void {
+    spec = this.tunedSpec(label, spec);
     ({ spec, resources } = stackSources(spec, resources));
     const runtime = this.backend.runtime;
     this.add(
@@ -481,7 +460,8 @@ export class StepRecorder {
       logitSoftcap: c.finalLogitSoftcap,
       logitScale: c.logitScale,
     };
-    const blocks = Math.ceil(vocab / matvecRowsPerGroup(head));
+    // Sized by the layout the kernel will have (a tuning may change its rows per workgroup).
+    const blocks = Math.ceil(vocab / matvecRowsPerGroup(this.tunedSpec('norm·lm-head·argmax', head)));
     const argmaxPartials = this.storage(2 * blocks);
     this.matvec('norm·lm-head·argmax', head, [
       x,

@@ -111,7 +111,7 @@ export const planCases: PlanCase[] = [
       'layer # combine·o-proj+residual': { lanes: 16 },
       'layer # norm·gate/up·act': { lanes: 4 },
       'layer # down+residual': { lanes: 16 },
-      'norm·lm-head·argmax': { lanes: 8, rowBlocks: 1 },
+      'norm·lm-head·argmax': { lanes: 32, rowBlocks: 3 }, // 24 rows a workgroup: 13 partials, not 10
     },
   },
 ];
