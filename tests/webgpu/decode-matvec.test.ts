@@ -265,13 +265,14 @@ if (backend) {
         await runMatvec(spec, name.length, subgroups);
       });
 
-  // K 64: each block's weights loaded ahead of the previous block's sums; K 2048 (16 strides a lane):
-  // the rolled walk. 8 lanes with the norm: one block, its Σx² reduced after the dot, rows summed by
+  // K 64: each block's weights loaded ahead of the previous block's sums; K 2048 (16 strides a lane:
+  // unrolled whole) and K 4096 (32 strides: the rolled walk, 4 an iteration). 8 lanes with the norm: one block, its Σx² reduced after the dot, rows summed by
   // shuffles where subgroups are on.
   for (const [rowBlocks, k, lanes, normEps, subgroups] of [
     [1, 64, 32, null, false],
     [3, 64, 32, null, false],
     [3, 2048, 32, null, false],
+    [2, 4096, 32, null, false],
     [1, 576, 8, 1e-5, false],
     ...(subgroupsUsable(backend) ? ([[1, 576, 8, 1e-5, true]] as const) : []),
   ] as const)
