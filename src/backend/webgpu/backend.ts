@@ -93,11 +93,25 @@ function makeBackend(runtime: GpuRuntime, adapter: GPUAdapter): WebGPUBackend {
       return storage;
     },
     async read(info: TensorInfo) {
-      const bytes = await runtime.read(storageOf(info), sizeOf(info.shape) * 4);
+      const n = sizeOf(info.shape);
+      if (storageOf(info).format === 'bf16') {
+        const words = new Uint32Array(await runtime.read(storageOf(info), Math.ceil(n / 2) * 4));
+        const out = new Uint32Array(n);
+        for (let i = 0; i < n; i++) {
+          const w = words[i >> 1]!;
+          out[i] = i & 1 ? w & 0xffff0000 : (w << 16) >>> 0;
+        }
+        return new Float32Array(out.buffer);
+      }
+      const bytes = await runtime.read(storageOf(info), n * 4);
       return info.dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes);
     },
     copyInto(dst: TensorInfo, src: TensorInfo) {
-      runtime.copy(storageOf(src).buffer, storageOf(dst).buffer, sizeOf(src.shape) * 4);
+      const packed = storageOf(src).format === 'bf16';
+      if (packed !== (storageOf(dst).format === 'bf16'))
+        throw new Error('cannot copy between a bf16-packed tensor and a float32 one');
+      const n = sizeOf(src.shape);
+      runtime.copy(storageOf(src).buffer, storageOf(dst).buffer, packed ? Math.ceil(n / 2) * 4 : n * 4);
     },
     free(storage: unknown) {
       runtime.release(storage as GpuStorage);

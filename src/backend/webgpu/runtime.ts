@@ -14,6 +14,12 @@ import { ParamWriter, paramBytes, type Words } from './params.js';
 export interface GpuStorage {
   readonly buffer: GPUBuffer;
   readonly byteSize: number;
+  /**
+   * 'bf16': the tensor's float32 values are stored as bf16 pairs, element 2i in the low half of word i
+   * (a bf16 checkpoint's matrices, loaded without a float32 copy). Only the kernels that read weights
+   * (matmul's B operand with transB, the embedding gather) and the planned decode accept it.
+   */
+  readonly format?: 'bf16';
 }
 
 /** Buffer capacity classes: 256 B minimum, then 8 steps per power of two (at most 12.5% slack). */

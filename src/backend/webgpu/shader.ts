@@ -18,8 +18,33 @@ export function runtime(): GpuRuntime {
   return current;
 }
 
+/** The buffer behind a float32 or int32 tensor; a bf16-packed one is refused (see `packedBuf`). */
 export function buf(info: TensorInfo): GPUBuffer {
+  const storage = info.storage as GpuStorage;
+  if (storage.format === 'bf16')
+    throw new Error(
+      `this operation cannot read a bf16-packed tensor [${info.shape.join(', ')}]: only linear layers and embeddings read packed weights (load the model with gpuWeights 'f32' to train or transform it)`,
+    );
+  return storage.buffer;
+}
+
+/** Whether a tensor's values are stored as bf16 pairs (GpuStorage.format). */
+export function isPacked(info: TensorInfo): boolean {
+  return (info.storage as GpuStorage).format === 'bf16';
+}
+
+/** The buffer behind a tensor, packed or not (for the kernels that handle both). */
+export function packedBuf(info: TensorInfo): GPUBuffer {
   return (info.storage as GpuStorage).buffer;
+}
+
+/** WGSL: two bf16 values of a word as float32 (element 2i in the low half). */
+export const bf16PairWGSL =
+  'fn bf16x2(u: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(u << 16u), bitcast<f32>(u & 0xffff0000u)); }';
+
+/** WGSL: the float32 value of element `e` of a bf16-packed array<u32> `name`. */
+export function bf16Element(name: string, e: string): string {
+  return `bitcast<f32>(select(${name}[(${e}) / 2u] << 16u, ${name}[(${e}) / 2u] & 0xffff0000u, ((${e}) & 1u) == 1u))`;
 }
 
 /** A fresh storage for `elements` 32-bit values. */

@@ -12,7 +12,17 @@ import type { Kernel } from '../../backend.js';
 import type { MatmulAttrs } from '../../cpu/matmul.js';
 import { Words } from '../params.js';
 import type { GpuStorage } from '../runtime.js';
-import { alloc, buf, header, memoShader, runtime } from '../shader.js';
+import {
+  alloc,
+  bf16Element,
+  bf16PairWGSL,
+  buf,
+  header,
+  isPacked,
+  memoShader,
+  packedBuf,
+  runtime,
+} from '../shader.js';
 import { batchOffsets, collapseBatch, maxBatchRank } from './batch.js';
 import { encodeMatvec, matvecMaxRows } from './matvec.js';
 import { columnReduce, columnSumShader } from './reduction.js';
@@ -28,6 +38,8 @@ interface Variant {
   vecB: boolean;
   vecC: boolean;
   checked: boolean;
+  /** B holds bf16 pairs (a packed weight; with transB): array<vec2<u32>> when vecB, else array<u32>. */
+  packedB?: boolean;
 }
 
 /**
@@ -35,6 +47,25 @@ interface Variant {
  * element offset `base` of buffer `name`, zero outside.
  */
 function load4(name: 'A' | 'B', v: Variant): string {
+  if (name === 'B' && v.packedB) {
+    if (v.vecB) {
+      const guard = v.checked ? 'if (r >= rows || c >= cols) { return vec4<f32>(0.0); }\n  ' : '';
+      return `fn loadB(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
+  ${guard}let w = B[(base + r * cols + c) / 4u];
+  return vec4<f32>(bf16x2(w.x), bf16x2(w.y));
+}`;
+    }
+    const el = (q: number) => {
+      const e = v.checked
+        ? `min(base + r * cols + c + ${q}u, arrayLength(&B) * 2u - 1u)`
+        : `base + r * cols + c + ${q}u`;
+      const value = bf16Element('B', e);
+      return v.checked ? `select(0.0, ${value}, r < rows && c + ${q}u < cols)` : value;
+    };
+    return `fn loadB(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
+  return vec4<f32>(${el(0)}, ${el(1)}, ${el(2)}, ${el(3)});
+}`;
+  }
   if (name === 'A' ? v.vecA : v.vecB) {
     const guard = v.checked ? 'if (r >= rows || c >= cols) { return vec4<f32>(0.0); }\n  ' : '';
     return `fn load${name}(base: u32, r: u32, c: u32, rows: u32, cols: u32) -> vec4<f32> {
@@ -106,7 +137,8 @@ function matmulShader(v: Variant): string {
 }`;
   return `${header}
 @group(0) @binding(1) var<storage, read> A: array<${v.vecA ? 'vec4<f32>' : 'f32'}>;
-@group(0) @binding(2) var<storage, read> B: array<${v.vecB ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(2) var<storage, read> B: array<${v.packedB ? (v.vecB ? 'vec2<u32>' : 'u32') : v.vecB ? 'vec4<f32>' : 'f32'}>;
+${v.packedB ? bf16PairWGSL : ''}
 @group(0) @binding(3) var<storage, read_write> C: array<${v.vecC ? 'vec4<f32>' : 'f32'}>;
 var<workgroup> As: array<vec4<f32>, ${(tileK * tile) / 4}>;
 var<workgroup> Bs: array<vec4<f32>, ${(tileK * tile) / 4}>;
@@ -161,7 +193,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 function shaderFor(v: Variant): string {
   const access = (vec: boolean) => (vec ? 'vec4' : 'scalar');
-  const key = `matmul${v.transA ? ' Aᵀ' : ''}${v.transB ? ' Bᵀ' : ''} A:${access(v.vecA)} B:${access(v.vecB)} C:${access(v.vecC)}${v.checked ? ' checked' : ''}`;
+  const key = `matmul${v.transA ? ' Aᵀ' : ''}${v.transB ? ' Bᵀ' : ''} A:${access(v.vecA)} B:${access(v.vecB)}${v.packedB ? ' bf16' : ''} C:${access(v.vecC)}${v.checked ? ' checked' : ''}`;
   return memoShader(key, () => matmulShader(v));
 }
 
@@ -207,8 +239,11 @@ export function encodeMatmul(
   c: GpuStorage,
   dims: { m: number; n: number; k: number; transA: boolean; transB: boolean },
   batch: { shape: number[]; aStrides: number[]; bStrides: number[] },
+  packedB = false,
 ): void {
   const { m, n, k, transA, transB } = dims;
+  if (packedB && !transB)
+    throw new Error('a bf16-packed B is read transposed only (the nn.Linear weight layout)');
   const batches = sizeOf(batch.shape);
   if (m === 0 || n === 0 || batches === 0) return;
   if (k === 0) {
@@ -220,7 +255,7 @@ export function encodeMatmul(
     throw new Error(`webgpu matmul supports up to ${maxBatchRank} non-contiguous batch axes`);
   if (batches > 65535) throw new Error(`webgpu matmul supports up to 65535 batched products, got ${batches}`);
   if (m <= matvecMaxRows && !transA) {
-    encodeMatvec(a, b, c, { m, n, k, transB }, words(m, n, k, shape, sa, sb), batches);
+    encodeMatvec(a, b, c, { m, n, k, transB }, words(m, n, k, shape, sa, sb), batches, packedB);
     return;
   }
   const aCols = transA ? m : k;
@@ -239,6 +274,7 @@ export function encodeMatmul(
     vecB: bCols % 4 === 0,
     vecC: n % 4 === 0,
     checked,
+    packedB,
   });
   const params = words(m, n, k, shape, sa, sb).u(chunk).u(splits);
   if (splits === 1) {
@@ -263,10 +299,11 @@ export const matmulKernel: Kernel<MatmulAttrs> = ([a, b], { transA, transB }, [o
   const c = alloc(sizeOf(out!.shape));
   encodeMatmul(
     buf(a!),
-    buf(b!),
+    isPacked(b!) ? packedBuf(b!) : buf(b!),
     c,
     { m, n, k, transA, transB },
     { shape: [...batchShape], aStrides, bStrides },
+    isPacked(b!),
   );
   return [c];
 };

@@ -8,12 +8,12 @@
  */
 import type { Words } from '../params.js';
 import type { GpuStorage } from '../runtime.js';
-import { grid, header, runtime } from '../shader.js';
+import { bf16Element, bf16PairWGSL, grid, header, runtime } from '../shader.js';
 import { batchOffsets } from './batch.js';
 
 export const matvecMaxRows = 8;
 
-function matvecShader(m: number, transB: boolean, vec: boolean): string {
+function matvecShader(m: number, transB: boolean, vec: boolean, packedB = false): string {
   const rows = [...Array(m).keys()];
   const elem = vec ? 'vec4<f32>' : 'f32';
   const dot = (x: string, y: string) => (vec ? `dot(${x}, ${y})` : `${x} * ${y}`);
@@ -24,7 +24,13 @@ function matvecShader(m: number, transB: boolean, vec: boolean): string {
   let kn = ${kStep};
   if (col < N) {
     for (var k = lane; k < kn; k += 32u) {
-      let b = B[bBase${vec ? ' / 4u' : ''} + col * kn + k];
+      let b = ${
+        !packedB
+          ? `B[bBase${vec ? ' / 4u' : ''} + col * kn + k]`
+          : vec
+            ? 'unpack4(B[bBase / 4u + col * kn + k])'
+            : bf16Element('B', 'bBase + col * kn + k')
+      };
       ${rows.map((r) => `acc${r} += ${dot(`A[aBase${vec ? ' / 4u' : ''} + ${r}u * kn + k]`, 'b')};`).join('\n      ')}
     }
   }
@@ -54,7 +60,8 @@ function matvecShader(m: number, transB: boolean, vec: boolean): string {
   if (row < ${m}u && outCol < N) { C[cBase + row * N + outCol] = s; }`;
   return `${header}
 @group(0) @binding(1) var<storage, read> A: array<${elem}>;
-@group(0) @binding(2) var<storage, read> B: array<${elem}>;
+@group(0) @binding(2) var<storage, read> B: array<${packedB ? (vec ? 'vec2<u32>' : 'u32') : elem}>;
+${packedB ? `${bf16PairWGSL}\nfn unpack4(w: vec2<u32>) -> vec4<f32> { return vec4<f32>(bf16x2(w.x), bf16x2(w.y)); }` : ''}
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 var<workgroup> part: array<f32, 2048>;
 @compute @workgroup_size(256)
@@ -78,13 +85,14 @@ export function encodeMatvec(
   { m, n, k, transB }: { m: number; n: number; k: number; transB: boolean },
   words: Words,
   batches: number,
+  packedB = false,
 ): void {
   // vec4 needs K % 4 = 0 (then every batch offset of A and B is a multiple of 4 too).
   const vec = transB && k % 4 === 0;
-  const key = `${m}${transB}${vec}`;
+  const key = `${m}${transB}${vec}${packedB}`;
   let code = shaders.get(key);
   if (!code) {
-    code = matvecShader(m, transB, vec);
+    code = matvecShader(m, transB, vec, packedB);
     shaders.set(key, code);
   }
   const [x, y] = grid(Math.ceil(n / (transB ? 8 : 32)));

@@ -7,7 +7,18 @@ import { sizeOf } from '../../../tensor/shape.js';
 import type { Kernel } from '../../backend.js';
 import { type AdamWAttrs, type CrossEntropyAttrs, decayOf, type RopeAttrs } from '../../cpu/nn.js';
 import { Words } from '../params.js';
-import { alloc, buf, entryArgs, grid, header, memoShader, runtime } from '../shader.js';
+import {
+  alloc,
+  bf16Element,
+  buf,
+  entryArgs,
+  grid,
+  header,
+  isPacked,
+  memoShader,
+  packedBuf,
+  runtime,
+} from '../shader.js';
 import { rowEntry, rowThreads, workgroupReduce } from './reduction.js';
 
 const wg = 256;
@@ -96,9 +107,9 @@ export const crossEntropyBackwardKernel: Kernel<CrossEntropyAttrs> = (
   return [dl];
 };
 
-// Words: n, dim, rows of the weight.
-const gatherShader = `${header}
-@group(0) @binding(1) var<storage, read> W: array<f32>;
+// Words: n, dim, rows of the weight. A bf16-packed table (a packed embedding) reads its words.
+const gatherShaderOf = (packed: boolean) => `${header}
+@group(0) @binding(1) var<storage, read> W: array<${packed ? 'u32' : 'f32'}>;
 @group(0) @binding(2) var<storage, read> Ids: array<i32>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 @compute @workgroup_size(${wg})
@@ -108,16 +119,18 @@ fn main(${entryArgs}) {
   let dim = pu(1);
   let id = Ids[i / dim];
   let valid = id >= 0 && u32(id) < pu(2);
-  Y[i] = select(0.0, W[u32(max(id, 0)) * dim + i % dim], valid);
+  Y[i] = select(0.0, ${packed ? bf16Element('W', 'u32(max(id, 0)) * dim + i % dim') : 'W[u32(max(id, 0)) * dim + i % dim]'}, valid);
 }`;
+const gatherShader = gatherShaderOf(false);
+const gatherPackedShader = gatherShaderOf(true);
 
 export const gatherKernel: Kernel = ([weight, ids], _attrs, [out]) => {
   const [rows, dim] = weight!.shape as [number, number];
   const n = sizeOf(out!.shape);
   const y = alloc(n);
   runtime().dispatch(
-    gatherShader,
-    [buf(weight!), buf(ids!), y.buffer],
+    isPacked(weight!) ? gatherPackedShader : gatherShader,
+    [packedBuf(weight!), buf(ids!), y.buffer],
     new Words().u(n).u(dim).u(rows),
     grid(Math.ceil(n / wg)),
   );
