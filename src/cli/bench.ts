@@ -5,8 +5,9 @@ import { DecodePlan } from '../generate/decode-plan.js';
 import type { StepProfile } from '../generate/decode-plan-profile.js';
 import { loadHFModel } from '../io/hf.js';
 import { benchmarkModel } from '../model/random-weights.js';
-import { defineCommand } from './args.js';
+import { defineCommand, UsageError } from './args.js';
 import { backendOption, useBackend } from './backend.js';
+import { gpuWeightsOption } from './model-arg.js';
 
 /** The step profile as text: host vs GPU per step, then GPU time per dispatch kind. */
 function profileLines(p: StepProfile): string[] {
@@ -33,6 +34,7 @@ export const benchCommand = defineCommand({
     '(the ceiling for streaming weights); what the step takes beyond that streaming is the fixed overhead per token. ' +
     'A preset name uses random weights, so nothing is downloaded.',
   options: {
+    ...gpuWeightsOption,
     model: {
       type: 'string',
       valueName: 'DIR|PRESET',
@@ -86,8 +88,13 @@ export const benchCommand = defineCommand({
     const backend = await useBackend(options.backend, io.env);
     const spec = options.model ?? 'tiny';
     const loaded = await loadModelConfig(spec);
+    const gpuWeights = options['gpu-weights'] === 'bf16' ? 'bf16' : 'f32';
+    if (gpuWeights === 'bf16' && (backend.name !== 'webgpu' || !loaded.dir))
+      throw new UsageError(
+        '--gpu-weights bf16 needs the webgpu backend and a model directory (a bf16 checkpoint)',
+      );
     const model = loaded.dir
-      ? (await loadHFModel(loaded.dir, { backend })).model
+      ? (await loadHFModel(loaded.dir, { backend, gpuWeights })).model
       : benchmarkModel(loaded.config, backend);
     const path = (options['decode-path'] ?? 'auto') as 'auto' | 'planned' | 'eager';
     const result = await benchmarkDecode(model, {

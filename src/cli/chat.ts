@@ -8,7 +8,7 @@ import type { ChatMessage } from '../tokenizer/chat-template.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { defineCommand } from './args.js';
 import { backendOption, useBackend } from './backend.js';
-import { modelOption, openModel, openTokenizer } from './model-arg.js';
+import { gpuWeightsOption, modelOption, openModel, openTokenizer } from './model-arg.js';
 import { eosIds, resolveSampling, samplingOptions } from './sampling-options.js';
 
 /** Prompt ids for the conversation: the chat template, or a plain transcript for base models without one. */
@@ -37,13 +37,14 @@ export const chatCommand = defineCommand({
     'plain "User: … / Assistant:" transcript. Commands: /reset clears the history, /exit quits.',
   options: {
     ...modelOption,
+    ...gpuWeightsOption,
     system: { type: 'string', description: 'a system message that starts the conversation' },
     ...samplingOptions,
     ...backendOption,
   },
   async run({ options }, io) {
     const backend = await useBackend(options.backend, io.env);
-    const { model, generationConfig, dir } = await openModel(options.model, backend);
+    const { model, generationConfig, dir } = await openModel(options.model, backend, options['gpu-weights']);
     const tokenizer = await openTokenizer(options.model ?? dir);
     const sampling = resolveSampling(options, generationConfig);
     const eos = eosIds(tokenizer.eosTokenIds, generationConfig.eos_token_id, model.config.eosTokenIds);

@@ -2,7 +2,7 @@
 import { generate } from '../generate/generate.js';
 import { defineCommand, parseIntList, UsageError } from './args.js';
 import { backendOption, useBackend } from './backend.js';
-import { modelOption, openModel, openTokenizer } from './model-arg.js';
+import { gpuWeightsOption, modelOption, openModel, openTokenizer } from './model-arg.js';
 import { eosIds, resolveSampling, samplingOptions } from './sampling-options.js';
 
 export const generateCommand = defineCommand({
@@ -16,6 +16,7 @@ export const generateCommand = defineCommand({
     'tokens (e.g. BOS) as transformers does by default.',
   options: {
     ...modelOption,
+    ...gpuWeightsOption,
     prompt: { type: 'string', description: 'prompt text' },
     ids: {
       type: 'string',
@@ -38,7 +39,7 @@ export const generateCommand = defineCommand({
     if ((options.prompt === undefined) === (options.ids === undefined))
       throw new UsageError('give exactly one of --prompt and --ids');
     const backend = await useBackend(options.backend, io.env);
-    const { model, generationConfig, dir } = await openModel(options.model, backend);
+    const { model, generationConfig, dir } = await openModel(options.model, backend, options['gpu-weights']);
     const tokenizer =
       options.prompt !== undefined || !options.json
         ? await openTokenizer(options.model ?? dir).catch(() => null)

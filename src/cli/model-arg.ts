@@ -26,6 +26,16 @@ export const modelOption = {
   },
 } as const satisfies Record<string, OptionSpec>;
 
+export const gpuWeightsOption = {
+  'gpu-weights': {
+    type: 'string',
+    valueName: 'FORMAT',
+    choices: ['f32', 'bf16'],
+    description:
+      "webgpu: 'bf16' keeps a bf16 checkpoint's matrices bf16 on the GPU (half the memory, the same tokens; no float32 copy); default f32",
+  },
+} as const satisfies Record<string, OptionSpec>;
+
 export function resolveModelDir(option: string | undefined): string {
   const dir = option ?? defaultModelDir;
   if (!existsSync(dir)) {
@@ -46,9 +56,15 @@ export interface LoadedModel {
   generationConfig: Record<string, unknown>;
 }
 
-export async function openModel(option: string | undefined, backend: Backend): Promise<LoadedModel> {
+export async function openModel(
+  option: string | undefined,
+  backend: Backend,
+  gpuWeights: string | undefined = undefined,
+): Promise<LoadedModel> {
   const dir = resolveModelDir(option);
-  const loaded = await loadHFModel(dir, { backend });
+  if (gpuWeights === 'bf16' && backend.name !== 'webgpu')
+    throw new Error('--gpu-weights bf16 needs the webgpu backend (--backend webgpu)');
+  const loaded = await loadHFModel(dir, { backend, gpuWeights: gpuWeights === 'bf16' ? 'bf16' : 'f32' });
   return {
     dir,
     model: loaded.model,

@@ -4,7 +4,7 @@ import { startOpenAIServer } from '../serve/openai.js';
 import { defineCommand } from './args.js';
 import { backendOption, useBackend } from './backend.js';
 import { conversationIds } from './chat.js';
-import { modelOption, openModel, openTokenizer } from './model-arg.js';
+import { gpuWeightsOption, modelOption, openModel, openTokenizer } from './model-arg.js';
 
 export const serveCommand = defineCommand({
   name: 'serve',
@@ -16,6 +16,7 @@ export const serveCommand = defineCommand({
     'sends server-sent events. Requests run one at a time; bad requests get a 400 naming the field. Listens on 127.0.0.1 unless --host.',
   options: {
     ...modelOption,
+    ...gpuWeightsOption,
     port: { type: 'integer', default: 8000, description: 'port (default 8000; 0 picks a free one)' },
     host: {
       type: 'string',
@@ -31,7 +32,7 @@ export const serveCommand = defineCommand({
   ],
   async run({ options }, io) {
     const backend = await useBackend(options.backend, io.env);
-    const { model, generationConfig, dir } = await openModel(options.model, backend);
+    const { model, generationConfig, dir } = await openModel(options.model, backend, options['gpu-weights']);
     const tokenizer = await openTokenizer(options.model ?? dir);
     const server = await startOpenAIServer(
       {

@@ -23,6 +23,7 @@ import {
   normAddShader,
 } from '../backend/webgpu/decode/step-shaders.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
+import { isPackedTensor } from '../backend/webgpu/packed.js';
 import type { GpuStorage } from '../backend/webgpu/runtime.js';
 import { rotaryDim } from '../config/layer-plan.js';
 import type { RopeConfig } from '../config/model-config.js';
@@ -95,9 +96,13 @@ export class StepRecorder {
     return t;
   }
 
-  /** A binding of a tensor's buffer covering exactly its elements. */
+  /** A binding of a tensor's buffer covering exactly its elements (two to a word when bf16-packed). */
   static tensorBinding(t: Tensor): GPUBufferBinding {
-    return { buffer: (t.storage as GpuStorage).buffer, size: t.size * 4 };
+    const storage = t.storage as GpuStorage;
+    return {
+      buffer: storage.buffer,
+      size: storage.format === 'bf16' ? Math.ceil(t.size / 2) * 4 : t.size * 4,
+    };
   }
 
   /** One buffer holding the given biases back to back (zeros where a part has none or it is absent). */
@@ -253,9 +258,16 @@ export class StepRecorder {
       for (const name of ['gate_proj', 'up_proj', 'down_proj']) paths.push(`${p}.mlp.${name}.weight`);
     }
     // MLA or standard names, whichever the model has; matrices whose K is not a multiple of 8 stay f32.
-    const chosen = paths.filter(
-      (path) => this.model.params.has(path) && this.formatFor(this.param(path).shape[1]!) !== 'f32',
-    );
+    // Matrices loaded bf16-packed (gpuWeights 'bf16') are streamed where they are, without a copy.
+    const chosen: string[] = [];
+    for (const path of paths) {
+      if (!this.model.params.has(path) || this.formatFor(this.param(path).shape[1]!) === 'f32') continue;
+      const t = this.param(path);
+      if (isPackedTensor(t)) {
+        if (format !== 'bf16') throw new Error(`'${path}' is bf16-packed: the plan must stream bf16`);
+        this.packed.set(path, { ...StepRecorder.tensorBinding(t), offset: 0 });
+      } else chosen.push(path);
+    }
     const limits = this.device.limits;
     const ranges = arenaBindings(
       chosen.map((path) => this.param(path).size * 2),
@@ -375,7 +387,7 @@ export class StepRecorder {
     const learned = c.positionEmbedding === 'learned';
     this.add(
       'embedding',
-      embeddingShader(d, c.embeddingScale, learned),
+      embeddingShader(d, c.embeddingScale, learned, isPackedTensor(embed)),
       [
         ...(learned ? [this.stepUniform] : []),
         this.tokens,

@@ -32,6 +32,7 @@ import {
   gpuSamplingParams,
 } from '../backend/webgpu/decode/sample.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
+import { isPackedTensor } from '../backend/webgpu/packed.js';
 import type { GpuStorage } from '../backend/webgpu/runtime.js';
 import { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
@@ -146,9 +147,15 @@ export class DecodePlan {
       );
     }
     const device = backend.runtime.device;
-    const requested = options.weights ?? 'f32';
-    let weights: WeightFormat = requested === 'auto' ? 'f32' : requested;
-    if (requested === 'auto') {
+    // A model loaded bf16-packed (gpuWeights 'bf16') streams its matrices as they are: bf16.
+    const packedModel = [...model.params.values()].some(isPackedTensor);
+    const requested = options.weights ?? (packedModel ? 'bf16' : 'f32');
+    if (packedModel && requested !== 'bf16' && requested !== 'auto')
+      throw new Error(
+        `this model holds bf16-packed weights (loaded with gpuWeights 'bf16'): its plan streams bf16, not ${requested}`,
+      );
+    let weights: WeightFormat = packedModel ? 'bf16' : requested === 'auto' ? 'f32' : requested;
+    if (requested === 'auto' && !packedModel) {
       device.pushErrorScope('validation');
       const exact = await bf16Exact(model);
       const error = await device.popErrorScope();

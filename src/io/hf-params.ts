@@ -4,6 +4,8 @@
  * model from parsed config.json and safetensors bytes (what a browser fetches).
  */
 import type { Backend } from '../backend/backend.js';
+import type { WebGPUBackend } from '../backend/webgpu/backend.js';
+import { isBf16Exact, isPackableWeight, packedBf16Tensor } from '../backend/webgpu/packed.js';
 import type { ModelConfig } from '../config/model-config.js';
 import type { HFConfig } from '../families/hf-config.js';
 import { familyFor } from '../families/registry.js';
@@ -21,6 +23,14 @@ export interface LoadHFModelOptions {
   backend?: Backend;
   /** Working dtype of the parameters (float64 only on the CPU backend). Default float32. */
   dtype?: 'float32' | 'float64';
+  /**
+   * 'bf16' (webgpu backend): the matrices of a bf16 checkpoint that linear layers and the embedding read
+   * stay bf16 on the GPU (half the memory; no float32 copy), read by the eager kernels and streamed by
+   * the planned decode as they are. Only exactly-bf16 values are packed, so nothing is rounded; other
+   * tensors load as float32. Such a model runs inference only (training and LoRA need 'f32').
+   * Default 'f32'.
+   */
+  gpuWeights?: 'f32' | 'bf16';
 }
 
 export interface LoadedHFModel {
@@ -101,11 +111,15 @@ export function modelFromValues(
   options: LoadHFModelOptions = {},
 ): Transformer {
   const params = new Map<string, Tensor>();
+  const packed = options.gpuWeights === 'bf16';
+  if (packed && (options.backend?.name !== 'webgpu' || (options.dtype ?? 'float32') !== 'float32'))
+    throw new Error("gpuWeights 'bf16' needs the webgpu backend and float32 parameters");
   for (const spec of parameterSpecs(config)) {
-    const t = tensor(values.get(spec.path)!, spec.shape, {
-      backend: options.backend,
-      dtype: options.dtype ?? 'float32',
-    });
+    const data = values.get(spec.path)!;
+    const t =
+      packed && isPackableWeight(spec.path, spec.shape) && isBf16Exact(data)
+        ? packedBf16Tensor(options.backend as WebGPUBackend, data, spec.shape)
+        : tensor(data, spec.shape, { backend: options.backend, dtype: options.dtype ?? 'float32' });
     t.name = spec.path;
     params.set(spec.path, t.keep());
   }

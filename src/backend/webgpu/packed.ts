@@ -40,3 +40,20 @@ export function packedBf16Tensor(
 export function isPackedTensor(t: Tensor): boolean {
   return (t.storage as Partial<GpuStorage>).format === 'bf16';
 }
+
+/**
+ * Whether a parameter is one the loader may keep packed: the matrices that linear layers and the
+ * embedding read (attention and MLP projections, the embedding, the LM head), with rows of a multiple of
+ * 8 values (what the planned decode's 16-bit matvec streams). Experts' stacks and other tensors stay
+ * float32.
+ */
+export function isPackableWeight(path: string, shape: readonly number[]): boolean {
+  if (shape.length !== 2 || shape[1]! % 8 !== 0) return false;
+  return (
+    path === 'model.embed_tokens.weight' ||
+    path === 'lm_head.weight' ||
+    /^model\.layers\.\d+\.(self_attn\.(q|k|v|o|q_a|q_b)_proj|self_attn\.kv_a_proj_with_mqa|mlp\.(gate|up|down)_proj)\.weight$/.test(
+      path,
+    )
+  );
+}

@@ -2,24 +2,33 @@
  * The small kernels around the planned decode step's layers: the token embedding (first dispatch),
  * the sandwich norm's residual add, and the argmax over the LM head's per-workgroup partials (last).
  */
+
+import { bf16Element } from '../shader.js';
 import { stepUniformWGSL } from './attention-decode.js';
 import { wgslFloat } from './matvec-fused.js';
 
 /**
  * x = E[token]·scale (+ P[pos] with learned positions): the token id in tokens[0], written by the host
  * or the previous step's argmax; scale: the config's embedding scale (Gemma's √hidden), else none;
- * P: GPT-2's position table, read at the step's position (binding 0, then 4).
+ * P: GPT-2's position table, read at the step's position (binding 0, then 4); E bf16-packed when
+ * `packed` (a model loaded with gpuWeights 'bf16').
  */
-export function embeddingShader(hidden: number, scale: number | null = null, positions = false): string {
+export function embeddingShader(
+  hidden: number,
+  scale: number | null = null,
+  positions = false,
+  packed = false,
+): string {
+  const row = `tokens[0] * ${hidden}u + i`;
   return `${positions ? `${stepUniformWGSL}\n` : ''}@group(0) @binding(1) var<storage, read> tokens: array<u32>;
-@group(0) @binding(2) var<storage, read> E: array<f32>;
+@group(0) @binding(2) var<storage, read> E: array<${packed ? 'u32' : 'f32'}>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 ${positions ? '@group(0) @binding(4) var<storage, read> P: array<f32>;' : ''}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = wid.x * 256u + lid;
   if (i < ${hidden}u) {
-    x[i] = E[tokens[0] * ${hidden}u + i]${scale === null ? '' : ` * ${wgslFloat(scale)}`}${positions ? ` + P[step.pos * ${hidden}u + i]` : ''};
+    x[i] = ${packed ? bf16Element('E', row) : `E[${row}]`}${scale === null ? '' : ` * ${wgslFloat(scale)}`}${positions ? ` + P[step.pos * ${hidden}u + i]` : ''};
   }
 }`;
 }

@@ -1,0 +1,85 @@
+/**
+ * A bf16 checkpoint loaded with gpuWeights 'bf16' (the bundled model is one): its matrices stay bf16
+ * on the GPU, and it decodes, eagerly and through the planned step, exactly as the same checkpoint
+ * loaded as float32 does (the values are the same; only their storage differs).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { cpuBackend } from '../../src/backend/cpu/index.js';
+import { isPackedTensor } from '../../src/backend/webgpu/packed.js';
+import { defaultModelDir } from '../../src/cli/model-arg.js';
+import { DecodePlan } from '../../src/generate/decode-plan.js';
+import { loadHFModel } from '../../src/io/hf.js';
+import { requireWebGPU } from './setup.js';
+
+const backend = await requireWebGPU();
+
+if (backend) {
+  test("gpuWeights 'bf16': the bundled model's matrices stay bf16 and decode as the float32 load does", async () => {
+    const dense = (await loadHFModel(defaultModelDir, { backend })).model;
+    const packed = (await loadHFModel(defaultModelDir, { backend, gpuWeights: 'bf16' })).model;
+    const paths = [...packed.params.keys()].filter((p) => isPackedTensor(packed.params.get(p)!));
+    assert.ok(paths.includes('model.embed_tokens.weight') && paths.some((p) => p.endsWith('q_proj.weight')));
+    const bytes = (m: typeof dense) =>
+      [...m.params.values()].reduce((n, t) => n + (isPackedTensor(t) ? t.size * 2 : t.size * 4), 0);
+    assert.ok(bytes(packed) < 0.6 * bytes(dense), `${bytes(packed)} vs ${bytes(dense)} bytes`);
+    const prompt = [1, 20, 300, 4000, 50];
+    try {
+      // Eager: the whole prompt's logits (tiled matmul, gather) and a decode step (matvec).
+      const want = await dense.forward([prompt]).data();
+      const got = await packed.forward([prompt]).data();
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+      assert.ok(worst <= 1e-4, `eager logits differ by ${worst}`);
+      // Planned: the packed matrices are streamed where they are, and the ids equal the float32 plan's.
+      const ids = async (model: typeof dense) => {
+        const plan = await DecodePlan.create(model, prompt.length + 12, { weights: 'auto' });
+        try {
+          const out = [(await plan.prefill(prompt)).token];
+          for (let s = 0; s < 12; s++) out.push((await plan.step(s === 0 ? out[0] : undefined)).token);
+          return { out, format: plan.weightFormat, copies: plan.packedMatrices };
+        } finally {
+          plan.dispose();
+        }
+      };
+      const a = await ids(dense);
+      const b = await ids(packed);
+      assert.equal(b.format, 'bf16');
+      assert.deepEqual(b.out, a.out);
+      await assert.rejects(DecodePlan.create(packed, 8, { weights: 'f32' }), /bf16-packed weights.*not f32/);
+    } finally {
+      dense.dispose();
+      packed.dispose();
+    }
+  });
+
+  test("gpuWeights 'bf16' needs the webgpu backend", async () => {
+    await assert.rejects(
+      loadHFModel(defaultModelDir, { backend: cpuBackend, gpuWeights: 'bf16' }),
+      /needs the webgpu backend/,
+    );
+  });
+}
+
+if (backend) {
+  test('slm generate --gpu-weights bf16 gives the same tokens; it is refused on cpu', async () => {
+    const { main } = await import('../../src/cli/main.js');
+    let stdout = '';
+    const io = {
+      stdout: { write: (s: string) => (stdout += s) },
+      stderr: { write: () => true },
+      env: {},
+    };
+    const args = ['generate', '--ids', '1,2,3', '--max-new-tokens', '8', '--temperature', '0', '--json'];
+    assert.equal(await main([...args, '--backend', 'webgpu'], io), 0);
+    const dense = JSON.parse(stdout);
+    assert.equal(dense.ids.length, 3 + 8);
+    stdout = '';
+    assert.equal(await main([...args, '--backend', 'webgpu', '--gpu-weights', 'bf16'], io), 0);
+    assert.deepEqual(JSON.parse(stdout).ids, dense.ids);
+    let stderr = '';
+    const failing = { ...io, stderr: { write: (s: string) => (stderr += s) } };
+    assert.notEqual(await main([...args, '--backend', 'cpu', '--gpu-weights', 'bf16'], failing), 0);
+    assert.match(stderr, /--gpu-weights bf16 needs the webgpu backend/);
+  });
+}
