@@ -14,6 +14,9 @@
  *                          whole, e.g. deepseek-v2-lite-like's MLA and MoE layers)
  *          [--tune JSON]  (planned path: matvec layouts by dispatch kind, DecodePlanOptions.matvecTuning,
  *                          e.g. '{"norm·lm-head·argmax":{"lanes":8}}'; an array compares several)
+ *          [--gpu-weights bf16]  (round the random matrices to bf16 and keep them packed on the GPU, as
+ *                          loadHFModel's gpuWeights 'bf16' keeps a bf16 checkpoint's: prefill and decode
+ *                          read the packed copies, and the float32 ones are freed)
  *          [--profile]   (planned path: host ms per step, back-to-back period, GPU ms per step and per
  *                         dispatch label from timestamp queries)
  */
@@ -27,7 +30,13 @@ import { DecodePlan, type DecodePlanOptions } from '../src/generate/decode-plan.
 
 type MatvecTuningMap = NonNullable<DecodePlanOptions['matvecTuning']>;
 
+import { packBf16OnDevice } from '../src/backend/webgpu/decode/pack.js';
+import type { WebGPUBackend } from '../src/backend/webgpu/index.js';
+import { isPackableWeight, isPackedTensor } from '../src/backend/webgpu/packed.js';
+import type { GpuStorage } from '../src/backend/webgpu/runtime.js';
 import { benchmarkModel } from '../src/model/random-weights.js';
+import type { Transformer } from '../src/model/transformer.js';
+import { Tensor } from '../src/tensor/tensor.js';
 
 const bandwidthGBps = 3700;
 
@@ -46,6 +55,35 @@ const splits = flag('splits', '');
 const profile = process.argv.includes('--profile');
 const aheads = flag('ahead', '5').split(',').map(Number);
 const layers = flag('layers', '');
+const gpuWeights = flag('gpu-weights', 'f32');
+
+/** Replaces the model's packable matrices by bf16-packed copies made on the device (rounded to nearest even). */
+async function packForBench(model: Transformer): Promise<number> {
+  const runtime = (model.backend as WebGPUBackend).runtime;
+  const paths = [...model.params.keys()].filter((p) => isPackableWeight(p, model.params.get(p)!.shape));
+  const sources = paths.map((p) => {
+    const t = model.params.get(p)!;
+    return { binding: { buffer: (t.storage as GpuStorage).buffer, size: t.size * 4 }, elements: t.size };
+  });
+  const storages = sources.map((s) => runtime.alloc(Math.ceil(s.elements / 2) * 4));
+  let next = 0;
+  packBf16OnDevice(runtime, sources, (bytes) => ({
+    buffer: storages[next++]!.buffer,
+    offset: 0,
+    size: bytes,
+  }));
+  await runtime.sync();
+  paths.forEach((p, i) => {
+    const old = model.params.get(p)!;
+    const t = new Tensor({ ...storages[i]!, format: 'bf16' }, old.shape, 'float32', old.backend).keep();
+    t.name = p;
+    model.params.set(p, t);
+    old.dispose();
+  });
+  runtime.trim();
+  return paths.length;
+}
+
 const tuneFlag = JSON.parse(flag('tune', '{}')) as MatvecTuningMap | MatvecTuningMap[];
 const tunings = Array.isArray(tuneFlag) ? tuneFlag : [tuneFlag];
 
@@ -62,6 +100,7 @@ for (const name of presets) {
     ? defineConfig({ ...structuredClone(presetTable[name]!.input), numLayers: Number(layers) })
     : config;
   const model = benchmarkModel(kept, backend);
+  if (gpuWeights === 'bf16') log(`${name}: ${await packForBench(model)} matrices packed to bf16`);
   await backend.sync();
   log(`${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters on the GPU`);
   type Variant = { path: 'planned' | 'eager'; weights: WeightFormat; ahead: number; tune: number };
@@ -102,6 +141,11 @@ for (const name of presets) {
           ? Number(((r.dispatchesPerToken * 3) / 1000).toFixed(3))
           : '-',
         'weights MB/token': Number((r.weightBytesPerToken / 1e6).toFixed(1)),
+        'params MB on GPU': Number(
+          (
+            [...model.params.values()].reduce((n, t) => n + (isPackedTensor(t) ? 2 : 4) * t.size, 0) / 1e6
+          ).toFixed(1),
+        ),
         'GB/s': Number(r.achievedGBps.toFixed(1)),
         'of 3.7 TB/s': `${((100 * r.achievedGBps) / bandwidthGBps).toFixed(1)}%`,
         'TTFT ms': Number(r.timeToFirstTokenMs.toFixed(1)),

@@ -8,6 +8,7 @@
 import type { Backend } from '../backend/backend.js';
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
+import { isPackedTensor } from '../backend/webgpu/packed.js';
 import type { Transformer } from '../model/transformer.js';
 import { argmax } from '../ops/index.js';
 import { Rng } from '../tensor/random.js';
@@ -70,7 +71,8 @@ export function median(values: readonly number[]): number {
 
 /**
  * Bytes of parameters streamed for one decoded token at `bytesPerWeight` per element; with a 16-bit
- * `planWeights` format, the matrices the planned step packs (K % 8 = 0) count 2 bytes per element.
+ * `planWeights` format, the matrices the planned step packs (K % 8 = 0) count 2 bytes per element, and
+ * so does every matrix held bf16-packed (a model loaded with gpuWeights 'bf16'), on either path.
  */
 export function weightBytesPerToken(
   model: Transformer,
@@ -80,12 +82,15 @@ export function weightBytesPerToken(
   let bytes = 0;
   for (const spec of model.specs) {
     const size = spec.shape.reduce((a, b) => a * b, 1);
-    const packed = planWeights !== 'f32' && spec.shape.length === 2 && spec.shape[1]! % 8 === 0;
+    const held = model.params.get(spec.path);
+    const stored = held && isPackedTensor(held) ? 2 : bytesPerWeight;
+    const packed =
+      stored === 2 || (planWeights !== 'f32' && spec.shape.length === 2 && spec.shape[1]! % 8 === 0);
     if (spec.path === 'model.embed_tokens.weight' && !model.config.tieWordEmbeddings)
-      bytes += spec.shape[1]! * bytesPerWeight;
-    else if (spec.path === 'model.embed_positions.weight') bytes += spec.shape[1]! * bytesPerWeight;
+      bytes += spec.shape[1]! * stored;
+    else if (spec.path === 'model.embed_positions.weight') bytes += spec.shape[1]! * stored;
     else if (packed && spec.path === 'model.embed_tokens.weight')
-      bytes += size * 2 + spec.shape[1]! * bytesPerWeight; // the packed head plus the f32 embedding row
+      bytes += size * 2 + spec.shape[1]! * stored; // the packed head plus the embedding row
     else bytes += size * (packed ? 2 : bytesPerWeight);
   }
   return bytes;
