@@ -6,11 +6,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
-import { isPackedTensor } from '../../src/backend/webgpu/packed.js';
+import { bf16Bits, bf16Value } from '../../src/backend/webgpu/decode/half.js';
+import { isPackableWeight, isPackedTensor, packedBf16Tensor } from '../../src/backend/webgpu/packed.js';
 import { defaultModelDir } from '../../src/cli/model-arg.js';
 import { weightBytesPerToken } from '../../src/generate/bench.js';
 import { DecodePlan } from '../../src/generate/decode-plan.js';
+import { planSupport } from '../../src/generate/decode-support.js';
 import { loadHFModel } from '../../src/io/hf.js';
+import { Transformer } from '../../src/model/transformer.js';
+import { tensor } from '../../src/ops/index.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import { modelPair } from './decode-helpers.js';
+import { planCases } from './decode-plan-cases.js';
 import { requireWebGPU } from './setup.js';
 
 const backend = await requireWebGPU();
@@ -85,4 +92,55 @@ if (backend) {
     assert.notEqual(await main([...args, '--backend', 'cpu', '--gpu-weights', 'bf16'], failing), 0);
     assert.match(stderr, /--gpu-weights bf16 needs the webgpu backend/);
   });
+}
+
+// Every planned-decode feature config (attention kinds, norms, FFN kinds, MLA, MoE, learned positions,
+// embedding scales, parallel blocks): with its packable matrices packed, the eager forward reads the
+// packed copies and gives the float32 model's logits on the same bf16-rounded values; the planned
+// step's greedy ids equal the float32 plan's.
+if (backend) {
+  for (const { name, config } of planCases.filter((c) => c.subgroups === undefined && !c.matvecTuning))
+    test(`packed matrices give the float32 logits and plan ids: ${name}`, async () => {
+      const { gpuModel } = modelPair(backend, config, 9);
+      const rounded = new Map<string, Tensor>();
+      const packed = new Map<string, Tensor>();
+      let count = 0;
+      for (const [path, t] of gpuModel.params) {
+        const values = Float32Array.from(await t.data(), (v) => bf16Value(bf16Bits(v)));
+        rounded.set(path, tensor(values, t.shape, { backend }).keep());
+        const pack = isPackableWeight(path, t.shape);
+        count += pack ? 1 : 0;
+        packed.set(
+          path,
+          (pack ? packedBf16Tensor(backend, values, t.shape) : tensor(values, t.shape, { backend })).keep(),
+        );
+      }
+      gpuModel.dispose();
+      const a = new Transformer(gpuModel.config, rounded);
+      const b = new Transformer(gpuModel.config, packed);
+      try {
+        const prompt = [3, 1, 4, 1, 5];
+        const want = await a.forward([prompt]).data();
+        const got = await b.forward([prompt]).data();
+        let worst = 0;
+        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+        assert.ok(worst <= 1e-5, `logits differ by ${worst} (${count} packed)`);
+        if (planSupport(a.config) === null) {
+          const ids = async (model: Transformer) => {
+            const plan = await DecodePlan.create(model, prompt.length + 6, { weights: 'bf16' });
+            try {
+              const out = [(await plan.prefill(prompt)).token];
+              for (let s = 0; s < 6; s++) out.push((await plan.step(s === 0 ? out[0] : undefined)).token);
+              return out;
+            } finally {
+              plan.dispose();
+            }
+          };
+          assert.deepEqual(await ids(b), await ids(a));
+        }
+      } finally {
+        a.dispose();
+        b.dispose();
+      }
+    });
 }
