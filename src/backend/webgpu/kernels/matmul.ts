@@ -243,7 +243,9 @@ export function encodeMatmul(
 ): void {
   const { m, n, k, transA, transB } = dims;
   if (packedB && !transB)
-    throw new Error('a bf16-packed B is read transposed only (the nn.Linear weight layout)');
+    throw new Error(
+      "a bf16-packed weight is read by linear layers only (B transposed, as nn.Linear holds it); load the model with gpuWeights 'f32' to train or fine-tune it",
+    );
   const batches = sizeOf(batch.shape);
   if (m === 0 || n === 0 || batches === 0) return;
   if (k === 0) {
