@@ -88,11 +88,13 @@ export const benchCommand = defineCommand({
     const backend = await useBackend(options.backend, io.env);
     const spec = options.model ?? 'tiny';
     const loaded = await loadModelConfig(spec);
-    const gpuWeights = options['gpu-weights'] === 'bf16' ? 'bf16' : 'f32';
-    if (gpuWeights === 'bf16' && (backend.name !== 'webgpu' || !loaded.dir))
+    const requested = options['gpu-weights'] ?? 'auto';
+    if (requested === 'bf16' && (backend.name !== 'webgpu' || !loaded.dir))
       throw new UsageError(
         '--gpu-weights bf16 needs the webgpu backend and a model directory (a bf16 checkpoint)',
       );
+    const gpuWeights =
+      requested === 'bf16' || (requested === 'auto' && backend.name === 'webgpu') ? 'bf16' : 'f32';
     const model = loaded.dir
       ? (await loadHFModel(loaded.dir, { backend, gpuWeights })).model
       : benchmarkModel(loaded.config, backend);

@@ -30,9 +30,9 @@ export const gpuWeightsOption = {
   'gpu-weights': {
     type: 'string',
     valueName: 'FORMAT',
-    choices: ['f32', 'bf16'],
+    choices: ['auto', 'f32', 'bf16'],
     description:
-      "webgpu: 'bf16' keeps a bf16 checkpoint's matrices bf16 on the GPU (half the memory, the same tokens; no float32 copy); default f32",
+      "webgpu: 'bf16' keeps a bf16 checkpoint's matrices bf16 on the GPU (half the memory, the same tokens; no float32 copy), 'f32' makes float32 copies; default auto: bf16 on webgpu (only exactly-bf16 matrices are kept packed)",
   },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -64,7 +64,8 @@ export async function openModel(
   const dir = resolveModelDir(option);
   if (gpuWeights === 'bf16' && backend.name !== 'webgpu')
     throw new Error('--gpu-weights bf16 needs the webgpu backend (--backend webgpu)');
-  const loaded = await loadHFModel(dir, { backend, gpuWeights: gpuWeights === 'bf16' ? 'bf16' : 'f32' });
+  const packed = gpuWeights === 'bf16' || ((gpuWeights ?? 'auto') === 'auto' && backend.name === 'webgpu');
+  const loaded = await loadHFModel(dir, { backend, gpuWeights: packed ? 'bf16' : 'f32' });
   return {
     dir,
     model: loaded.model,

@@ -72,7 +72,7 @@ if (backend) {
 }
 
 if (backend) {
-  test('slm generate --gpu-weights bf16 gives the same tokens; it is refused on cpu', async () => {
+  test('slm generate on webgpu keeps bf16 matrices packed by default (--gpu-weights auto): the same tokens as f32; bf16 is refused on cpu', async () => {
     const { main } = await import('../../src/cli/main.js');
     let stdout = '';
     const io = {
@@ -81,12 +81,14 @@ if (backend) {
       env: {},
     };
     const args = ['generate', '--ids', '1,2,3', '--max-new-tokens', '8', '--temperature', '0', '--json'];
-    assert.equal(await main([...args, '--backend', 'webgpu'], io), 0);
+    assert.equal(await main([...args, '--backend', 'webgpu', '--gpu-weights', 'f32'], io), 0);
     const dense = JSON.parse(stdout);
     assert.equal(dense.ids.length, 3 + 8);
-    stdout = '';
-    assert.equal(await main([...args, '--backend', 'webgpu', '--gpu-weights', 'bf16'], io), 0);
-    assert.deepEqual(JSON.parse(stdout).ids, dense.ids);
+    for (const flags of [[], ['--gpu-weights', 'bf16']]) {
+      stdout = '';
+      assert.equal(await main([...args, '--backend', 'webgpu', ...flags], io), 0);
+      assert.deepEqual(JSON.parse(stdout).ids, dense.ids);
+    }
     let stderr = '';
     const failing = { ...io, stderr: { write: (s: string) => (stderr += s) } };
     assert.notEqual(await main([...args, '--backend', 'cpu', '--gpu-weights', 'bf16'], failing), 0);
