@@ -23,7 +23,7 @@ import {
   normAddShader,
 } from '../backend/webgpu/decode/step-shaders.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
-import { isPackedTensor } from '../backend/webgpu/packed.js';
+import { isPackableWeight, isPackedTensor } from '../backend/webgpu/packed.js';
 import type { GpuStorage } from '../backend/webgpu/runtime.js';
 import { rotaryDim } from '../config/layer-plan.js';
 import type { RopeConfig } from '../config/model-config.js';
@@ -241,27 +241,17 @@ export class StepRecorder {
   async packWeights(): Promise<void> {
     const format = this.weightFormat;
     if (format === 'f32') return;
-    const c = this.model.config;
-    const paths = [c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'];
-    for (const layer of this.model.layers) {
-      const p = `model.layers.${layer.index}`;
-      for (const name of [
-        'q_proj',
-        'k_proj',
-        'v_proj',
-        'o_proj',
-        'q_a_proj',
-        'q_b_proj',
-        'kv_a_proj_with_mqa',
-      ])
-        paths.push(`${p}.self_attn.${name}.weight`);
-      for (const name of ['gate_proj', 'up_proj', 'down_proj']) paths.push(`${p}.mlp.${name}.weight`);
-    }
-    // MLA or standard names, whichever the model has; matrices whose K is not a multiple of 8 stay f32.
+    // The matrices the loader would keep packed (the same rule, isPackableWeight: K % 8 = 0), in the
+    // model's order (q/k/v and gate/up land back to back); the embedding only where it is the LM head.
+    const tied = this.model.config.tieWordEmbeddings;
+    const paths = [...this.model.params]
+      .filter(
+        ([path, t]) => isPackableWeight(path, t.shape) && (tied || path !== 'model.embed_tokens.weight'),
+      )
+      .map(([path]) => path);
     // Matrices loaded bf16-packed (gpuWeights 'bf16') are streamed where they are, without a copy.
     const chosen: string[] = [];
     for (const path of paths) {
-      if (!this.model.params.has(path) || this.formatFor(this.param(path).shape[1]!) === 'f32') continue;
       const t = this.param(path);
       if (isPackedTensor(t)) {
         if (format !== 'bf16') throw new Error(`'${path}' is bf16-packed: the plan must stream bf16`);
