@@ -9,7 +9,14 @@
  * feature exists. `dependent` dispatches all write one buffer (a barrier between each two); `independent`
  * ones write a buffer each. Dawn toggles come from SLM_DAWN_TOGGLES, so run it once per toggle set.
  *
+ * `--calls` picks what the host calls per dispatch besides dispatchWorkgroups: `group` (setBindGroup, one
+ * pipeline), `pipeline+group` (five pipelines taken in turn, a bind group each time: a planned step's
+ * pattern), `pipeline+group/5` (the same, the bind group set every fifth dispatch: a group per layer),
+ * `pipeline` (five pipelines in turn, one bind group set once) and `none` (one pipeline, one bind group
+ * set once). All pipelines share one layout. `--writable` bindings of the `--bindings` are read_write.
+ *
  * Usage: node dist/bench/dispatch-cost.js [--dispatches 1000] [--bindings 1,4,8] [--groups 1,128]
+ *        [--calls group,pipeline+group,pipeline,none] [--modes dependent,independent]
  */
 import { getAdapter, requestDevice } from '../src/backend/webgpu/gpu.js';
 
@@ -20,6 +27,12 @@ function flag(name: string, fallback: string): string {
 const n = Number(flag('dispatches', '1000'));
 const bindingCounts = flag('bindings', '1,4,8').split(',').map(Number);
 const groupCounts = flag('groups', '1,128').split(',').map(Number);
+const callSets = flag('calls', 'group').split(',') as Calls[];
+const modes = flag('modes', 'dependent,independent').split(',') as ('dependent' | 'independent')[];
+const writable = Number(flag('writable', '1'));
+const callNames = ['group', 'pipeline+group', 'pipeline+group/5', 'pipeline', 'none'] as const;
+type Calls = (typeof callNames)[number];
+for (const c of callSets) if (!callNames.includes(c)) throw new Error(`--calls: unknown set '${c}'`);
 
 const adapter = await getAdapter();
 if (!adapter) throw new Error('no WebGPU adapter');
@@ -30,35 +43,49 @@ const MAP_READ = 0x01;
 const COPY_DST = 0x08;
 const COPY_SRC = 0x04;
 
-function shader(bindings: number): string {
+function shader(bindings: number, variant = 0): string {
   const decls = [`@group(0) @binding(0) var<storage, read_write> out: array<f32>;`];
   let sum = 'out[i]';
   for (let b = 1; b < bindings; b++) {
-    decls.push(`@group(0) @binding(${b}) var<storage, read> in${b}: array<f32>;`);
+    const access = b < writable ? 'read_write' : 'read';
+    decls.push(`@group(0) @binding(${b}) var<storage, ${access}> in${b}: array<f32>;`);
     sum += ` + in${b}[i]`;
   }
   return `${decls.join('\n')}
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
   let i = g.x;
-  out[i] = ${sum} + 1.0;
+  out[i] = ${sum} + ${variant + 1}.0;
 }`;
 }
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 const rows: Record<string, string | number>[] = [];
 for (const bindings of bindingCounts) {
-  const module = device.createShaderModule({ code: shader(bindings) });
-  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const layout = device.createBindGroupLayout({
+    entries: Array.from({ length: bindings }, (_, binding) => ({
+      binding,
+      visibility: 4, // COMPUTE
+      buffer: { type: binding < writable ? ('storage' as const) : ('read-only-storage' as const) },
+    })),
+  });
+  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+  // Five pipelines (distinct shaders) sharing one layout, so that a bind group set once serves all.
+  const pipelines = [0, 1, 2, 3, 4].map((variant) =>
+    device.createComputePipeline({
+      layout: pipelineLayout,
+      compute: { module: device.createShaderModule({ code: shader(bindings, variant) }), entryPoint: 'main' },
+    }),
+  );
   for (const groups of groupCounts) {
     const size = groups * 64 * 4;
     const inputs = Array.from({ length: bindings - 1 }, () => device.createBuffer({ size, usage: STORAGE }));
-    for (const mode of ['dependent', 'independent'] as const) {
+    for (const [mode, calls] of modes.flatMap((m) => callSets.map((c) => [m, c] as const))) {
       const outs = Array.from({ length: mode === 'dependent' ? 1 : n }, () =>
         device.createBuffer({ size, usage: STORAGE }),
       );
       const groupsOf = outs.map((out) =>
         device.createBindGroup({
-          layout: pipeline.getBindGroupLayout(0),
+          layout,
           entries: [out, ...inputs].map((buffer, binding) => ({ binding, resource: { buffer } })),
         }),
       );
@@ -77,9 +104,16 @@ for (const bindings of bindingCounts) {
             ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }
             : {},
         );
-        pass.setPipeline(pipeline);
+        pass.setPipeline(pipelines[0]!);
+        pass.setBindGroup(0, groupsOf[0]!);
         for (let d = 0; d < n; d++) {
-          pass.setBindGroup(0, groupsOf[d % groupsOf.length]!);
+          if (calls.startsWith('pipeline')) pass.setPipeline(pipelines[d % 5]!);
+          if (
+            calls === 'pipeline+group' ||
+            calls === 'group' ||
+            (calls === 'pipeline+group/5' && d % 5 === 0)
+          )
+            pass.setBindGroup(0, groupsOf[d % groupsOf.length]!);
           pass.dispatchWorkgroups(groups);
         }
         pass.end();
@@ -108,8 +142,10 @@ for (const bindings of bindingCounts) {
       }
       rows.push({
         bindings,
+        writable,
         groups,
         mode,
+        calls,
         'encode µs': Number(median(samples.encode).toFixed(2)),
         'finish µs': Number(median(samples.finish).toFixed(2)),
         'submit µs': Number(median(samples.submit).toFixed(2)),

@@ -5,7 +5,12 @@
  */
 import type { Backend } from '../backend/backend.js';
 import type { WebGPUBackend } from '../backend/webgpu/backend.js';
-import { isBf16Exact, isPackableWeight, packedBf16Tensor } from '../backend/webgpu/packed.js';
+import {
+  isBf16Exact,
+  isPackableWeight,
+  packedBf16FromWords,
+  packedBf16Tensor,
+} from '../backend/webgpu/packed.js';
 import type { ModelConfig } from '../config/model-config.js';
 import type { HFConfig } from '../families/hf-config.js';
 import { familyFor } from '../families/registry.js';
@@ -62,12 +67,14 @@ function resolveName(reader: TensorReader, rule: TensorRule, family: FamilyAdapt
 /**
  * Our parameters (float32 values) from a checkpoint reader. All names and shapes are checked first;
  * tensors the config does not imply are an error, except known buffers and an unused lm_head of a
- * tied model (as transformers ignores it).
+ * tied model (as transformers ignores it). `take` may consume a rule itself (returning true); the
+ * parameters only such rules fill get no float32 buffer and are absent from the result.
  */
 export function importParameters(
   reader: TensorReader,
   config: ModelConfig,
   family: FamilyAdapter,
+  take?: (rule: TensorRule, name: string) => boolean,
 ): Map<string, Float32Array> {
   const rules = family.tensorRules(config);
   const names = rules.map((rule) => {
@@ -96,30 +103,82 @@ export function importParameters(
   }
   const specs = new Map(parameterSpecs(config).map((s) => [s.path, s]));
   const buffers = new Map<string, Float32Array>();
-  for (const [path, spec] of specs)
-    buffers.set(path, new Float32Array(spec.shape.reduce((a, b) => a * b, 1)));
   rules.forEach((rule, i) => {
+    if (take?.(rule, names[i]!)) return;
+    for (const { path } of rule.blocks)
+      if (!buffers.has(path))
+        buffers.set(path, new Float32Array(specs.get(path)!.shape.reduce((a, b) => a * b, 1)));
     scatterRule(rule, reader.readFloat32(names[i]!), buffers, specs);
   });
   return buffers;
 }
 
-/** A model on `backend` from float32 parameter values keyed by our paths. */
+/** The parameter a rule fills whole, as stored (one block, not transposed), or null. */
+function wholeParameter(rule: TensorRule, rows: (path: string) => number): string | null {
+  const block = rule.blocks[0]!;
+  if (rule.blocks.length !== 1 || rule.transpose || block.start !== 0) return null;
+  return block.rows === rows(block.path) ? block.path : null;
+}
+
+function checkGpuWeights(options: LoadHFModelOptions): WebGPUBackend | null {
+  if (options.gpuWeights !== 'bf16') return null;
+  if (options.backend?.name !== 'webgpu' || (options.dtype ?? 'float32') !== 'float32')
+    throw new Error("gpuWeights 'bf16' needs the webgpu backend and float32 parameters");
+  return options.backend as WebGPUBackend;
+}
+
+/**
+ * A model from a checkpoint reader. With gpuWeights 'bf16', a BF16 checkpoint's matrices that stay
+ * packed are uploaded as read (their bytes are the packed words), never widened to float32 on the host;
+ * the other tensors load as importParameters reads them.
+ */
+export function modelFromReader(
+  reader: TensorReader,
+  config: ModelConfig,
+  family: FamilyAdapter,
+  options: LoadHFModelOptions = {},
+): Transformer {
+  const backend = checkGpuWeights(options);
+  const direct = new Map<string, Tensor>();
+  const specs = new Map(parameterSpecs(config).map((s) => [s.path, s]));
+  const take = (rule: TensorRule, name: string) => {
+    const path = wholeParameter(rule, (p) => specs.get(p)!.shape[0]!);
+    if (!backend || !path || !isPackableWeight(path, rule.hfShape) || reader.info(name).dtype !== 'BF16')
+      return false;
+    const { bytes } = reader.readRaw(name);
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    direct.set(path, packedBf16FromWords(backend, words, rule.hfShape));
+    return true;
+  };
+  try {
+    return modelFromValues(config, importParameters(reader, config, family, take), options, direct);
+  } catch (error) {
+    for (const t of direct.values()) t.dispose();
+    throw error;
+  }
+}
+
+/**
+ * A model on `backend` from float32 parameter values keyed by our paths, and any parameters already
+ * made (`made`: taken as they are).
+ */
 export function modelFromValues(
   config: ModelConfig,
   values: Map<string, Float32Array>,
   options: LoadHFModelOptions = {},
+  made: ReadonlyMap<string, Tensor> = new Map(),
 ): Transformer {
   const params = new Map<string, Tensor>();
-  const packed = options.gpuWeights === 'bf16';
-  if (packed && (options.backend?.name !== 'webgpu' || (options.dtype ?? 'float32') !== 'float32'))
-    throw new Error("gpuWeights 'bf16' needs the webgpu backend and float32 parameters");
+  const backend = checkGpuWeights(options);
   for (const spec of parameterSpecs(config)) {
-    const data = values.get(spec.path)!;
-    const t =
-      packed && isPackableWeight(spec.path, spec.shape) && isBf16Exact(data)
-        ? packedBf16Tensor(options.backend as WebGPUBackend, data, spec.shape)
-        : tensor(data, spec.shape, { backend: options.backend, dtype: options.dtype ?? 'float32' });
+    let t = made.get(spec.path);
+    if (!t) {
+      const data = values.get(spec.path)!;
+      t =
+        backend && isPackableWeight(spec.path, spec.shape) && isBf16Exact(data)
+          ? packedBf16Tensor(backend, data, spec.shape)
+          : tensor(data, spec.shape, { backend: options.backend, dtype: options.dtype ?? 'float32' });
+    }
     t.name = spec.path;
     params.set(spec.path, t.keep());
   }
@@ -143,9 +202,8 @@ export function loadHFModelFromFiles(files: HFModelFiles, options: LoadHFModelOp
     (b, i) => new SafetensorsBuffer(b, buffers.length === 1 ? 'model.safetensors' : `shard ${i + 1}`),
   );
   const reader = readers.length === 1 ? readers[0]! : new ShardedReader(readers);
-  const values = importParameters(reader, config, family);
   return {
-    model: modelFromValues(config, values, options),
+    model: modelFromReader(reader, config, family, options),
     config,
     hfConfig: files.config,
     generationConfig: files.generationConfig ?? null,

@@ -9,13 +9,8 @@ import { join } from 'node:path';
 import type { ModelConfig } from '../config/model-config.js';
 import type { HFConfig } from '../families/hf-config.js';
 import type { FamilyAdapter } from '../families/types.js';
-import {
-  familyOfConfig,
-  importParameters,
-  type LoadedHFModel,
-  type LoadHFModelOptions,
-  modelFromValues,
-} from './hf-params.js';
+import type { Transformer } from '../model/transformer.js';
+import { familyOfConfig, type LoadedHFModel, type LoadHFModelOptions, modelFromReader } from './hf-params.js';
 import { openCheckpoint } from './sharded.js';
 
 export {
@@ -58,9 +53,9 @@ export function readHFConfig(dir: string): {
 export async function loadHFModel(dir: string, options: LoadHFModelOptions = {}): Promise<LoadedHFModel> {
   const { hfConfig, family, config } = readHFConfig(dir);
   const reader = openCheckpoint(dir);
-  let values: Map<string, Float32Array>;
+  let model: Transformer;
   try {
-    values = importParameters(reader, config, family);
+    model = modelFromReader(reader, config, family, options);
   } finally {
     reader.close();
   }
@@ -68,5 +63,5 @@ export async function loadHFModel(dir: string, options: LoadHFModelOptions = {})
   const generationConfig = existsSync(generationPath)
     ? readJson(generationPath, 'generation_config.json')
     : null;
-  return { model: modelFromValues(config, values, options), config, hfConfig, generationConfig, family };
+  return { model, config, hfConfig, generationConfig, family };
 }

@@ -36,6 +36,23 @@ export function packedBf16Tensor(
   return new Tensor(storage, shape, 'float32', backend);
 }
 
+/**
+ * A float32 tensor of `shape` from bf16 values already packed two to a word (element 2i in the low half
+ * of word i): a bf16 checkpoint's little-endian bytes are exactly these words, so they go to the GPU
+ * as read, with no float32 copy on the host.
+ */
+export function packedBf16FromWords(
+  backend: WebGPUBackend,
+  words: Uint32Array,
+  shape: readonly number[],
+): Tensor {
+  const elements = shape.reduce((a, b) => a * b, 1);
+  if (words.length !== Math.ceil(elements / 2))
+    throw new Error(`${words.length} bf16 words cannot hold a tensor of ${elements} values`);
+  const storage: GpuStorage = { ...backend.runtime.upload(words), format: 'bf16' };
+  return new Tensor(storage, shape, 'float32', backend);
+}
+
 /** Whether a tensor is bf16-packed on the GPU. */
 export function isPackedTensor(t: Tensor): boolean {
   return (t.storage as Partial<GpuStorage>).format === 'bf16';
