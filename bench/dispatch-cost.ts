@@ -14,6 +14,9 @@
  * pattern), `pipeline+group/5` (the same, the bind group set every fifth dispatch: a group per layer),
  * `pipeline` (five pipelines in turn, one bind group set once) and `none` (one pipeline, one bind group
  * set once). All pipelines share one layout. `--writable` bindings of the `--bindings` are read_write.
+ * `--distinct D` binds the inputs as aligned, disjoint ranges of D buffers for the writable ones and D
+ * more for the read-only ones, instead of a buffer each (Dawn tracks buffers: is the cost per binding or
+ * per buffer?).
  *
  * Usage: node dist/bench/dispatch-cost.js [--dispatches 1000] [--bindings 1,4,8] [--groups 1,128]
  *        [--calls group,pipeline+group,pipeline,none] [--modes dependent,independent]
@@ -30,6 +33,7 @@ const groupCounts = flag('groups', '1,128').split(',').map(Number);
 const callSets = flag('calls', 'group').split(',') as Calls[];
 const modes = flag('modes', 'dependent,independent').split(',') as ('dependent' | 'independent')[];
 const writable = Number(flag('writable', '1'));
+const distinct = Number(flag('distinct', '0'));
 const callNames = ['group', 'pipeline+group', 'pipeline+group/5', 'pipeline', 'none'] as const;
 type Calls = (typeof callNames)[number];
 for (const c of callSets) if (!callNames.includes(c)) throw new Error(`--calls: unknown set '${c}'`);
@@ -78,7 +82,18 @@ for (const bindings of bindingCounts) {
   );
   for (const groups of groupCounts) {
     const size = groups * 64 * 4;
-    const inputs = Array.from({ length: bindings - 1 }, () => device.createBuffer({ size, usage: STORAGE }));
+    const align = device.limits.minStorageBufferOffsetAlignment;
+    const stride = Math.ceil(size / align) * align;
+    // Writable and read-only ranges never share a buffer (one buffer cannot be both in a dispatch).
+    const shared = Array.from({ length: 2 * distinct }, () =>
+      device.createBuffer({ size: stride * Math.ceil(bindings / distinct), usage: STORAGE }),
+    );
+    const inputs: GPUBufferBinding[] = Array.from({ length: bindings - 1 }, (_, i) => {
+      if (distinct === 0) return { buffer: device.createBuffer({ size, usage: STORAGE }) };
+      const ro = i + 1 >= writable;
+      const j = ro ? i + 1 - writable : i;
+      return { buffer: shared[(j % distinct) + (ro ? distinct : 0)]!, offset: Math.floor(j / distinct) * stride, size };
+    });
     for (const [mode, calls] of modes.flatMap((m) => callSets.map((c) => [m, c] as const))) {
       const outs = Array.from({ length: mode === 'dependent' ? 1 : n }, () =>
         device.createBuffer({ size, usage: STORAGE }),
@@ -86,7 +101,7 @@ for (const bindings of bindingCounts) {
       const groupsOf = outs.map((out) =>
         device.createBindGroup({
           layout,
-          entries: [out, ...inputs].map((buffer, binding) => ({ binding, resource: { buffer } })),
+          entries: [{ buffer: out }, ...inputs].map((resource, binding) => ({ binding, resource })),
         }),
       );
       const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
@@ -143,6 +158,7 @@ for (const bindings of bindingCounts) {
       rows.push({
         bindings,
         writable,
+        distinct,
         groups,
         mode,
         calls,
@@ -158,7 +174,7 @@ for (const bindings of bindingCounts) {
       resolve.destroy();
       read.destroy();
     }
-    for (const b of inputs) b.destroy();
+    for (const b of distinct > 0 ? shared : inputs.map((i) => i.buffer)) b.destroy();
   }
 }
 console.log(
