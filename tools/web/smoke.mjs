@@ -1,12 +1,21 @@
 // Smoke test of the browser playground in headless Chromium (Debian: apt-get install chromium):
 //   slm web --port 8080 &   then   node --experimental-websocket tools/web/smoke.mjs [URL] [PNG]
-// Loads the page, clicks Generate, prints the status and output, and saves a screenshot.
+// Loads the page, clicks Generate, prints the status and output, and saves a screenshot. Extra Chromium
+// flags come from SLM_CHROMIUM_FLAGS, e.g. WebGPU on a software Vulkan driver (lavapipe):
+//   SLM_CHROMIUM_FLAGS='--enable-unsafe-webgpu --enable-features=Vulkan' … '…/web/index.html?backend=webgpu'
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 
 const chrome = spawn(
   'chromium',
-  ['--headless=new', '--no-sandbox', '--remote-debugging-port=9229', '--window-size=1000,800', 'about:blank'],
+  [
+    '--headless=new',
+    '--no-sandbox',
+    '--remote-debugging-port=9229',
+    '--window-size=1000,800',
+    ...(process.env.SLM_CHROMIUM_FLAGS ?? '').split(' ').filter(Boolean),
+    'about:blank',
+  ],
   { stdio: 'ignore' },
 );
 await new Promise((r) => setTimeout(r, 2500));
