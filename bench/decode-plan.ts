@@ -17,6 +17,9 @@
  *          [--gpu-weights bf16]  (round the random matrices to bf16 and keep them packed on the GPU, as
  *                          loadHFModel's gpuWeights 'bf16' keeps a bf16 checkpoint's: prefill and decode
  *                          read the packed copies, and the float32 ones are freed)
+ *          [--shared on|off|off,on]  (planned path: bind groups shared by a layer's dispatches,
+ *                          DecodePlanOptions.sharedBindings, default on; a list compares them)
+ *          [--rounds N]  (repeat the variants N times in turn: paired figures on a drifting host)
  *          [--profile]   (planned path: host ms per step, back-to-back period, GPU ms per step and per
  *                         dispatch label from timestamp queries)
  */
@@ -56,6 +59,10 @@ const profile = process.argv.includes('--profile');
 const aheads = flag('ahead', '5').split(',').map(Number);
 const layers = flag('layers', '');
 const gpuWeights = flag('gpu-weights', 'f32');
+const shareds = flag('shared', 'on')
+  .split(',')
+  .map((v) => v === 'on');
+const rounds = Number(flag('rounds', '1'));
 
 /** Replaces the model's packable matrices by bf16-packed copies made on the device (rounded to nearest even). */
 async function packForBench(model: Transformer): Promise<number> {
@@ -103,15 +110,25 @@ for (const name of presets) {
   if (gpuWeights === 'bf16') log(`${name}: ${await packForBench(model)} matrices packed to bf16`);
   await backend.sync();
   log(`${name}: ${(model.numParameters() / 1e6).toFixed(0)}M parameters on the GPU`);
-  type Variant = { path: 'planned' | 'eager'; weights: WeightFormat; ahead: number; tune: number };
-  const variants = paths.flatMap((path): Variant[] =>
+  type Variant = {
+    path: 'planned' | 'eager';
+    weights: WeightFormat;
+    ahead: number;
+    tune: number;
+    shared: boolean;
+  };
+  const once = paths.flatMap((path): Variant[] =>
     path === 'planned'
       ? tunings.flatMap((_, tune) =>
-          formats.flatMap((weights) => aheads.map((ahead) => ({ path, weights, ahead, tune }))),
+          formats.flatMap((weights) =>
+            aheads.flatMap((ahead) => shareds.map((shared) => ({ path, weights, ahead, tune, shared }))),
+          ),
         )
-      : [{ path, weights: 'f32', ahead: 1, tune: 0 }],
+      : [{ path, weights: 'f32', ahead: 1, tune: 0, shared: false }],
   );
-  for (const { path, weights, ahead, tune } of variants) {
+  // Rounds take the variants in turn, so that a drifting host weighs on all of them alike.
+  const variants = Array.from({ length: rounds }, () => once).flat();
+  for (const { path, weights, ahead, tune, shared } of variants) {
     const tuning = path === 'planned' && Object.keys(tunings[tune]!).length ? tunings[tune] : undefined;
     try {
       log(
@@ -126,6 +143,7 @@ for (const name of presets) {
         planAhead: ahead,
         ...(splits ? { planSplits: Number(splits) } : {}),
         ...(tuning ? { planTuning: tuning } : {}),
+        planSharedBindings: shared,
         onRun: (run, result) => log(`  run ${run}: TTFT ${result.timeToFirstTokenMs.toFixed(1)} ms`),
       });
       rows.push({
@@ -134,6 +152,7 @@ for (const name of presets) {
         weights: r.planWeights,
         ahead,
         ...(tunings.length > 1 ? { tune } : {}),
+        shared: shared ? 'on' : 'off',
         'ms/token': Number(r.msPerToken.toFixed(3)),
         'tok/s': Number(r.decodeTokensPerSecond.toFixed(1)),
         'dispatches/token': r.dispatchesPerToken ?? '-',
@@ -157,6 +176,7 @@ for (const name of presets) {
           weights,
           ...(splits ? { splits: Number(splits) } : {}),
           ...(tuning ? { matvecTuning: tuning } : {}),
+          sharedBindings: shared,
         });
         try {
           const prompt = Array.from(
@@ -165,7 +185,9 @@ for (const name of presets) {
           );
           await plan.prefill(prompt);
           await plan.step(1);
-          log(`PROFILE ${name} ${weights} tune ${tune} ${JSON.stringify(await plan.profile())}`);
+          log(
+            `PROFILE ${name} ${weights}${shared ? '+shared' : ''} tune ${tune} ${JSON.stringify(await plan.profile())}`,
+          );
         } finally {
           plan.dispose();
         }

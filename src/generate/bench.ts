@@ -32,6 +32,8 @@ export interface DecodeBenchOptions {
   planSplits?: number;
   /** Matvec layouts of the planned step by dispatch kind (DecodePlanOptions.matvecTuning). */
   planTuning?: DecodePlanOptions['matvecTuning'];
+  /** Bind groups shared by a layer's dispatches (DecodePlanOptions.sharedBindings; default on). */
+  planSharedBindings?: boolean;
   /** Planned steps kept submitted ahead of the read-back (DecoderOptions.planAhead); default 5. */
   planAhead?: number;
   onRun?: (run: number, result: DecodeRun) => void;
@@ -188,6 +190,7 @@ export async function benchmarkDecode(
         weights: options.planWeights ?? 'f32',
         ...(options.planSplits ? { splits: options.planSplits } : {}),
         ...(options.planTuning ? { matvecTuning: options.planTuning } : {}),
+        ...(options.planSharedBindings === undefined ? {} : { sharedBindings: options.planSharedBindings }),
       });
       planWeights = plan.weightFormat;
     } catch (error) {

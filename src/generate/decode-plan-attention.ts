@@ -14,22 +14,23 @@ import {
 import { combineWorkgroupBytes, type FusedMatvecSpec } from '../backend/webgpu/decode/matvec-fused.js';
 import type { LayerSpec } from '../config/layer-plan.js';
 import { zeros } from '../ops/index.js';
+import type { BufferRange } from './decode-plan-dispatch.js';
 import { StepRecorder } from './decode-plan-record.js';
 
 export interface AttentionLayerArgs {
   slot: number;
   layer: LayerSpec;
   /** The residual stream (input of the layer's norm). */
-  x: GPUBuffer;
+  x: BufferRange;
   /** Where the o-projection writes: x itself (residual add) or the sandwich branch buffer (store). */
-  out: GPUBuffer;
+  out: BufferRange;
   residual: boolean;
   /** The QKV matvec normalises its input (false with post-norms: OLMo2). */
   preNorm: boolean;
   /** Scratch: q|k|v [(H + 2G)·hd], attention output [H·hd], split partials [H, splits, hd + 2]. */
-  qkv: GPUBuffer;
-  attnOut: GPUBuffer;
-  partials: GPUBuffer;
+  qkv: BufferRange;
+  attnOut: BufferRange;
+  partials: BufferRange;
   splits: number;
   /** Merge the splits in the o-projection's prologue where workgroup memory allows. */
   fuseCombine: boolean;

@@ -1,27 +1,46 @@
 /// <reference types="@webgpu/types" />
 /** A recorded dispatch of the planned decode step, and the loop that replays a list of them. */
 
+/** A buffer, or a range of one (the plan's arenas). */
+export type BufferRange = GPUBuffer | GPUBufferBinding;
+
 export interface PlannedDispatch {
   label: string;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
+  /** Group 1 (shared bindings: the layer's buffers, decode-plan-share.ts). */
+  bindGroup1?: GPUBindGroup;
+  /** The kernel's WGSL as rewritten for shared bindings. */
+  code?: string;
   groups: [number, number];
   /** Entries of its bind group (what Dawn tracks for it on the host at every replay). */
   bindings: number;
 }
 
-/** Encodes a step's dispatches into `pass` (a pipeline is set only when it changes); returns their count. */
+/**
+ * Encodes a step's dispatches into `pass` (a pipeline or bind group is set only when it changes);
+ * returns their count.
+ */
 export function encodeDispatches(
   pass: GPUComputePassEncoder,
   dispatches: readonly PlannedDispatch[],
 ): number {
   let current: GPUComputePipeline | null = null;
+  let group0: GPUBindGroup | null = null;
+  let group1: GPUBindGroup | null = null;
   for (const d of dispatches) {
     if (d.pipeline !== current) {
       current = d.pipeline;
       pass.setPipeline(current);
     }
-    pass.setBindGroup(0, d.bindGroup);
+    if (d.bindGroup !== group0) {
+      group0 = d.bindGroup;
+      pass.setBindGroup(0, group0);
+    }
+    if (d.bindGroup1 && d.bindGroup1 !== group1) {
+      group1 = d.bindGroup1;
+      pass.setBindGroup(1, group1);
+    }
     // One argument fewer when the grid is 1-D: each argument costs a conversion in the binding.
     if (d.groups[1] === 1) pass.dispatchWorkgroups(d.groups[0]);
     else pass.dispatchWorkgroups(d.groups[0], d.groups[1]);

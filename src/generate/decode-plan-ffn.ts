@@ -5,21 +5,22 @@
  * blocks the waiting attention branch, added in the eager order (x + attn) + ffn). 2 dispatches.
  */
 import type { LayerSpec } from '../config/layer-plan.js';
+import type { BufferRange } from './decode-plan-dispatch.js';
 import type { StepRecorder } from './decode-plan-record.js';
 
 export interface FFNLayerArgs {
   slot: number;
   layer: LayerSpec;
   /** The residual stream (the FFN's input; updated unless `out` is another buffer). */
-  x: GPUBuffer;
+  x: BufferRange;
   /** Scratch for the activations [intermediate]. */
-  hidden: GPUBuffer;
+  hidden: BufferRange;
   /** The up projection normalises its input (false with post-norms). */
   preNorm: boolean;
   /** x (residual add) or the branch buffer a norm + residual dispatch adds later (store). */
-  out: GPUBuffer;
+  out: BufferRange;
   /** Parallel blocks: the attention branch, added with the FFN's output. */
-  extra: GPUBuffer | null;
+  extra: BufferRange | null;
 }
 
 export function recordDenseFFN(rec: StepRecorder, args: FFNLayerArgs): void {

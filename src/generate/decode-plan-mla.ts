@@ -17,19 +17,20 @@ import {
 import type { LayerSpec } from '../config/layer-plan.js';
 import { zeros } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { BufferRange } from './decode-plan-dispatch.js';
 import { StepRecorder } from './decode-plan-record.js';
 
 export interface LatentLayerArgs {
   slot: number;
   layer: LayerSpec;
   /** The residual stream (input of the layer's norm). */
-  x: GPUBuffer;
+  x: BufferRange;
   /** Where the o-projection writes: x itself (residual add) or the sandwich branch buffer (store). */
-  out: GPUBuffer;
+  out: BufferRange;
   residual: boolean;
   /** [H·v] scratch and the split partials [H, splits, ≥ r + 2]. */
-  attnOut: GPUBuffer;
-  partials: GPUBuffer;
+  attnOut: BufferRange;
+  partials: BufferRange;
   splits: number;
   rope: { table: GPUBuffer; rot: number };
 }

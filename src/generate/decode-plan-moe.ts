@@ -9,13 +9,14 @@
  */
 import { expertDownShader, expertUpShader, routeShader } from '../backend/webgpu/decode/moe-decode.js';
 import type { LayerSpec } from '../config/layer-plan.js';
+import type { BufferRange } from './decode-plan-dispatch.js';
 import { StepRecorder } from './decode-plan-record.js';
 
 export interface MoeLayerArgs {
   slot: number;
   layer: LayerSpec;
   /** The residual stream: normalised as the FFN's input, and the routed sum is added to it. */
-  x: GPUBuffer;
+  x: BufferRange;
 }
 
 export function recordMoeFFN(rec: StepRecorder, args: MoeLayerArgs): void {

@@ -34,6 +34,15 @@ export interface DecodePlanOptions {
    * row blocks per workgroup.
    */
   matvecTuning?: Record<string, MatvecTuning>;
+  /**
+   * One bind group for the step's activations and two a layer for everything else, so that most of a
+   * layer's dispatches only change pipelines (decode-plan-share.ts): less host time per dispatch, the
+   * same results bit for bit. Where a layer's buffers do not fit one group its dispatches keep a group
+   * each; where a kernel cannot be rewritten the plan keeps a bind group per dispatch
+   * (`DecodePlan.sharedBindingsFailure` says why). Default on (in Node, SLM_SHARED_BINDINGS=0 turns
+   * it off).
+   */
+  sharedBindings?: boolean;
 }
 
 export interface MatvecTuning {

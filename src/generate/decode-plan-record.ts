@@ -33,11 +33,12 @@ import type { Transformer } from '../model/transformer.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ArenaPool, arenaBindings, stackSources } from './decode-plan-arena.js';
 import { recordStandardAttention } from './decode-plan-attention.js';
-import type { PlannedDispatch } from './decode-plan-dispatch.js';
+import type { BufferRange, PlannedDispatch } from './decode-plan-dispatch.js';
 import { recordDenseFFN } from './decode-plan-ffn.js';
 import { recordLatentAttention } from './decode-plan-mla.js';
 import { recordMoeFFN } from './decode-plan-moe.js';
 import type { MatvecTuning } from './decode-plan-options.js';
+import { type RecordedDispatch, SharedBindings, shareUnits } from './decode-plan-share.js';
 
 export { encodeDispatches, type PlannedDispatch } from './decode-plan-dispatch.js';
 
@@ -49,6 +50,13 @@ const UNIFORM = 0x40;
 
 export class StepRecorder {
   readonly dispatches: PlannedDispatch[] = [];
+  /** The same dispatches' WGSL and resources (what sharedBindings rewrites). */
+  readonly recorded: RecordedDispatch[] = [];
+  /**
+   * Activations in one buffer, one bind group for them and one per layer for the rest
+   * (DecodePlanOptions.sharedBindings, decode-plan-share.ts); set before `build`.
+   */
+  sharedBindings = false;
   /** Buffers the plan owns (destroyed with it). */
   readonly owned: GPUBuffer[] = [];
   /** KV-cache tensors [1, G, capacity, hd] per virtual layer, K then V. */
@@ -165,15 +173,19 @@ export class StepRecorder {
     y = 1,
     bindingStart = 1,
   ): void {
-    const pipeline = this.backend.runtime.pipeline(code);
     const entries = resources.map((r, i) => ({
       binding: i + bindingStart,
       resource: 'buffer' in r ? r : { buffer: r },
     }));
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     if (groups > maxGroupsPerDim && y !== 1) throw new Error(`${label}: grid too large`);
     const grid: [number, number] =
       groups > maxGroupsPerDim ? [maxGroupsPerDim, Math.ceil(groups / maxGroupsPerDim)] : [groups, y];
+    this.recorded.push({ label, code, entries, groups: grid });
+    // With shared bindings the kernels are rewritten after recording: their own groups would bind the
+    // activation arena with mixed access modes, which is invalid.
+    if (this.sharedBindings) return;
+    const pipeline = this.backend.runtime.pipeline(code);
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     this.dispatches.push({ label, pipeline, bindGroup, groups: grid, bindings: entries.length });
   }
 
@@ -207,7 +219,7 @@ export class StepRecorder {
   }
 
   /** x += RMSNorm(branch)·w over the hidden vector (sandwich and post norms), one workgroup. */
-  private normAdd(label: string, branch: GPUBuffer, weightPath: string, x: GPUBuffer): void {
+  private normAdd(label: string, branch: BufferRange, weightPath: string, x: BufferRange): void {
     const c = this.model.config;
     this.add(
       label,
@@ -215,6 +227,34 @@ export class StepRecorder {
       [branch, StepRecorder.tensorBinding(this.param(weightPath)), x],
       1,
     );
+  }
+
+  /** The activation arenas of shared bindings (group 0's bindings 1 and 2), once `build` made them. */
+  private acts: GPUBuffer | null = null;
+  private readonly scalars: GPUBuffer[] = [];
+
+  /**
+   * Buffers of `floats` each (none for 0): a buffer apiece, or with shared bindings aligned ranges of one
+   * buffer; `scalar` ones (read only as scalars) stay a buffer each, bound in group 0.
+   */
+  private activations(floats: readonly number[], scalar = false): (BufferRange | null)[] {
+    if (!this.sharedBindings || scalar) {
+      const buffers = floats.map((n) => (n > 0 ? this.storage(n) : null));
+      if (this.sharedBindings) this.scalars.push(...(buffers.filter(Boolean) as GPUBuffer[]));
+      return buffers;
+    }
+    const limits = this.device.limits;
+    const ranges = arenaBindings(
+      floats.map((n) => Math.max(1, n) * 4),
+      limits.maxStorageBufferBindingSize,
+      limits.minStorageBufferOffsetAlignment,
+      (bytes) => this.buffer(bytes, STORAGE | COPY_SRC | COPY_DST),
+    );
+    const buffer = ranges[0]!.buffer;
+    if (ranges.some((r) => r.buffer !== buffer))
+      throw new Error('the activations exceed one storage binding: no shared bindings');
+    this.acts = buffer;
+    return ranges.map((r, i) => (floats[i]! > 0 ? r : null));
   }
 
   /** 16-bit copies of the matvec weights, by parameter path (ranges of a few arena buffers). */
@@ -323,14 +363,31 @@ export class StepRecorder {
     const d = c.hiddenSize;
     const hd = c.headDim;
     const vocab = c.vocabSize;
-    const x = this.storage(d);
     const maxHeads = Math.max(...m.layers.map((l) => l.numAttentionHeads));
     const maxKV = Math.max(...m.layers.map((l) => l.numKeyValueHeads));
-    const qkv = this.storage((maxHeads + 2 * maxKV) * hd);
     const mla = c.mla;
-    const attnOut = this.storage(maxHeads * (mla ? mla.vHeadDim : hd));
-    const hidden = this.storage(Math.max(...m.layers.map((l) => l.intermediateSize)));
-    const partials = this.storage(maxHeads * splits * (Math.max(hd, mla?.kvLoraRank ?? 0) + 2));
+    // Pre-norms feed the matvecs (pre, sandwich); post-norms normalise each branch before its add
+    // (sandwich, post: OLMo2).
+    const preNorm = c.normPlacement !== 'post';
+    const postNorms = c.normPlacement !== 'pre';
+    const parallel = c.blockTopology !== 'sequential';
+    // The activations; with shared bindings, aligned ranges of one buffer (the step's group 0) for what
+    // kernels read as vec4, and the attention partials, which they only read as scalars, in another.
+    const [x, attnOut, hidden, branch] = this.activations([
+      d,
+      maxHeads * (mla ? mla.vHeadDim : hd),
+      Math.max(...m.layers.map((l) => l.intermediateSize)),
+      // The attention branch's own buffer: normalised before its add (sandwich), or added with the
+      // FFN's (parallel blocks: the FFN reads the layer's input, so attention must not add into x first).
+      postNorms || parallel ? d : 0,
+    ]) as [BufferRange, BufferRange, BufferRange, BufferRange | null];
+    // q/k/v stays a buffer of its own: with shared bindings, the attention reads it read-only.
+    const qkv = this.storage((maxHeads + 2 * maxKV) * hd);
+    const [partials] = this.activations(
+      [maxHeads * splits * (Math.max(hd, mla?.kvLoraRank ?? 0) + 2)],
+      true,
+    ) as [BufferRange];
+    const branchOut = branch;
     this.stepUniform = this.buffer(16, UNIFORM | COPY_DST);
     this.tokens = this.buffer(16, STORAGE | COPY_SRC | COPY_DST);
     this.logits = this.storage(vocab);
@@ -364,14 +421,6 @@ export class StepRecorder {
     // Learned positions: the attention kernel rotates nothing but keeps its (zero) table bound.
     const noRope = { table: this.storage(4), rot: 0 };
     const layerRope = (layer: (typeof m.layers)[number]) => (layer.rope ? ropeTable(layer.rope) : noRope);
-    // Pre-norms feed the matvecs (pre, sandwich); post-norms normalise each branch before its add
-    // (sandwich, post: OLMo2).
-    const preNorm = c.normPlacement !== 'post';
-    const postNorms = c.normPlacement !== 'pre';
-    const parallel = c.blockTopology !== 'sequential';
-    // The attention branch's own buffer: normalised before its add (sandwich), or added with the FFN's
-    // (parallel blocks: the FFN reads the layer's input, so attention must not add into x first).
-    const branchOut = postNorms || parallel ? this.storage(d) : null;
 
     const embed = this.param('model.embed_tokens.weight');
     const learned = c.positionEmbedding === 'learned';
@@ -474,6 +523,10 @@ export class StepRecorder {
       argmaxPartials,
     ]);
     this.add('argmax', argmaxCombineShader(blocks), [argmaxPartials, this.tokens], 1);
+    if (this.sharedBindings) {
+      const shared = new SharedBindings(this.device, this.stepUniform, this.acts!, this.scalars);
+      this.dispatches.push(...shareUnits(this.recorded).flatMap((unit) => shared.share(unit)));
+    }
     this.backend.runtime.flush();
   }
 }

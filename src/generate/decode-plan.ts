@@ -60,6 +60,12 @@ const stagingRing = 3;
 export const maxAhead = readBackBatch;
 const MAP_READ = 0x01;
 
+/** DecodePlanOptions.sharedBindings' default: on, unless SLM_SHARED_BINDINGS=0 (Node). */
+function sharedBindingsByDefault(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.SLM_SHARED_BINDINGS !== '0';
+}
+
 export class DecodePlan {
   /** The eager-compatible view of the plan's KV buffers (prefill writes through it). */
   readonly cache: KVCache;
@@ -162,7 +168,39 @@ export class DecodePlan {
       if (error) throw new Error(`checking the weights for bf16 failed: ${error.message}`);
       if (exact) weights = 'bf16';
     }
+    if (options.sharedBindings ?? sharedBindingsByDefault()) {
+      try {
+        return await DecodePlan.record(model, backend, capacity, weights, subgroups, splits, options, true);
+      } catch (error) {
+        // A kernel the rewrite does not handle: a bind group per dispatch, and the reason kept.
+        const plan = await DecodePlan.record(model, backend, capacity, weights, subgroups, splits, options);
+        plan.sharedBindingsFailure = (error as Error).message;
+        return plan;
+      }
+    }
+    return DecodePlan.record(model, backend, capacity, weights, subgroups, splits, options);
+  }
+
+  /** Why the plan has a bind group per dispatch although `sharedBindings` was asked for, or null. */
+  sharedBindingsFailure: string | null = null;
+
+  /** Whether the step's dispatches share bind groups (DecodePlanOptions.sharedBindings). */
+  get sharedBindings(): boolean {
+    return this.recorder.sharedBindings;
+  }
+
+  private static async record(
+    model: Transformer,
+    backend: WebGPUBackend,
+    capacity: number,
+    weights: WeightFormat,
+    subgroups: boolean,
+    splits: number,
+    options: DecodePlanOptions,
+    shared = false,
+  ): Promise<DecodePlan> {
     const plan = new DecodePlan(model, backend, capacity, weights, subgroups);
+    plan.recorder.sharedBindings = shared;
     plan.device.pushErrorScope('out-of-memory');
     plan.device.pushErrorScope('validation');
     let failure: unknown = null;
@@ -183,6 +221,8 @@ export class DecodePlan {
     const error = await plan.device.popErrorScope();
     const memory = await plan.device.popErrorScope();
     if (failure || error || memory) {
+      // Commands recorded before the failure (copies into the plan's buffers) go before those die.
+      backend.runtime.flush();
       plan.dispose();
       // Out of memory first: the buffers it left invalid make the validation errors that follow.
       if (memory)

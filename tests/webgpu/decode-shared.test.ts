@@ -1,0 +1,94 @@
+/**
+ * Shared bind groups (DecodePlanOptions.sharedBindings, decode-plan-share.ts): every planned-decode
+ * feature config records a step whose layers bind once and whose kernels read the activation arena
+ * and the layer's ranges through rewritten indices; its logits equal the per-dispatch plan's bit for
+ * bit, and so do its tokens. Also the WGSL rewrite's own rules.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DecodePlan } from '../../src/generate/decode-plan.js';
+import { parseDeclarations, rewriteIndexing } from '../../src/generate/decode-plan-share.js';
+import { modelPair } from './decode-helpers.js';
+import { planCases } from './decode-plan-cases.js';
+import { requireWebGPU } from './setup.js';
+
+test('rewriteIndexing rewrites nested accesses and refuses what it cannot rewrite', () => {
+  const code = 'let a = x[i + x[j]] * x [k];\nout[y] = 1.0; max[2];';
+  assert.equal(
+    rewriteIndexing(code, 'x', (i) => `V[4u + (${i})]`),
+    'let a = V[4u + (i + V[4u + (j)])] * V[4u + (k)];\nout[y] = 1.0; max[2];',
+  );
+  assert.throws(() => rewriteIndexing('f(&x);', 'x', (i) => i), /other than indexed/);
+  assert.throws(() => rewriteIndexing('let x = 1.0; y[x];', 'x', (i) => i), /local name/);
+});
+
+test('parseDeclarations reads the planned kernels’ bindings and refuses other types', () => {
+  const decls = parseDeclarations(
+    '@group(0) @binding(0) var<uniform> step: Step;\n@group(0) @binding(2) var<storage, read> W0: array<vec4<u32>, 96>;\n@group(0) @binding(3) var<storage, read_write> out: array<f32>;',
+  );
+  assert.deepEqual(
+    decls.map((d) => [d.binding, d.name, d.access, d.elem]),
+    [
+      [0, 'step', 'uniform', 'Step'],
+      [2, 'W0', 'read', 'vec4<u32>'],
+      [3, 'out', 'read_write', 'f32'],
+    ],
+  );
+  assert.throws(() => parseDeclarations('@group(0) @binding(1) var<storage, read> s: S;'), /unsupported/);
+});
+
+const backend = await requireWebGPU();
+
+if (backend) {
+  for (const { name, config, splits, seed = 7, subgroups, fuseCombine, matvecTuning } of planCases)
+    test(`shared bind groups give the per-dispatch plan's logits and tokens: ${name}`, async () => {
+      const { gpuModel } = modelPair(backend, config, seed);
+      const prompt = [3, 1, 4, 1, 5];
+      const steps = 8;
+      const options = {
+        weights: 'bf16' as const,
+        ...(splits ? { splits } : {}),
+        ...(subgroups === undefined ? {} : { subgroups }),
+        ...(fuseCombine === undefined ? {} : { fuseCombine }),
+        ...(matvecTuning ? { matvecTuning } : {}),
+      };
+      const run = async (sharedBindings: boolean) => {
+        const plan = await DecodePlan.create(gpuModel, prompt.length + steps, { ...options, sharedBindings });
+        try {
+          assert.equal(plan.sharedBindingsFailure, null);
+          assert.equal(plan.sharedBindings, sharedBindings);
+          const first = await plan.prefill(prompt);
+          const out = { tokens: [first.token], logits: [] as Float32Array[] };
+          for (let s = 1; s <= steps; s++) {
+            const r = await plan.step(s === 1 ? first.token : undefined, { logits: true });
+            out.tokens.push(r.token);
+            out.logits.push(r.logits!);
+          }
+          // Layers bind once: fewer distinct bind groups than dispatches.
+          const groups = new Set(plan.dispatches.map((d) => d.bindGroup1 ?? d.bindGroup));
+          return { ...out, groups: groups.size, dispatches: plan.dispatches.length };
+        } finally {
+          plan.dispose();
+        }
+      };
+      try {
+        const classic = await run(false);
+        const shared = await run(true);
+        assert.deepEqual(shared.tokens, classic.tokens);
+        for (let s = 0; s < steps; s++)
+          assert.deepEqual(shared.logits[s], classic.logits[s], `step ${s + 1}`);
+        assert.equal(shared.dispatches, classic.dispatches);
+        assert.equal(classic.groups, classic.dispatches);
+        // MoE layers and MLA with a query LoRA read a written buffer as two element types: their
+        // dispatches keep a group each (still through the rewrite); every other layer binds once.
+        if (/MoE|query LoRA/.test(name)) assert.ok(shared.groups <= classic.groups);
+        else
+          assert.ok(
+            shared.groups < classic.groups,
+            `${shared.groups} groups for ${shared.dispatches} dispatches`,
+          );
+      } finally {
+        gpuModel.dispose();
+      }
+    });
+}
