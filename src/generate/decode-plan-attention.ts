@@ -12,7 +12,9 @@ import {
   maxChunk,
 } from '../backend/webgpu/decode/attention-decode.js';
 import { combineWorkgroupBytes, type FusedMatvecSpec } from '../backend/webgpu/decode/matvec-fused.js';
-import type { LayerSpec } from '../config/layer-plan.js';
+import { type LayerSpec, rotaryDim } from '../config/layer-plan.js';
+import type { RopeConfig } from '../config/model-config.js';
+import { ropeFrequencies } from '../model/rope.js';
 import { zeros } from '../ops/index.js';
 import type { BufferRange } from './decode-plan-dispatch.js';
 import { StepRecorder } from './decode-plan-record.js';
@@ -159,4 +161,25 @@ export function recordStandardAttention(rec: StepRecorder, args: AttentionLayerA
     }
     rec.matvec(`layer ${slot} o-proj+residual`, oSpec, [attnOut, ...oRest]);
   }
+}
+
+/** The cos/sin table [capacity, R] of `rope`: row p as the eager path computes it for a step at p. */
+export function ropeTableBuffer(rec: StepRecorder, rope: RopeConfig): { table: GPUBuffer; rot: number } {
+  const c = rec.model.config;
+  const rot = rotaryDim(c, rope);
+  const half = rot / 2;
+  const data = new Float32Array(rec.capacity * rot);
+  const seqDependent = rope.scaling?.type === 'dynamic' || rope.scaling?.type === 'longrope';
+  let freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, 1);
+  for (let p = 0; p < rec.capacity; p++) {
+    if (seqDependent) freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, p + 1);
+    for (let i = 0; i < half; i++) {
+      const angle = p * freqs.invFreq[i]!;
+      data[p * rot + i] = Math.cos(angle) * freqs.attentionFactor;
+      data[p * rot + half + i] = Math.sin(angle) * freqs.attentionFactor;
+    }
+  }
+  const table = rec.storage(data.length);
+  rec.device.queue.writeBuffer(table, 0, data);
+  return { table, rot };
 }

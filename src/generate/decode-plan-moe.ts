@@ -8,9 +8,10 @@
  * from the route; that copies the expert weights once (the plan's 16-bit formats do not apply to them).
  */
 import { expertDownShader, expertUpShader, routeShader } from '../backend/webgpu/decode/moe-decode.js';
+import { packBf16StackOnDevice } from '../backend/webgpu/decode/pack.js';
 import type { LayerSpec } from '../config/layer-plan.js';
 import type { BufferRange } from './decode-plan-dispatch.js';
-import { StepRecorder } from './decode-plan-record.js';
+import { COPY_DST, STORAGE, StepRecorder } from './decode-plan-record.js';
 
 export interface MoeLayerArgs {
   slot: number;
@@ -50,7 +51,8 @@ export function recordMoeFFN(rec: StepRecorder, args: MoeLayerArgs): void {
   rec.add(`layer ${slot} route`, routeShader(moe), [logits, route, ...correction], 1);
 
   const stack = (name: string, k: number) =>
-    rec.stackWeights(
+    stackWeights(
+      rec,
       Array.from({ length: E }, (_, e) => `${mlp}.experts.${e}.${name}.weight`),
       k,
     );
@@ -94,4 +96,26 @@ export function recordMoeFFN(rec: StepRecorder, args: MoeLayerArgs): void {
     [route, down.buffer, hidden, x, ...shared],
     Math.ceil(d / 8),
   );
+}
+
+/**
+ * The matrices at `paths` (each with `k` columns) stacked along their rows for kernels that index them
+ * by a routed id: bf16 when the plan streams bf16 weights (packed on the device, one tensor at a time,
+ * so no float32 stack is made), else float32.
+ */
+function stackWeights(
+  rec: StepRecorder,
+  paths: readonly string[],
+  k: number,
+): { buffer: GPUBuffer; format: 'f32' | 'bf16' } {
+  if (rec.weightFormat !== 'bf16' || rec.formatFor(k) === 'f32')
+    return { buffer: rec.stack(paths), format: 'f32' };
+  const sources = paths.map((path) => {
+    const t = rec.param(path);
+    return { binding: StepRecorder.tensorBinding(t), elements: t.size };
+  });
+  const bytes = sources.reduce((n, s) => n + s.elements * 2, 0);
+  const buffer = rec.buffer(Math.ceil(bytes / 16) * 16, STORAGE | COPY_DST);
+  packBf16StackOnDevice(rec.backend.runtime, sources, buffer);
+  return { buffer, format: 'bf16' };
 }

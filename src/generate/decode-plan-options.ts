@@ -1,10 +1,12 @@
 /// <reference types="@webgpu/types" />
 /** Options and results of the planned decode step (decode-plan.ts), and the checks its creation makes. */
+import { attentionWorkgroupBytes, defaultSplits } from '../backend/webgpu/decode/attention-decode.js';
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
 import { bf16ExactOnDevice } from '../backend/webgpu/decode/pack.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
 import type { GpuStorage } from '../backend/webgpu/runtime.js';
 import type { Transformer } from '../model/transformer.js';
+import { planSupport } from './decode-support.js';
 
 export interface DecodePlanOptions {
   /**
@@ -82,4 +84,39 @@ export interface DecodeStepResult {
   token: number;
   /** The step's logits [vocab] (only when asked for: a debug read of the whole row). */
   logits?: Float32Array;
+}
+
+/** DecodePlanOptions.sharedBindings' default: on, unless SLM_SHARED_BINDINGS=0 (Node). */
+export function sharedBindingsByDefault(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.SLM_SHARED_BINDINGS !== '0';
+}
+
+/** Checks a plan request (config, backend, dtype, capacity, subgroups, splits); what it resolved. */
+export function checkPlanRequest(
+  model: Transformer,
+  capacity: number,
+  options: DecodePlanOptions,
+): { backend: WebGPUBackend; subgroups: boolean; splits: number } {
+  const reason = planSupport(model.config);
+  if (reason) throw new Error(`no planned decode for this config: ${reason}`);
+  if (model.backend.name !== 'webgpu') throw new Error('the planned decode step needs a webgpu model');
+  if (model.dtype !== 'float32')
+    throw new Error(`the planned decode step needs float32 weights, got ${model.dtype}`);
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity > model.config.maxPositionEmbeddings)
+    throw new Error(`capacity must be in [1, ${model.config.maxPositionEmbeddings}], got ${capacity}`);
+  const backend = model.backend as WebGPUBackend;
+  const subgroups = options.subgroups ?? subgroupsUsable(backend);
+  if (subgroups && !subgroupsUsable(backend))
+    throw new Error('subgroup reductions need the subgroups feature with subgroups of at most 32');
+  const splits = options.splits ?? defaultSplits(capacity, model.config.numAttentionHeads);
+  // The attention kernel holds one split's scores, q and k in workgroup memory.
+  const workgroupBytes = attentionWorkgroupBytes(capacity, splits, model.config.headDim);
+  const limit = backend.runtime.device.limits.maxComputeWorkgroupStorageSize;
+  if (!Number.isInteger(splits) || splits < 1 || workgroupBytes > limit) {
+    throw new Error(
+      `attention splits must be a positive integer leaving at most ${limit} bytes of workgroup memory; ${splits} splits of a ${capacity}-position plan need ${workgroupBytes}`,
+    );
+  }
+  return { backend, subgroups, splits };
 }

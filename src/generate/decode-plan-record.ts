@@ -16,7 +16,7 @@ import {
   matvecOutputs,
   matvecRowsPerGroup,
 } from '../backend/webgpu/decode/matvec-fused.js';
-import { packBf16OnDevice, packBf16StackOnDevice } from '../backend/webgpu/decode/pack.js';
+import { packBf16OnDevice } from '../backend/webgpu/decode/pack.js';
 import {
   argmaxCombineShader,
   embeddingShader,
@@ -25,14 +25,12 @@ import {
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
 import { isPackableWeight, isPackedTensor } from '../backend/webgpu/packed.js';
 import type { GpuStorage } from '../backend/webgpu/runtime.js';
-import { rotaryDim } from '../config/layer-plan.js';
 import type { RopeConfig } from '../config/model-config.js';
 import type { KVCache } from '../model/kv-cache.js';
-import { ropeFrequencies } from '../model/rope.js';
 import type { Transformer } from '../model/transformer.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ArenaPool, arenaBindings, stackSources } from './decode-plan-arena.js';
-import { recordStandardAttention } from './decode-plan-attention.js';
+import { recordStandardAttention, ropeTableBuffer } from './decode-plan-attention.js';
 import type { BufferRange, PlannedDispatch } from './decode-plan-dispatch.js';
 import { recordDenseFFN } from './decode-plan-ffn.js';
 import { recordLatentAttention } from './decode-plan-mla.js';
@@ -132,24 +130,6 @@ export class StepRecorder {
       offset += p.size;
     }
     return out;
-  }
-
-  /**
-   * The matrices at `paths` (each with `k` columns) stacked along their rows for kernels that index
-   * them by a routed id: bf16 when the plan streams bf16 weights (packed on the device, one tensor at a
-   * time, so no float32 stack is made), else float32.
-   */
-  stackWeights(paths: readonly string[], k: number): { buffer: GPUBuffer; format: 'f32' | 'bf16' } {
-    if (this.weightFormat !== 'bf16' || this.formatFor(k) === 'f32')
-      return { buffer: this.stack(paths), format: 'f32' };
-    const sources = paths.map((path) => {
-      const t = this.param(path);
-      return { binding: StepRecorder.tensorBinding(t), elements: t.size };
-    });
-    const bytes = sources.reduce((n, s) => n + s.elements * 2, 0);
-    const buffer = this.buffer(Math.ceil(bytes / 16) * 16, STORAGE | COPY_DST);
-    packBf16StackOnDevice(this.backend.runtime, sources, buffer);
-    return { buffer, format: 'bf16' };
   }
 
   /** @internal One buffer holding the given parameters back to back (MoE experts' stacked matrices). */
@@ -393,27 +373,12 @@ export class StepRecorder {
     this.logits = this.storage(vocab);
 
     // cos/sin per position [capacity, R] for each RoPE of the model (Gemma3's sliding layers have their
-    // own θ): row p as the eager path computes it for a step at p.
+    // own θ), one table each.
     const ropeTables = new Map<RopeConfig, { table: GPUBuffer; rot: number }>();
     const ropeTable = (rope: RopeConfig) => {
       let entry = ropeTables.get(rope);
       if (!entry) {
-        const rot = rotaryDim(c, rope);
-        const half = rot / 2;
-        const data = new Float32Array(this.capacity * rot);
-        const seqDependent = rope.scaling?.type === 'dynamic' || rope.scaling?.type === 'longrope';
-        let freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, 1);
-        for (let p = 0; p < this.capacity; p++) {
-          if (seqDependent) freqs = ropeFrequencies(rope, rot, c.maxPositionEmbeddings, p + 1);
-          for (let i = 0; i < half; i++) {
-            const angle = p * freqs.invFreq[i]!;
-            data[p * rot + i] = Math.cos(angle) * freqs.attentionFactor;
-            data[p * rot + half + i] = Math.sin(angle) * freqs.attentionFactor;
-          }
-        }
-        const table = this.storage(data.length);
-        this.device.queue.writeBuffer(table, 0, data);
-        entry = { table, rot };
+        entry = ropeTableBuffer(this, rope);
         ropeTables.set(rope, entry);
       }
       return entry;

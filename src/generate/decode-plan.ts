@@ -23,7 +23,6 @@
  * step's input token. The prefill's token is sampled by the same dispatches over the eager last row.
  */
 
-import { attentionWorkgroupBytes, defaultSplits } from '../backend/webgpu/decode/attention-decode.js';
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
 import {
   drawWord,
@@ -40,15 +39,15 @@ import { argmax } from '../ops/index.js';
 import { scopeAsync } from '../tensor/tensor.js';
 import {
   bf16Exact,
+  checkPlanRequest,
   type DecodePlanOptions,
   type DecodeStepResult,
   type SampledStepOptions,
-  subgroupsUsable,
+  sharedBindingsByDefault,
 } from './decode-plan-options.js';
 import { profileStep, type StepProfile } from './decode-plan-profile.js';
 import { readBackBatch, TokenReadBack } from './decode-plan-readback.js';
 import { COPY_DST, encodeDispatches, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
-import { planSupport } from './decode-support.js';
 import type { SamplingOptions } from './sampling.js';
 
 export type { DecodePlanOptions, DecodeStepResult, SampledStepOptions } from './decode-plan-options.js';
@@ -59,12 +58,6 @@ const stagingRing = 3;
 /** Steps a caller can keep submitted ahead of the one it reads back. */
 export const maxAhead = readBackBatch;
 const MAP_READ = 0x01;
-
-/** DecodePlanOptions.sharedBindings' default: on, unless SLM_SHARED_BINDINGS=0 (Node). */
-function sharedBindingsByDefault(): boolean {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.SLM_SHARED_BINDINGS !== '0';
-}
 
 export class DecodePlan {
   /** The eager-compatible view of the plan's KV buffers (prefill writes through it). */
@@ -132,26 +125,7 @@ export class DecodePlan {
     capacity: number,
     options: DecodePlanOptions = {},
   ): Promise<DecodePlan> {
-    const reason = planSupport(model.config);
-    if (reason) throw new Error(`no planned decode for this config: ${reason}`);
-    if (model.backend.name !== 'webgpu') throw new Error('the planned decode step needs a webgpu model');
-    if (model.dtype !== 'float32')
-      throw new Error(`the planned decode step needs float32 weights, got ${model.dtype}`);
-    if (!Number.isInteger(capacity) || capacity < 1 || capacity > model.config.maxPositionEmbeddings)
-      throw new Error(`capacity must be in [1, ${model.config.maxPositionEmbeddings}], got ${capacity}`);
-    const backend = model.backend as WebGPUBackend;
-    const subgroups = options.subgroups ?? subgroupsUsable(backend);
-    if (subgroups && !subgroupsUsable(backend))
-      throw new Error('subgroup reductions need the subgroups feature with subgroups of at most 32');
-    const splits = options.splits ?? defaultSplits(capacity, model.config.numAttentionHeads);
-    // The attention kernel holds one split's scores, q and k in workgroup memory.
-    const workgroupBytes = attentionWorkgroupBytes(capacity, splits, model.config.headDim);
-    const limit = backend.runtime.device.limits.maxComputeWorkgroupStorageSize;
-    if (!Number.isInteger(splits) || splits < 1 || workgroupBytes > limit) {
-      throw new Error(
-        `attention splits must be a positive integer leaving at most ${limit} bytes of workgroup memory; ${splits} splits of a ${capacity}-position plan need ${workgroupBytes}`,
-      );
-    }
+    const { backend, subgroups, splits } = checkPlanRequest(model, capacity, options);
     const device = backend.runtime.device;
     // A model loaded bf16-packed (gpuWeights 'bf16') streams its matrices as they are: bf16.
     const packedModel = [...model.params.values()].some(isPackedTensor);
