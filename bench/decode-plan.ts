@@ -18,7 +18,7 @@
  *                          loadHFModel's gpuWeights 'bf16' keeps a bf16 checkpoint's: prefill and decode
  *                          read the packed copies, and the float32 ones are freed)
  *          [--shared on|off|off,on]  (planned path: bind groups shared by a layer's dispatches,
- *                          DecodePlanOptions.sharedBindings, default on; a list compares them)
+ *                          DecodePlanOptions.sharedBindings, default off; a list compares them)
  *          [--rounds N]  (repeat the variants N times in turn: paired figures on a drifting host)
  *          [--profile]   (planned path: host ms per step, back-to-back period, GPU ms per step and per
  *                         dispatch label from timestamp queries)
@@ -59,7 +59,7 @@ const profile = process.argv.includes('--profile');
 const aheads = flag('ahead', '5').split(',').map(Number);
 const layers = flag('layers', '');
 const gpuWeights = flag('gpu-weights', 'f32');
-const shareds = flag('shared', 'on')
+const shareds = flag('shared', 'off')
   .split(',')
   .map((v) => v === 'on');
 const rounds = Number(flag('rounds', '1'));

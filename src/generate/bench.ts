@@ -32,7 +32,7 @@ export interface DecodeBenchOptions {
   planSplits?: number;
   /** Matvec layouts of the planned step by dispatch kind (DecodePlanOptions.matvecTuning). */
   planTuning?: DecodePlanOptions['matvecTuning'];
-  /** Bind groups shared by a layer's dispatches (DecodePlanOptions.sharedBindings; default on). */
+  /** Bind groups shared by a layer's dispatches (DecodePlanOptions.sharedBindings; default off). */
   planSharedBindings?: boolean;
   /** Planned steps kept submitted ahead of the read-back (DecoderOptions.planAhead); default 5. */
   planAhead?: number;

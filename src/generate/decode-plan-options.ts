@@ -41,8 +41,10 @@ export interface DecodePlanOptions {
    * layer's dispatches only change pipelines (decode-plan-share.ts): less host time per dispatch, the
    * same results bit for bit. Where a layer's buffers do not fit one group its dispatches keep a group
    * each; where a kernel cannot be rewritten the plan keeps a bind group per dispatch
-   * (`DecodePlan.sharedBindingsFailure` says why). Default on (in Node, SLM_SHARED_BINDINGS=0 turns
-   * it off).
+   * (`DecodePlan.sharedBindingsFailure` says why). On the H200, where a step's host work and its GPU
+   * work take about as long, this is 5–8% more tokens a second while the host is slow and 0–3% fewer
+   * while it is fast: reading activations through read_write bindings makes some kernels slower
+   * (BENCHMARKS.md). Default off (in Node, SLM_SHARED_BINDINGS=1 turns it on).
    */
   sharedBindings?: boolean;
 }
@@ -86,10 +88,10 @@ export interface DecodeStepResult {
   logits?: Float32Array;
 }
 
-/** DecodePlanOptions.sharedBindings' default: on, unless SLM_SHARED_BINDINGS=0 (Node). */
+/** DecodePlanOptions.sharedBindings' default: off, unless SLM_SHARED_BINDINGS=1 (Node). */
 export function sharedBindingsByDefault(): boolean {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.SLM_SHARED_BINDINGS !== '0';
+  return env?.SLM_SHARED_BINDINGS === '1';
 }
 
 /** Checks a plan request (config, backend, dtype, capacity, subgroups, splits); what it resolved. */

@@ -21,6 +21,8 @@ export interface StepProfile {
   hostWithUniformMs: number;
   hostWithUniformAndCopyMs: number;
   streamMs: number;
+  /** The same period with two steps to a command buffer (the GPU's gap between command buffers). */
+  streamPairMs: number;
   gpuMs: number | null;
   byLabel: Record<string, { count: number; ms: number }> | null;
 }
@@ -53,6 +55,19 @@ export async function profileStep(
   await queue.onSubmittedWorkDone();
   const streamMs = (performance.now() - t0) / steps;
   const hostMs = host / steps;
+  // Two steps to a command buffer (a pass each): what the GPU's gap between command buffers costs.
+  const t1 = performance.now();
+  for (let i = 0; i < steps; i += 2) {
+    const encoder = device.createCommandEncoder();
+    for (let k = 0; k < 2; k++) {
+      const pass = encoder.beginComputePass();
+      encodeDispatches(pass, recorder.dispatches);
+      pass.end();
+    }
+    queue.submit([encoder.finish()]);
+  }
+  await queue.onSubmittedWorkDone();
+  const streamPairMs = (performance.now() - t1) / (2 * Math.ceil(steps / 2));
   // The same with the step's other host work: the uniform write (same words), the token copy.
   const tokenCopy = recorder.buffer(16, MAP_READ | COPY_DST);
   const hostWith = async (copy: boolean): Promise<number> => {
@@ -75,7 +90,15 @@ export async function profileStep(
   const hostWithUniformMs = await hostWith(false);
   const hostWithUniformAndCopyMs = await hostWith(true);
   if (!timestamps)
-    return { hostMs, hostWithUniformMs, hostWithUniformAndCopyMs, streamMs, gpuMs: null, byLabel: null };
+    return {
+      hostMs,
+      hostWithUniformMs,
+      hostWithUniformAndCopyMs,
+      streamMs,
+      streamPairMs,
+      gpuMs: null,
+      byLabel: null,
+    };
   // Timestamps may be quantized coarsely (Dawn on NVIDIA: 65.5 µs), so each figure times a pass that
   // repeats its dispatches until it lasts milliseconds: the whole step `reps` times, and per kind all of
   // that kind's dispatches in step order `reps` times (barriers between them as in the step).
@@ -114,5 +137,5 @@ export async function profileStep(
   for (const [key, list] of kinds)
     byLabel[key] = { count: list.length, ms: Number((await timeMedian(list)).toFixed(4)) };
   querySet.destroy();
-  return { hostMs, hostWithUniformMs, hostWithUniformAndCopyMs, streamMs, gpuMs, byLabel };
+  return { hostMs, hostWithUniformMs, hostWithUniformAndCopyMs, streamMs, streamPairMs, gpuMs, byLabel };
 }
