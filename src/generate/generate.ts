@@ -5,11 +5,9 @@
 import type { Transformer } from '../model/transformer.js';
 import { Rng } from '../tensor/random.js';
 import { createDecoder, type DecoderOptions } from './decoder.js';
+import { type TextDecoder, TextStream } from './text-stream.js';
 
-/** The part of a tokenizer generation needs (decoding for streamed text and stop strings). */
-export interface TextDecoder {
-  decode(ids: readonly number[], options?: { skipSpecialTokens?: boolean }): string;
-}
+export type { TextDecoder } from './text-stream.js';
 
 export interface GenerateOptions extends DecoderOptions {
   maxNewTokens: number;
@@ -60,34 +58,20 @@ export async function* generate(
   const context = model.config.maxPositionEmbeddings;
   const maxNew = Math.min(options.maxNewTokens, context - promptIds.length);
   const eos = new Set(options.eosTokenIds ?? []);
-  const stops = options.stopStrings ?? [];
   const rng = new Rng(options.seed ?? 0);
   const history = [...promptIds];
-  const generated: number[] = [];
-  let emitted = '';
+  const stream = options.tokenizer ? new TextStream(options.tokenizer, options.stopStrings ?? []) : null;
   const decoder = await createDecoder(model, promptIds.length + Math.max(maxNew, 1), options, rng);
   try {
     let input: number[] = [...promptIds];
     for (let step = 0; step < maxNew; step++) {
       const id = await decoder.next(input, history);
       history.push(id);
-      generated.push(id);
       input = [id];
-      let text = '';
       let finishReason: GeneratedToken['finishReason'];
-      if (options.tokenizer) {
-        const full = options.tokenizer.decode(generated, { skipSpecialTokens: true });
-        // Hold back an incomplete multi-byte character (decoded as U+FFFD) until it completes.
-        if (!full.endsWith('\uFFFD')) {
-          text = full.slice(emitted.length);
-          const stop = stops.map((s) => ({ s, at: full.indexOf(s) })).find((m) => m.at >= 0);
-          if (stop) {
-            text = full.slice(emitted.length, Math.max(stop.at, emitted.length));
-            finishReason = 'stop';
-          }
-          emitted = full;
-        }
-      }
+      const completed = stream?.push(id);
+      const text = completed?.text ?? '';
+      if (completed?.stopped) finishReason = 'stop';
       if (!finishReason && eos.has(id)) finishReason = 'eos';
       if (!finishReason && options.signal?.aborted) finishReason = 'aborted';
       if (!finishReason && step === maxNew - 1) finishReason = 'length';
