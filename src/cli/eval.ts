@@ -7,17 +7,18 @@ import { isSlmkitModelDir, readModelDir } from '../train/model-files.js';
 import { documentsOf } from '../train/setup.js';
 import { defineCommand, UsageError } from './args.js';
 import { backendOption, useBackend } from './backend.js';
+import { gpuWeightsOption, openModel } from './model-arg.js';
 
 async function loadModel(
   option: string | undefined,
   backend: Backend,
+  gpuWeights: string | undefined,
 ): Promise<{ dir: string; model: Transformer }> {
   // Models saved by slmkit training carry their exact ModelConfig; anything else (and the bundled
-  // default model) goes through the Hugging Face loader, imported only then.
+  // default model) goes through the Hugging Face loader (bf16 matrices kept bf16 on webgpu by default).
   if (option !== undefined && isSlmkitModelDir(option))
     return { dir: option, model: readModelDir(option, backend) };
-  const { openModel } = await import('./model-arg.js');
-  return openModel(option, backend);
+  return openModel(option, backend, gpuWeights);
 }
 
 export const evalCommand = defineCommand({
@@ -42,6 +43,7 @@ documents are joined with blank lines.`,
     stride: { type: 'integer', description: 'tokens each window advances (default: half the window)' },
     'batch-size': { type: 'integer', description: 'windows per forward pass (default 8)' },
     json: { type: 'boolean', description: 'print {"tokenPerplexity", "wordPerplexity", …} on stdout' },
+    ...gpuWeightsOption,
     ...backendOption,
   },
   examples: ['slm eval --model runs/brown --data brown:test --json'],
@@ -49,7 +51,7 @@ documents are joined with blank lines.`,
     const backend = await useBackend(options.backend, io.env);
     if (options.context !== undefined && options.context < 2)
       throw new UsageError('--context must be at least 2');
-    const { dir, model } = await loadModel(options.model, backend);
+    const { dir, model } = await loadModel(options.model, backend, options['gpu-weights']);
     const tokenizer = await loadTokenizer(dir);
     const text = documentsOf([options.data]).join('\n\n');
     const started = performance.now();

@@ -4,6 +4,9 @@
  * loaded as float32 does (the values are the same; only their storage differs).
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { cpuBackend } from '../../src/backend/cpu/index.js';
 import { bf16Bits, bf16Value } from '../../src/backend/webgpu/decode/half.js';
@@ -93,6 +96,38 @@ if (backend) {
     const failing = { ...io, stderr: { write: (s: string) => (stderr += s) } };
     assert.notEqual(await main([...args, '--backend', 'cpu', '--gpu-weights', 'bf16'], failing), 0);
     assert.match(stderr, /--gpu-weights bf16 needs the webgpu backend/);
+  });
+
+  test('slm eval on webgpu: the same perplexity with bf16 matrices kept packed (default) as with f32 copies', async () => {
+    const { main } = await import('../../src/cli/main.js');
+    const dir = mkdtempSync(join(tmpdir(), 'slm-eval-packed-'));
+    try {
+      const data = join(dir, 'text.txt');
+      writeFileSync(
+        data,
+        'The quick brown fox jumps over the lazy dog. It was a bright cold day in April.\n',
+      );
+      const score = async (flags: string[]) => {
+        let stdout = '';
+        const io = {
+          stdout: { write: (s: string) => (stdout += s) },
+          stderr: { write: () => true },
+          env: {},
+        };
+        const args = ['eval', '--data', data, '--context', '16', '--json', '--backend', 'webgpu', ...flags];
+        assert.equal(await main(args, io), 0);
+        return JSON.parse(stdout) as { tokenPerplexity: number; tokens: number };
+      };
+      const dense = await score(['--gpu-weights', 'f32']);
+      const packed = await score([]);
+      assert.ok(dense.tokens > 10);
+      assert.ok(
+        Math.abs(packed.tokenPerplexity - dense.tokenPerplexity) <= 1e-4 * dense.tokenPerplexity,
+        `${packed.tokenPerplexity} vs ${dense.tokenPerplexity}`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 }
 
