@@ -19,6 +19,8 @@
  *                          read the packed copies, and the float32 ones are freed)
  *          [--shared on|off|off,on]  (planned path: bind groups shared by a layer's dispatches,
  *                          DecodePlanOptions.sharedBindings, default off; a list compares them)
+ *          [--steps-per-submit 1|2|1,2]  (planned path: steps to a command buffer,
+ *                          DecodePlanOptions.stepsPerSubmit, default 2; a list compares them)
  *          [--rounds N]  (repeat the variants N times in turn: paired figures on a drifting host)
  *          [--profile]   (planned path: host ms per step, back-to-back period, GPU ms per step and per
  *                         dispatch label from timestamp queries)
@@ -63,6 +65,9 @@ const shareds = flag('shared', 'off')
   .split(',')
   .map((v) => v === 'on');
 const rounds = Number(flag('rounds', '1'));
+const perSubmits = flag('steps-per-submit', '2')
+  .split(',')
+  .map((v) => (v === '2' ? 2 : 1) as 1 | 2);
 
 /** Replaces the model's packable matrices by bf16-packed copies made on the device (rounded to nearest even). */
 async function packForBench(model: Transformer): Promise<number> {
@@ -116,19 +121,24 @@ for (const name of presets) {
     ahead: number;
     tune: number;
     shared: boolean;
+    perSubmit: 1 | 2;
   };
   const once = paths.flatMap((path): Variant[] =>
     path === 'planned'
       ? tunings.flatMap((_, tune) =>
           formats.flatMap((weights) =>
-            aheads.flatMap((ahead) => shareds.map((shared) => ({ path, weights, ahead, tune, shared }))),
+            aheads.flatMap((ahead) =>
+              shareds.flatMap((shared) =>
+                perSubmits.map((perSubmit) => ({ path, weights, ahead, tune, shared, perSubmit })),
+              ),
+            ),
           ),
         )
-      : [{ path, weights: 'f32', ahead: 1, tune: 0, shared: false }],
+      : [{ path, weights: 'f32', ahead: 1, tune: 0, shared: false, perSubmit: 1 }],
   );
   // Rounds take the variants in turn, so that a drifting host weighs on all of them alike.
   const variants = Array.from({ length: rounds }, () => once).flat();
-  for (const { path, weights, ahead, tune, shared } of variants) {
+  for (const { path, weights, ahead, tune, shared, perSubmit } of variants) {
     const tuning = path === 'planned' && Object.keys(tunings[tune]!).length ? tunings[tune] : undefined;
     try {
       log(
@@ -144,6 +154,7 @@ for (const name of presets) {
         ...(splits ? { planSplits: Number(splits) } : {}),
         ...(tuning ? { planTuning: tuning } : {}),
         planSharedBindings: shared,
+        planStepsPerSubmit: perSubmit,
         onRun: (run, result) => log(`  run ${run}: TTFT ${result.timeToFirstTokenMs.toFixed(1)} ms`),
       });
       rows.push({
@@ -153,6 +164,7 @@ for (const name of presets) {
         ahead,
         ...(tunings.length > 1 ? { tune } : {}),
         shared: shared ? 'on' : 'off',
+        'steps/submit': perSubmit,
         'ms/token': Number(r.msPerToken.toFixed(3)),
         'tok/s': Number(r.decodeTokensPerSecond.toFixed(1)),
         'dispatches/token': r.dispatchesPerToken ?? '-',

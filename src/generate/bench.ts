@@ -34,6 +34,8 @@ export interface DecodeBenchOptions {
   planTuning?: DecodePlanOptions['matvecTuning'];
   /** Bind groups shared by a layer's dispatches (DecodePlanOptions.sharedBindings; default off). */
   planSharedBindings?: boolean;
+  /** Planned steps to a command buffer (DecodePlanOptions.stepsPerSubmit; default 2). */
+  planStepsPerSubmit?: 1 | 2;
   /** Planned steps kept submitted ahead of the read-back (DecoderOptions.planAhead); default 5. */
   planAhead?: number;
   onRun?: (run: number, result: DecodeRun) => void;
@@ -191,6 +193,7 @@ export async function benchmarkDecode(
         ...(options.planSplits ? { splits: options.planSplits } : {}),
         ...(options.planTuning ? { matvecTuning: options.planTuning } : {}),
         ...(options.planSharedBindings === undefined ? {} : { sharedBindings: options.planSharedBindings }),
+        ...(options.planStepsPerSubmit ? { stepsPerSubmit: options.planStepsPerSubmit } : {}),
       });
       planWeights = plan.weightFormat;
     } catch (error) {

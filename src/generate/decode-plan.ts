@@ -3,24 +3,20 @@
  * A planned batch-1 decode step on WebGPU (DESIGN.md principle 5). Built once per model and context
  * size over preallocated buffers — KV cache [layers][1, G, capacity, hd], activations, a 16-byte step
  * uniform holding the position — as a fixed list of (pipeline, bind group, workgroups) that every token
- * replays into one compute pass and one queue submit; the per-step value goes in with one writeBuffer
- * and the greedy token comes back as 4 bytes (the argmax runs on the GPU and also feeds the next step's
- * embedding, so greedy decoding never uploads a token).
+ * replays into one compute pass (two steps to a submit: decode-plan-submit.ts); the greedy token comes
+ * back as 4 bytes (the argmax runs on the GPU and also feeds the next step's embedding).
  *
  * Per layer, 5 dispatches: norm·QKV(+bias) → attention splits (RoPE and cache write fused in) →
  * combine of the splits · o-proj + residual → norm·gate/up·SiLU·mul → down + residual. Plus embedding,
  * norm·LM head with per-workgroup argmax, and the final argmax: 5·layers + 3 per token (6·layers + 3
  * where the combine runs on its own: `fuseCombine: false`, or too little workgroup memory).
  *
- * Prefill goes through the eager path (batched matmuls) into the same KV buffers: the plan's `cache`
- * is an ordinary KVCache whose slots are the plan's buffers.
+ * Prefill runs the eager path into the same KV buffers (`cache`, a KVCache over the plan's buffers).
  *
- * Sampling (`setSampling`): the final argmax dispatch is replaced by the GPU sampler's 2–3 dispatches
- * (backend/webgpu/decode/sample.ts: repetition penalty, temperature, top-k, top-p, min-p, the draw), so
- * a sampled step still reads back 4 bytes and its token feeds the next step on the GPU like greedy.
- * The caller passes each step's uniform draw u (word 2 of the step uniform); the penalty's history is a
- * presence bitmap set from the prompt at prefill (or `setHistory`) and extended on the GPU with each
- * step's input token. The prefill's token is sampled by the same dispatches over the eager last row.
+ * Sampling (`setSampling`): the GPU sampler's 2–3 dispatches (decode/sample.ts) replace the final
+ * argmax, so a sampled step also reads back 4 bytes and feeds the next step on the GPU. The caller
+ * passes each step's draw u (word 2 of the step uniform); the penalty's history is a presence bitmap
+ * set at prefill (or `setHistory`) and extended on the GPU with each input token.
  */
 
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
@@ -40,6 +36,7 @@ import { scopeAsync } from '../tensor/tensor.js';
 import {
   bf16Exact,
   checkPlanRequest,
+  checkTuningMatched,
   type DecodePlanOptions,
   type DecodeStepResult,
   type SampledStepOptions,
@@ -48,6 +45,7 @@ import {
 import { profileStep, type StepProfile } from './decode-plan-profile.js';
 import { readBackBatch, TokenReadBack } from './decode-plan-readback.js';
 import { COPY_DST, encodeDispatches, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
+import { StepSubmitter } from './decode-plan-submit.js';
 import type { SamplingOptions } from './sampling.js';
 
 export type { DecodePlanOptions, DecodeStepResult, SampledStepOptions } from './decode-plan-options.js';
@@ -76,6 +74,8 @@ export class DecodePlan {
   /** That token's value when known (read back), else null. */
   private deviceToken: number | null = null;
   private submitted = 0;
+  /** Command buffers of the steps (DecodePlanOptions.stepsPerSubmit), made by `record`. */
+  private steps!: StepSubmitter;
   private submitting: Promise<void> = Promise.resolve();
   /** The GPU sampler (made by the first `setSampling`) and the step's dispatches while it is on. */
   private sampler: GpuSampler | null = null;
@@ -182,13 +182,13 @@ export class DecodePlan {
       await plan.recorder.packWeights();
       plan.recorder.tuning = options.matvecTuning ?? {};
       plan.recorder.build(splits, options.fuseCombine ?? true);
-      const unmatched = Object.keys(plan.recorder.tuning).filter((k) => !plan.recorder.tuned.has(k));
-      if (unmatched.length)
-        throw new Error(
-          `matvec tuning names kinds this plan has no matvec of: ${unmatched.join(', ')} (its kinds: ${[
-            ...new Set(plan.recorder.dispatches.map((d) => d.label.replace(/\d+/g, '#'))),
-          ].join(', ')})`,
-        );
+      plan.steps = new StepSubmitter(
+        plan.device,
+        plan.recorder.stepUniform,
+        (bytes, usage) => plan.recorder.buffer(bytes, usage),
+        options.stepsPerSubmit ?? 2,
+      );
+      checkTuningMatched(plan.recorder.tuning, plan.recorder.tuned, plan.recorder.dispatches);
     } catch (e) {
       failure = e; // the error scope is popped either way
     }
@@ -229,6 +229,7 @@ export class DecodePlan {
       throw new Error(`a ${promptIds.length}-token prompt does not fit a ${this.capacity}-position plan`);
     const sampled = this.sampledDispatches !== null && !logits;
     const draw = sampled ? this.checkDraw(u) : 0;
+    this.steps.flush();
     this.cache.reset();
     this.gpuHasToken = false;
     this.deviceToken = null;
@@ -278,6 +279,7 @@ export class DecodePlan {
    * penalty take the penalized argmax and need none.
    */
   async setSampling(options: SamplingOptions | null): Promise<GpuSamplingParams | null> {
+    this.steps.flush();
     if (options === null) {
       this.sampledDispatches = null;
       return null;
@@ -316,6 +318,7 @@ export class DecodePlan {
    */
   setHistory(history: readonly number[]): void {
     if (!this.sampler) throw new Error('setHistory needs GPU sampling (setSampling)');
+    this.steps.flush();
     this.sampler.writeHistory(history);
   }
 
@@ -334,6 +337,7 @@ export class DecodePlan {
   rewind(position: number): void {
     if (!Number.isInteger(position) || position < 0 || position > this.cache.length)
       throw new Error(`cannot rewind to position ${position} (at ${this.cache.length})`);
+    this.steps.flush(); // a dropped step still runs, before the ones that replace it
     this.cache.length = position;
     this.gpuHasToken = false;
     this.deviceToken = null;
@@ -373,7 +377,9 @@ export class DecodePlan {
    */
   async readBackNow(step: number): Promise<void> {
     await this.submitting; // a submit still encoding may be adding to the batch
-    if (this.readback.holds(step)) this.readback.close();
+    if (!this.readback.holds(step)) return;
+    this.steps.flush();
+    this.readback.close();
   }
 
   /** Throws unless `token` is undefined (then the GPU must hold one) or an id of the vocabulary. */
@@ -400,14 +406,14 @@ export class DecodePlan {
     if (logits) await this.logitsInflight;
     this.checkToken(token);
     const runtime = this.backend.runtime;
+    const hostToken = token !== undefined && token !== this.deviceToken;
+    // A held step runs before eager work encoded since, and before a token written from the host.
+    if (runtime.pending || hostToken || logits) this.steps.flush();
     runtime.flush(); // eager work encoded before this step runs first
-    const queue = this.device.queue;
-    if (token !== undefined && token !== this.deviceToken)
-      queue.writeBuffer(this.recorder.tokens, 0, new Uint32Array([token]));
+    if (hostToken) this.device.queue.writeBuffer(this.recorder.tokens, 0, new Uint32Array([token!]));
     this.stepWords[0] = pos;
     this.stepWords[1] = pos + 1;
-    queue.writeBuffer(this.recorder.stepUniform, 0, this.stepWords);
-    const encoder = this.device.createCommandEncoder();
+    const encoder = this.steps.begin(this.stepWords);
     const pass = encoder.beginComputePass();
     this.dispatchCount += encodeDispatches(pass, this.sampledDispatches ?? this.recorder.dispatches);
     pass.end();
@@ -419,8 +425,9 @@ export class DecodePlan {
       logitStaging = this.logitStaging;
       encoder.copyBufferToBuffer(this.recorder.logits, 0, logitStaging, 0, logitStaging.size);
     }
-    queue.submit([encoder.finish()]);
-    if (readBack || logits || this.readback.full) this.readback.close();
+    const closing = readBack || logits || this.readback.full;
+    this.steps.end(encoder, closing);
+    if (closing) this.readback.close();
     this.cache.length = pos + 1;
     this.gpuHasToken = true;
     this.deviceToken = null; // known once read back
@@ -463,6 +470,7 @@ export class DecodePlan {
     if (!this.gpuHasToken) throw new Error('profile needs a step to have run (prefill, then step)');
     const pos = this.cache.length;
     if (pos >= this.capacity) throw new Error('profile needs a free position');
+    this.steps.flush();
     this.stepWords[0] = pos;
     this.stepWords[1] = pos + 1;
     this.device.queue.writeBuffer(this.recorder.stepUniform, 0, this.stepWords);
@@ -477,6 +485,7 @@ export class DecodePlan {
 
   /** Frees the plan's buffers and KV cache (the model's weights stay). */
   dispose(): void {
+    this.steps?.drop();
     for (const buffer of this.recorder.owned) buffer.destroy();
     this.recorder.owned.length = 0;
     for (const t of this.recorder.cacheTensors) t.dispose();

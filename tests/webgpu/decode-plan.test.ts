@@ -73,72 +73,74 @@ if (backend) {
     });
   }
 
-  test('steps submitted ahead resolve to the greedy tokens in order; rewind re-runs a position', async () => {
-    const { cpuModel, gpuModel } = modelPair(backend, cases[0]!.config, 9);
-    const prompt = [2, 7, 1];
-    const expected = cpuGreedy(cpuModel, prompt, 6);
-    const plan = await DecodePlan.create(gpuModel, 12);
-    try {
-      const first = await plan.prefill(prompt);
-      assert.equal(first.token, expected.tokens[0]);
-      // Four submits before any read-back: the fourth waits for the first's read-back buffer.
-      // Not awaited one by one: submits still take positions in call order.
-      const inFlight = await Promise.all([
-        plan.submit(first.token),
-        plan.submit(),
-        plan.submit(),
-        plan.submit(),
-      ]);
-      const tokens = (await Promise.all(inFlight.map((s) => s.result))).map((r) => r.token);
-      assert.deepEqual(tokens, expected.tokens.slice(1, 5));
-      plan.rewind(prompt.length + 2);
-      await assert.rejects(plan.step(), /pass one after prefill/);
-      const again = await plan.step(expected.tokens[2]!, { logits: true });
-      assert.equal(again.token, expected.tokens[3]);
-      assert.ok(maxDiff(again.logits!, expected.logits[3]!) <= 1e-4);
-      assert.equal((await plan.step()).token, expected.tokens[4]);
-    } finally {
-      plan.dispose();
-      gpuModel.dispose();
-    }
-  });
+  for (const stepsPerSubmit of [1, 2] as const)
+    test(`steps submitted ahead resolve to the greedy tokens in order; rewind re-runs a position (${stepsPerSubmit} steps a command buffer)`, async () => {
+      const { cpuModel, gpuModel } = modelPair(backend, cases[0]!.config, 9);
+      const prompt = [2, 7, 1];
+      const expected = cpuGreedy(cpuModel, prompt, 6);
+      const plan = await DecodePlan.create(gpuModel, 12, { stepsPerSubmit });
+      try {
+        const first = await plan.prefill(prompt);
+        assert.equal(first.token, expected.tokens[0]);
+        // Four submits before any read-back: the fourth waits for the first's read-back buffer.
+        // Not awaited one by one: submits still take positions in call order.
+        const inFlight = await Promise.all([
+          plan.submit(first.token),
+          plan.submit(),
+          plan.submit(),
+          plan.submit(),
+        ]);
+        const tokens = (await Promise.all(inFlight.map((s) => s.result))).map((r) => r.token);
+        assert.deepEqual(tokens, expected.tokens.slice(1, 5));
+        plan.rewind(prompt.length + 2);
+        await assert.rejects(plan.step(), /pass one after prefill/);
+        const again = await plan.step(expected.tokens[2]!, { logits: true });
+        assert.equal(again.token, expected.tokens[3]);
+        assert.ok(maxDiff(again.logits!, expected.logits[3]!) <= 1e-4);
+        assert.equal((await plan.step()).token, expected.tokens[4]);
+      } finally {
+        plan.dispose();
+        gpuModel.dispose();
+      }
+    });
 
-  test('tokens read back in batches: a step that reads back resolves the deferred ones; a full batch or readBackNow closes it', async () => {
-    const { cpuModel, gpuModel } = modelPair(backend, cases[0]!.config, 9);
-    const prompt = [2, 7, 1];
-    const expected = cpuGreedy(cpuModel, prompt, 24);
-    const plan = await DecodePlan.create(gpuModel, 40);
-    try {
-      const first = await plan.prefill(prompt);
-      const settled = new Set<number>();
-      const submit = async (token: number | undefined, readBack: boolean) => {
-        const s = await plan.submit(token, { readBack });
-        void s.result.then(() => settled.add(s.step));
-        return s;
-      };
-      // Four deferred steps stay unread until the fifth reads the batch back.
-      const batch = [];
-      for (let i = 0; i < 4; i++) batch.push(await submit(i === 0 ? first.token : undefined, false));
-      await plan.readBackNow(batch[0]!.step - 1); // a step not in the open batch: nothing is read
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(settled.size, 0, 'no deferred step resolves before its batch is read');
-      const last = await submit(undefined, true);
-      const tokens = await Promise.all([...batch, last].map(async (s) => (await s.result).token));
-      assert.deepEqual(tokens, expected.tokens.slice(1, 6));
-      // Ten deferred steps: the batch closes by itself when full (8), readBackNow reads the rest.
-      const deferred = [];
-      for (let i = 0; i < 10; i++) deferred.push(await submit(undefined, false));
-      await plan.readBackNow(deferred.at(-1)!.step);
-      const rest = await Promise.all(deferred.map((s) => s.result));
-      assert.deepEqual(
-        rest.map((r) => r.token),
-        expected.tokens.slice(6, 16),
-      );
-    } finally {
-      plan.dispose();
-      gpuModel.dispose();
-    }
-  });
+  for (const stepsPerSubmit of [1, 2] as const)
+    test(`tokens read back in batches: a step that reads back resolves the deferred ones; a full batch or readBackNow closes it (${stepsPerSubmit} steps a command buffer)`, async () => {
+      const { cpuModel, gpuModel } = modelPair(backend, cases[0]!.config, 9);
+      const prompt = [2, 7, 1];
+      const expected = cpuGreedy(cpuModel, prompt, 24);
+      const plan = await DecodePlan.create(gpuModel, 40, { stepsPerSubmit });
+      try {
+        const first = await plan.prefill(prompt);
+        const settled = new Set<number>();
+        const submit = async (token: number | undefined, readBack: boolean) => {
+          const s = await plan.submit(token, { readBack });
+          void s.result.then(() => settled.add(s.step));
+          return s;
+        };
+        // Four deferred steps stay unread until the fifth reads the batch back.
+        const batch = [];
+        for (let i = 0; i < 4; i++) batch.push(await submit(i === 0 ? first.token : undefined, false));
+        await plan.readBackNow(batch[0]!.step - 1); // a step not in the open batch: nothing is read
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(settled.size, 0, 'no deferred step resolves before its batch is read');
+        const last = await submit(undefined, true);
+        const tokens = await Promise.all([...batch, last].map(async (s) => (await s.result).token));
+        assert.deepEqual(tokens, expected.tokens.slice(1, 6));
+        // Ten deferred steps: the batch closes by itself when full (8), readBackNow reads the rest.
+        const deferred = [];
+        for (let i = 0; i < 10; i++) deferred.push(await submit(undefined, false));
+        await plan.readBackNow(deferred.at(-1)!.step);
+        const rest = await Promise.all(deferred.map((s) => s.result));
+        assert.deepEqual(
+          rest.map((r) => r.token),
+          expected.tokens.slice(6, 16),
+        );
+      } finally {
+        plan.dispose();
+        gpuModel.dispose();
+      }
+    });
 
   test('a planned step is 5 dispatches per layer + 3 (6 + 3 with the combine on its own); the count is what replays', async () => {
     const { gpuModel } = modelPair(backend, cases[0]!.config, 1);

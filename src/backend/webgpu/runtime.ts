@@ -56,6 +56,11 @@ export class GpuRuntime {
   private readonly params: ParamWriter;
   private readonly paramBuffer: GPUBuffer;
   private pendingDispatches = 0;
+
+  /** Whether commands are encoded and not yet submitted (`flush` submits them). */
+  get pending(): boolean {
+    return this.encoder !== null;
+  }
   private submitAfter = firstSubmitAfterIdle;
   private errors: string[] = [];
   /** Bytes held by live and pooled buffers. */
