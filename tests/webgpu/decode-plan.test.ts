@@ -22,6 +22,15 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 
 const cases = planCases;
 
+/** The first config's model (seed 9), its cpu greedy decode of `steps` after [2, 7, 1], and a plan. */
+async function greedyPlan(steps: number, capacity: number, stepsPerSubmit: 1 | 2) {
+  const { cpuModel, gpuModel } = modelPair(backend!, cases[0]!.config, 9);
+  const prompt = [2, 7, 1];
+  const expected = cpuGreedy(cpuModel, prompt, steps);
+  const plan = await DecodePlan.create(gpuModel, capacity, { stepsPerSubmit });
+  return { gpuModel, prompt, expected, plan };
+}
+
 if (backend) {
   test('the plan reduces with subgroups by default where the device allows it', async () => {
     const { gpuModel } = modelPair(backend, cases[0]!.config, 1);
@@ -75,10 +84,7 @@ if (backend) {
 
   for (const stepsPerSubmit of [1, 2] as const)
     test(`steps submitted ahead resolve to the greedy tokens in order; rewind re-runs a position (${stepsPerSubmit} steps a command buffer)`, async () => {
-      const { cpuModel, gpuModel } = modelPair(backend, cases[0]!.config, 9);
-      const prompt = [2, 7, 1];
-      const expected = cpuGreedy(cpuModel, prompt, 6);
-      const plan = await DecodePlan.create(gpuModel, 12, { stepsPerSubmit });
+      const { gpuModel, prompt, expected, plan } = await greedyPlan(6, 12, stepsPerSubmit);
       try {
         const first = await plan.prefill(prompt);
         assert.equal(first.token, expected.tokens[0]);
@@ -106,10 +112,7 @@ if (backend) {
 
   for (const stepsPerSubmit of [1, 2] as const)
     test(`tokens read back in batches: a step that reads back resolves the deferred ones; a full batch or readBackNow closes it (${stepsPerSubmit} steps a command buffer)`, async () => {
-      const { cpuModel, gpuModel } = modelPair(backend, cases[0]!.config, 9);
-      const prompt = [2, 7, 1];
-      const expected = cpuGreedy(cpuModel, prompt, 24);
-      const plan = await DecodePlan.create(gpuModel, 40, { stepsPerSubmit });
+      const { gpuModel, prompt, expected, plan } = await greedyPlan(24, 40, stepsPerSubmit);
       try {
         const first = await plan.prefill(prompt);
         const settled = new Set<number>();
