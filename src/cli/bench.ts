@@ -72,6 +72,16 @@ export const benchCommand = defineCommand({
       valueName: 'auto|planned|eager',
       description: 'auto (default): the planned webgpu decode step where the config allows it, else eager',
     },
+    'shared-bindings': {
+      type: 'boolean',
+      description:
+        "planned webgpu step: bind groups shared by a layer's dispatches (less host time a dispatch, some kernels slower; off by default, docs/decode.md)",
+    },
+    'steps-per-submit': {
+      type: 'integer',
+      valueName: 'N',
+      description: 'planned webgpu step: steps to a command buffer, 1 or 2 (default 2)',
+    },
     profile: {
       type: 'boolean',
       description:
@@ -99,6 +109,9 @@ export const benchCommand = defineCommand({
       ? (await loadHFModel(loaded.dir, { backend, gpuWeights })).model
       : benchmarkModel(loaded.config, backend);
     const path = (options['decode-path'] ?? 'auto') as 'auto' | 'planned' | 'eager';
+    const perSubmit = options['steps-per-submit'];
+    if (perSubmit !== undefined && perSubmit !== 1 && perSubmit !== 2)
+      throw new UsageError(`--steps-per-submit must be 1 or 2, got ${perSubmit}`);
     const result = await benchmarkDecode(model, {
       path,
       promptTokens: options['prompt-tokens'],
@@ -106,6 +119,8 @@ export const benchCommand = defineCommand({
       runs: options.runs,
       planWeights: (options.weights ?? 'auto') as 'auto' | 'f32' | 'f16' | 'bf16',
       ...(options.ahead !== undefined ? { planAhead: options.ahead } : {}),
+      ...(options['shared-bindings'] ? { planSharedBindings: true } : {}),
+      ...(perSubmit !== undefined ? { planStepsPerSubmit: perSubmit as 1 | 2 } : {}),
       onRun: (r, run) => {
         if (!options.json)
           io.stderr.write(`run ${r + 1}: first token ${run.timeToFirstTokenMs.toFixed(1)} ms\n`);
@@ -116,6 +131,7 @@ export const benchCommand = defineCommand({
     if (options.profile && result.path === 'planned') {
       const plan = await DecodePlan.create(model, result.promptTokens + result.genTokens, {
         weights: result.planWeights,
+        sharedBindings: result.planSharedBindings,
       });
       try {
         const prompt = Array.from(
@@ -154,7 +170,7 @@ export const benchCommand = defineCommand({
         `decode               ${result.decodeTokensPerSecond.toFixed(1)} tokens/s (${result.msPerToken.toFixed(2)} ms/token, median of ${result.runs} runs)`,
         `weights per token    ${(result.weightBytesPerToken / 1e6).toFixed(1)} MB (${result.planWeights}) -> ${result.achievedGBps.toFixed(1)} GB/s, ${(100 * report.fractionOfCopyBandwidth).toFixed(1)}% of the ${copyGBps.toFixed(0)} GB/s copy bandwidth measured here`,
         `fixed overhead       ${report.overheadMsPerToken.toFixed(2)} ms/token beyond streaming the weights (${streamMs.toFixed(3)} ms)`,
-        `decode path          ${result.path}${result.eagerReason ? ` (${result.eagerReason})` : ''}, ${result.dispatchesPerToken ?? '-'} dispatches/token`,
+        `decode path          ${result.path}${result.eagerReason ? ` (${result.eagerReason})` : ''}, ${result.dispatchesPerToken ?? '-'} dispatches/token${result.planStepsPerSubmit ? `, ${result.planStepsPerSubmit} steps a command buffer${result.planSharedBindings ? ', shared bind groups' : ''}` : ''}`,
         ...(profile ? profileLines(profile) : []),
         '',
       ].join('\n'),

@@ -65,6 +65,10 @@ export interface DecodeBenchResult {
   dispatchesPerToken: number | null;
   /** Matvec weight storage used (f32 on the eager path). */
   planWeights: WeightFormat;
+  /** Whether the planned step shared bind groups (false on the eager path, or where it fell back). */
+  planSharedBindings: boolean;
+  /** Planned steps to a command buffer (null on the eager path). */
+  planStepsPerSubmit: 1 | 2 | null;
 }
 
 export function median(values: readonly number[]): number {
@@ -182,6 +186,7 @@ export async function benchmarkDecode(
   const eagerReason = requested === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
   if (requested === 'planned' && eagerReason) throw new Error(`no planned decode: ${eagerReason}`);
   let path: DecodePath = eagerReason === null ? 'planned' : 'eager';
+  let sharedBindings = false;
   let planWeights: WeightFormat = 'f32';
   // One plan serves every run (built, and 16-bit weights packed, once; each run's prefill starts over).
   let plan: DecodePlan | null = null;
@@ -196,6 +201,7 @@ export async function benchmarkDecode(
         ...(options.planStepsPerSubmit ? { stepsPerSubmit: options.planStepsPerSubmit } : {}),
       });
       planWeights = plan.weightFormat;
+      sharedBindings = plan.sharedBindings;
     } catch (error) {
       // 'auto': a device limit the plan exceeds leaves the eager path, with the reason reported.
       if (requested === 'planned') throw error;
@@ -241,6 +247,8 @@ export async function benchmarkDecode(
     eagerReason: reason,
     dispatchesPerToken,
     planWeights,
+    planSharedBindings: sharedBindings,
+    planStepsPerSubmit: path === 'planned' ? (options.planStepsPerSubmit ?? 2) : null,
   };
 }
 

@@ -279,7 +279,15 @@ if (backend) {
     assert.equal(report.path, 'planned');
     assert.equal(report.dispatchesPerToken, 5 * 4 + 3); // tiny preset: 4 layers; 7 positions, one split
     assert.equal(report.planWeights, 'f32');
+    assert.equal(report.planStepsPerSubmit, 2);
+    assert.equal(report.planSharedBindings, false);
     assert.ok(report.copyGBps > 0);
+    stdout = '';
+    const tuned = ['--json', '--backend', 'webgpu', '--shared-bindings', '--steps-per-submit', '1'];
+    assert.equal(await main([...args, ...tuned], io), 0);
+    const shared = JSON.parse(stdout);
+    assert.equal(shared.planSharedBindings, true);
+    assert.equal(shared.planStepsPerSubmit, 1);
     stdout = '';
     assert.equal(await main([...args, '--json', '--backend', 'webgpu', '--weights', 'bf16'], io), 0);
     const half = JSON.parse(stdout);
