@@ -49,6 +49,10 @@ export interface DecoderOptions extends SamplingOptions {
    * out unwanted (a stop, or another token fed) are dropped; results do not depend on it.
    */
   planAhead?: number;
+  /** Bind groups shared by a layer's dispatches in the planned step (DecodePlanOptions.sharedBindings). */
+  planSharedBindings?: boolean;
+  /** Planned steps to a command buffer (DecodePlanOptions.stepsPerSubmit; default 2). */
+  planStepsPerSubmit?: 1 | 2;
 }
 
 class EagerDecoder implements TokenDecoder {
@@ -201,8 +205,15 @@ export async function createDecoder(
   const reason = options.decodePath === 'eager' ? 'the eager path was asked for' : plannedPathReason(model);
   if (reason !== null) return new EagerDecoder(model, capacity, options, rng, reason);
   const weights = options.planWeights ?? 'auto';
+  const planOptions = {
+    weights,
+    ...(options.planSharedBindings === undefined ? {} : { sharedBindings: options.planSharedBindings }),
+    ...(options.planStepsPerSubmit === undefined ? {} : { stepsPerSubmit: options.planStepsPerSubmit }),
+  };
+  // A kept plan serves a request that asks for the same plan.
+  const key = JSON.stringify(planOptions);
   const kept = options.keepPlan ? keptPlans.get(model) : undefined;
-  if (kept && !kept.busy && kept.weights === weights && kept.plan.capacity >= capacity) {
+  if (kept && !kept.busy && kept.options === key && kept.plan.capacity >= capacity) {
     kept.busy = true;
     return leased(decoderForPlan(kept.plan, options, rng), kept);
   }
@@ -210,7 +221,7 @@ export async function createDecoder(
   try {
     // A kept plan gets room to spare (whole 256-position blocks) so that the next request fits too.
     const room = options.keepPlan ? Math.ceil(capacity / 256) * 256 : capacity;
-    plan = await DecodePlan.create(model, Math.min(room, model.config.maxPositionEmbeddings), { weights });
+    plan = await DecodePlan.create(model, Math.min(room, model.config.maxPositionEmbeddings), planOptions);
   } catch (error) {
     // A device limit the plan's buffers or kernels exceed (binding size, workgroup memory): the
     // eager path may still fit, and says why it is used.
@@ -218,14 +229,14 @@ export async function createDecoder(
     return new EagerDecoder(model, capacity, options, rng, why);
   }
   if (!options.keepPlan) return decoderForPlan(plan, options, rng, true);
-  if (kept && !kept.busy) kept.plan.dispose(); // outgrown (or another weight format): replaced
-  const entry = { plan, weights, busy: true };
+  if (kept && !kept.busy) kept.plan.dispose(); // outgrown (or other options): replaced
+  const entry = { plan, options: key, busy: true };
   if (!kept?.busy) keptPlans.set(model, entry);
   return leased(decoderForPlan(plan, options, rng), entry, kept?.busy ? plan : null);
 }
 
-/** Plans kept for their model's next generation (DecoderOptions.keepPlan). */
-const keptPlans = new WeakMap<Transformer, { plan: DecodePlan; weights: string; busy: boolean }>();
+/** Plans kept for their model's next generation (DecoderOptions.keepPlan), with their options as JSON. */
+const keptPlans = new WeakMap<Transformer, { plan: DecodePlan; options: string; busy: boolean }>();
 
 /** Frees the plan kept for `model` (if any and not in use). */
 export function releaseKeptPlan(model: Transformer): void {

@@ -40,6 +40,12 @@ if (backend) {
         const got = await generateAll(gpuModel, prompt, { maxNewTokens: 22, planAhead });
         assert.deepEqual(got.ids, want.ids, `${planAhead} ahead`);
       }
+      // One step to a command buffer (the default is two), and shared bind groups.
+      const variants = [{ planStepsPerSubmit: 1 as const }, { planSharedBindings: true }];
+      for (const variant of variants) {
+        const got = await generateAll(gpuModel, prompt, { maxNewTokens: 22, ...variant });
+        assert.deepEqual(got.ids, want.ids, JSON.stringify(variant));
+      }
       // A scripted run that overrides the model's token twice: the steps ahead computed from the
       // model's own token are dropped and recomputed. Sampled runs must keep their draws in order.
       const script = async (planAhead: number, sampling: object) => {
@@ -62,6 +68,8 @@ if (backend) {
         const one = await script(1, sampling);
         for (const ahead of [2, 5, 8])
           assert.deepEqual(await script(ahead, sampling), one, `${ahead} ahead, ${JSON.stringify(sampling)}`);
+        for (const variant of variants)
+          assert.deepEqual(await script(5, { ...sampling, ...variant }), one, JSON.stringify(variant));
       }
       await assert.rejects(createDecoder(gpuModel, 30, { planAhead: 9 }, new Rng(0)), /planAhead must be/);
     } finally {
