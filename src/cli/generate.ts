@@ -29,6 +29,11 @@ export const generateCommand = defineCommand({
       type: 'boolean',
       description: 'keep only the end of a prompt longer than the context instead of failing',
     },
+    stats: {
+      type: 'boolean',
+      description:
+        'print on stderr the time to the first token and the decode rate (tokens/s after the first); with --json, also in the JSON',
+    },
     ...backendOption,
   },
   examples: [
@@ -60,6 +65,8 @@ export const generateCommand = defineCommand({
     }
     const generated: number[] = [];
     let text = '';
+    const started = performance.now();
+    let firstAt = 0;
     for await (const step of generate(model, promptIds, {
       ...sampling,
       seed: options.seed ?? 0,
@@ -68,11 +75,31 @@ export const generateCommand = defineCommand({
       planWeights: (options.weights ?? 'auto') as 'auto' | 'f32' | 'f16' | 'bf16',
       ...(tokenizer ? { tokenizer } : {}),
     })) {
+      if (generated.length === 0) firstAt = performance.now();
       generated.push(step.id);
       text += step.text;
       if (!options.json) io.stdout.write(step.text);
     }
-    if (options.json) io.stdout.write(`${JSON.stringify({ ids: [...promptIds, ...generated], text })}\n`);
+    const ended = performance.now();
+    const stats = {
+      promptTokens: promptIds.length,
+      generatedTokens: generated.length,
+      timeToFirstTokenMs: Number((firstAt - started).toFixed(1)),
+      // The first token comes with the prefill; the rate is that of the tokens after it.
+      decodeTokensPerSecond:
+        generated.length > 1
+          ? Number(((1000 * (generated.length - 1)) / (ended - firstAt)).toFixed(1))
+          : null,
+    };
+    if (options.json)
+      io.stdout.write(
+        `${JSON.stringify({ ids: [...promptIds, ...generated], text, ...(options.stats ? { stats } : {}) })}\n`,
+      );
     else io.stdout.write('\n');
+    if (options.stats)
+      io.stderr.write(
+        `${stats.generatedTokens} tokens; first token ${stats.timeToFirstTokenMs} ms (${stats.promptTokens}-token prompt); ` +
+          `${stats.decodeTokensPerSecond ?? '-'} tokens/s after it\n`,
+      );
   },
 });

@@ -29,7 +29,7 @@ export const samplingOptions = {
     type: 'string',
     repeated: true,
     valueName: 'TEXT',
-    description: 'stop when this text appears (repeatable)',
+    description: 'stop when this text appears',
   },
   weights: {
     type: 'string',

@@ -93,6 +93,29 @@ test('generate --prompt streams decoded text; --json text equals the decoded ids
   assert.equal(a.stdout, b.stdout);
 });
 
+test('generate --stats reports the first token time and the decode rate, on stderr and in the JSON', async () => {
+  const args = ['generate', '--model', withTokenizer, '--prompt', 'The jury said', '--max-new-tokens', '6'];
+  const { code, stdout, stderr } = await run([
+    ...args,
+    '--temperature',
+    '0',
+    '--backend',
+    'cpu',
+    '--stats',
+    '--json',
+  ]);
+  assert.equal(code, 0, stderr);
+  const { ids, stats } = JSON.parse(stdout);
+  assert.equal(stats.generatedTokens, 6);
+  assert.equal(stats.promptTokens + stats.generatedTokens, ids.length);
+  assert.ok(stats.timeToFirstTokenMs > 0 && stats.decodeTokensPerSecond > 0, JSON.stringify(stats));
+  assert.match(stderr, /^6 tokens; first token [\d.]+ ms \(\d+-token prompt\); [\d.]+ tokens\/s after it\n$/);
+  // Without --stats the JSON has no stats and stderr stays quiet.
+  const plain = await run([...args, '--temperature', '0', '--backend', 'cpu', '--json']);
+  assert.equal(JSON.parse(plain.stdout).stats, undefined);
+  assert.equal(plain.stderr, '');
+});
+
 test('tokenize prints ids; --json adds tokens', async () => {
   const plain = await run(['tokenize', '--model', withTokenizer, '--text', 'The jury said']);
   assert.equal(plain.code, 0, plain.stderr);
