@@ -10,8 +10,6 @@ export interface PlannedDispatch {
   bindGroup: GPUBindGroup;
   /** Group 1 (shared bindings: the layer's buffers, decode-plan-share.ts). */
   bindGroup1?: GPUBindGroup;
-  /** The kernel's WGSL as rewritten for shared bindings. */
-  code?: string;
   groups: [number, number];
   /** Entries of its bind group (what Dawn tracks for it on the host at every replay). */
   bindings: number;

@@ -350,7 +350,6 @@ export class SharedBindings {
         pipeline: this.pipeline(code, types),
         bindGroup: this.group0,
         bindGroup1: group1,
-        code,
         groups: dispatch.groups,
         bindings: 2 + views.length,
       };
