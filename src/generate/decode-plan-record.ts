@@ -36,7 +36,7 @@ import { recordDenseFFN } from './decode-plan-ffn.js';
 import { recordLatentAttention } from './decode-plan-mla.js';
 import { recordMoeFFN } from './decode-plan-moe.js';
 import type { MatvecTuning } from './decode-plan-options.js';
-import { type RecordedDispatch, SharedBindings, shareUnits } from './decode-plan-share.js';
+import { type Activation, type RecordedDispatch, SharedBindings } from './decode-plan-share.js';
 
 export { encodeDispatches, type PlannedDispatch } from './decode-plan-dispatch.js';
 
@@ -209,32 +209,17 @@ export class StepRecorder {
     );
   }
 
-  /** The activation arenas of shared bindings (group 0's bindings 1 and 2), once `build` made them. */
-  private acts: GPUBuffer | null = null;
-  private readonly scalars: GPUBuffer[] = [];
+  /** The step's activations, which shared bindings place in their two arenas (decode-plan-share.ts). */
+  private readonly activationRanges: Activation[] = [];
 
-  /**
-   * Buffers of `floats` each (none for 0): a buffer apiece, or with shared bindings aligned ranges of one
-   * buffer; `scalar` ones (read only as scalars) stay a buffer each, bound in group 0.
-   */
-  private activations(floats: readonly number[], scalar = false): (BufferRange | null)[] {
-    if (!this.sharedBindings || scalar) {
-      const buffers = floats.map((n) => (n > 0 ? this.storage(n) : null));
-      if (this.sharedBindings) this.scalars.push(...(buffers.filter(Boolean) as GPUBuffer[]));
-      return buffers;
-    }
-    const limits = this.device.limits;
-    const ranges = arenaBindings(
-      floats.map((n) => Math.max(1, n) * 4),
-      limits.maxStorageBufferBindingSize,
-      limits.minStorageBufferOffsetAlignment,
-      (bytes) => this.buffer(bytes, STORAGE | COPY_SRC | COPY_DST),
-    );
-    const buffer = ranges[0]!.buffer;
-    if (ranges.some((r) => r.buffer !== buffer))
-      throw new Error('the activations exceed one storage binding: no shared bindings');
-    this.acts = buffer;
-    return ranges.map((r, i) => (floats[i]! > 0 ? r : null));
+  /** Buffers of `floats` each (none for 0): the step's activations. */
+  private activations(floats: readonly number[]): (GPUBuffer | null)[] {
+    return floats.map((n) => {
+      if (n <= 0) return null;
+      const buffer = this.storage(n);
+      this.activationRanges.push({ buffer, offset: 0, size: buffer.size });
+      return buffer;
+    });
   }
 
   /** 16-bit copies of the matvec weights, by parameter path (ranges of a few arena buffers). */
@@ -351,8 +336,7 @@ export class StepRecorder {
     const preNorm = c.normPlacement !== 'post';
     const postNorms = c.normPlacement !== 'pre';
     const parallel = c.blockTopology !== 'sequential';
-    // The activations; with shared bindings, aligned ranges of one buffer (the step's group 0) for what
-    // kernels read as vec4, and the attention partials, which they only read as scalars, in another.
+    // The activations (with shared bindings, placed in two arenas after recording).
     const [x, attnOut, hidden, branch] = this.activations([
       d,
       maxHeads * (mla ? mla.vHeadDim : hd),
@@ -361,12 +345,12 @@ export class StepRecorder {
       // FFN's (parallel blocks: the FFN reads the layer's input, so attention must not add into x first).
       postNorms || parallel ? d : 0,
     ]) as [BufferRange, BufferRange, BufferRange, BufferRange | null];
-    // q/k/v stays a buffer of its own: with shared bindings, the attention reads it read-only.
+    // q/k/v stays a buffer of its own: with shared bindings, the layer's norm·QKV writes it in one
+    // group and the attention reads it read-only in the next.
     const qkv = this.storage((maxHeads + 2 * maxKV) * hd);
-    const [partials] = this.activations(
-      [maxHeads * splits * (Math.max(hd, mla?.kvLoraRank ?? 0) + 2)],
-      true,
-    ) as [BufferRange];
+    const [partials] = this.activations([maxHeads * splits * (Math.max(hd, mla?.kvLoraRank ?? 0) + 2)]) as [
+      BufferRange,
+    ];
     const branchOut = branch;
     this.stepUniform = this.buffer(16, UNIFORM | COPY_DST);
     this.tokens = this.buffer(16, STORAGE | COPY_SRC | COPY_DST);
@@ -489,8 +473,10 @@ export class StepRecorder {
     ]);
     this.add('argmax', argmaxCombineShader(blocks), [argmaxPartials, this.tokens], 1);
     if (this.sharedBindings) {
-      const shared = new SharedBindings(this.device, this.stepUniform, this.acts!, this.scalars);
-      this.dispatches.push(...shareUnits(this.recorded).flatMap((unit) => shared.share(unit)));
+      const shared = new SharedBindings(this.device, this.stepUniform, this.activationRanges, (bytes) =>
+        this.buffer(bytes, STORAGE | COPY_SRC | COPY_DST),
+      );
+      this.dispatches.push(...shared.share(this.recorded));
     }
     this.backend.runtime.flush();
   }

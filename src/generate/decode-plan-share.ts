@@ -1,25 +1,36 @@
 /// <reference types="@webgpu/types" />
 /**
- * Bind groups shared by a layer's dispatches (DecodePlanOptions.sharedBindings). What a dispatch costs
- * the host in Dawn is mostly its setBindGroup and the buffers it binds (bench/dispatch-cost.ts: on the
- * H200 machine 3.6–4.0 µs a dispatch with a group each, 2.9–3.1 µs with one group per five). So the
- * recorded step is rewritten after recording:
+ * Bind groups shared across the planned step's dispatches (DecodePlanOptions.sharedBindings). What a
+ * dispatch costs the host in Dawn is mostly its setBindGroup and the buffers it binds
+ * (bench/dispatch-cost.ts: on the H200 machine 3.6–4.0 µs a dispatch with a group each, 2.9–3.1 µs with
+ * one group per five), so the recorded step is rewritten after recording to bind four slots:
  *
- * - group 0, set once a step: the step uniform (binding 0) and two activation arenas: binding 1, a
- *   read_write `array<vec4<f32>>` for what some kernel reads as vec4 (x, the FFN's hidden units …),
- *   binding 2, an `array<f32>` for the attention partials, only ever read as scalars;
- * - group 1, set twice a layer (for norm·QKV, then from the attention on): every other buffer those
- *   kernels read or write, one binding per buffer and element type, spanning the ranges they use (the
- *   weight and constant arenas, q/k/v, the KV cache, the RoPE table), so that the others only change
- *   pipelines.
+ * - slot 0, set once a step: the step uniform;
+ * - slot 1, the unit's group, set twice a layer (for norm·QKV, then from the attention on): every
+ *   buffer other than the activations (the weight and constant arenas, q/k/v, the KV cache, the RoPE
+ *   table), one binding per buffer and element type, spanning the ranges the unit uses;
+ * - slots 2 and 3, set once a step: the two activation arenas, A read-only with B read_write (slot 2)
+ *   and B read-only with A read_write (slot 3).
+ *
+ * Each activation (x, the FFN's hidden units, the attention output and partials …) is placed in one
+ * arena so that every kernel reads its activation inputs from one arena and writes its outputs into the
+ * other: a two-colouring of the step's dataflow. A kernel's pipeline layout names only one of slots 2
+ * and 3 (the other is null), and a dispatch's usage scope holds only the groups its layout names, so
+ * both arena groups stay bound all step while each kernel still reads its inputs read-only: on the
+ * H200 a read_write input costs NVIDIA's read-only load path (the attention kernel: 15%). A dispatch
+ * whose activations cannot be coloured (a cycle of three, as sandwich norms make: gate/up → down →
+ * norm·add) binds its activation ranges in a group of its own.
  *
  * Each kernel's WGSL is rewritten to match: its own declarations go, and every `name[i]` becomes an
- * index into the shared view at the range's offset (`acts[b + (i >> 2)][i & 3]` for a scalar in the
- * arena). The offsets inside a layer's ranges are the same in every layer of the same shape, so the
- * rewritten kernels (and their pipelines) are shared across layers. Anything the rewrite does not
- * understand throws, and the plan keeps its per-dispatch bind groups.
+ * index into the shared view at the range's offset (`slmIn[b + (i >> 2)][i & 3]` for a scalar read
+ * through a vec4 view). The offsets inside a layer's ranges are the same in every layer of the same
+ * shape, so the rewritten kernels (and their pipelines) are shared across layers. Anything the rewrite
+ * does not understand throws, and the plan keeps its per-dispatch bind groups.
  */
 import type { PlannedDispatch } from './decode-plan-dispatch.js';
+import { type Declaration, elementBytes, parseDeclarations, rewriteIndexing } from './decode-plan-wgsl.js';
+
+export { parseDeclarations, rewriteIndexing } from './decode-plan-wgsl.js';
 
 /** A dispatch as recorded: its WGSL and bind group entries (buffer ranges). */
 export interface RecordedDispatch {
@@ -29,104 +40,69 @@ export interface RecordedDispatch {
   groups: [number, number];
 }
 
-interface Declaration {
-  binding: number;
-  name: string;
-  /** 'uniform', or a storage access mode. */
-  access: 'uniform' | 'read' | 'read_write';
-  /** Element type of a storage array. */
-  elem: string;
-  text: string;
+/** A range of the step that kernels write and read (what goes into the arenas). */
+export interface Activation {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
 }
 
-const elementBytes: Record<string, number> = {
-  f32: 4,
-  u32: 4,
-  i32: 4,
-  'vec2<f32>': 8,
-  'vec2<u32>': 8,
-  'vec4<f32>': 16,
-  'vec4<u32>': 16,
-  'atomic<u32>': 4,
-};
+/** A binding of a kernel: its declaration and the range bound to it (remapped into an arena where it is an activation). */
+interface Use {
+  decl: Declaration;
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+  /** Index of the activation it binds, or null. */
+  act: number | null;
+}
 
-/** The `@group(0)` declarations of a kernel (every planned kernel declares its bindings so). */
-export function parseDeclarations(code: string): Declaration[] {
-  const out: Declaration[] = [];
-  const re = /@group\((\d+)\) @binding\((\d+)\) var<(uniform|storage, (read|read_write))> (\w+): ([^;]+);/g;
-  for (const m of code.matchAll(re)) {
-    if (m[1] !== '0') throw new Error(`a kernel already uses bind group ${m[1]}`);
-    const type = m[6]!.trim();
-    let elem = type;
-    if (m[3] !== 'uniform') {
-      const array = /^array<(.+?)(?:,\s*\d+u?)?>$/.exec(type);
-      if (!array || !(array[1]! in elementBytes)) throw new Error(`unsupported binding type '${type}'`);
-      elem = array[1]!;
-    }
-    out.push({
-      binding: Number(m[2]),
-      name: m[5]!,
-      access: m[3] === 'uniform' ? 'uniform' : (m[4] as 'read' | 'read_write'),
-      elem,
-      text: m[0],
-    });
+/** Classes of nodes with a colour relative to their class (0 or 1): a union-find with parity. */
+class ParityClasses {
+  constructor(
+    private readonly parent: number[],
+    private readonly flip: number[],
+  ) {}
+
+  static of(n: number): ParityClasses {
+    return new ParityClasses(
+      Array.from({ length: n }, (_, i) => i),
+      new Array<number>(n).fill(0),
+    );
   }
-  return out;
-}
 
-/** `code` with functions' parameters called `name` renamed (within their function), so that they do not shadow it. */
-function renameParameters(code: string, name: string): string {
-  const fn = /\bfn\s+\w+\s*\(([^)]*)\)/g;
-  for (let m = fn.exec(code); m; m = fn.exec(code)) {
-    if (!new RegExp(`(^|[(,])\\s*${name}\\s*:`).test(m[1]!)) continue;
-    const open = code.indexOf('{', m.index + m[0].length);
-    let depth = 0;
-    let close = open;
-    for (; close < code.length; close++) {
-      if (code[close] === '{') depth++;
-      else if (code[close] === '}' && --depth === 0) break;
-    }
-    const renamed = code
-      .slice(m.index, close + 1)
-      .replace(new RegExp(`(?<![\\w.])${name}\\b`, 'g'), `${name}_slmArg`);
-    code = code.slice(0, m.index) + renamed + code.slice(close + 1);
-    fn.lastIndex = m.index + renamed.length;
+  copy(): ParityClasses {
+    return new ParityClasses([...this.parent], [...this.flip]);
   }
-  return code;
-}
 
-/**
- * `code` with every `name[index]` replaced by `replace(index)` (nested accesses too); functions'
- * parameters of that name are renamed first. Throws where `name` is used otherwise (passed whole, or
- * shadowed by a local), since that could not be rewritten.
- */
-export function rewriteIndexing(code: string, name: string, replace: (index: string) => string): string {
-  code = renameParameters(code, name);
-  if (new RegExp(`\\b(let|var|const)\\s+${name}\\b`).test(code))
-    throw new Error(`'${name}' is also a local name`);
-  const re = new RegExp(`(?<![\\w.])${name}\\b`, 'g');
-  let out = '';
-  let at = 0;
-  for (let m = re.exec(code); m; m = re.exec(code)) {
-    let open = m.index + name.length;
-    while (code[open] === ' ') open++;
-    if (code[open] !== '[') throw new Error(`'${name}' is used other than indexed`);
-    let depth = 0;
-    let close = open;
-    for (; close < code.length; close++) {
-      if (code[close] === '[') depth++;
-      else if (code[close] === ']' && --depth === 0) break;
+  private find(x: number): [number, number] {
+    let parity = 0;
+    while (this.parent[x] !== x) {
+      parity ^= this.flip[x]!;
+      x = this.parent[x]!;
     }
-    if (close >= code.length) throw new Error(`unbalanced '[' after '${name}'`);
-    out += code.slice(at, m.index) + replace(rewriteIndexing(code.slice(open + 1, close), name, replace));
-    at = close + 1;
-    re.lastIndex = at;
+    return [x, parity];
   }
-  return out + code.slice(at);
+
+  /** Puts `a` and `b` in one class, with colours that differ or not; false where that contradicts it. */
+  relate(a: number, b: number, differ: boolean): boolean {
+    const [ra, pa] = this.find(a);
+    const [rb, pb] = this.find(b);
+    const want = differ ? 1 : 0;
+    if (ra === rb) return (pa ^ pb) === want;
+    this.parent[ra] = rb;
+    this.flip[ra] = pa ^ pb ^ want;
+    return true;
+  }
+
+  colour(x: number): number {
+    return this.find(x)[1];
+  }
 }
 
-const ACTS = 'slmActs';
-const SCALARS = 'slmScalars';
+const IN = 'slmIn';
+const OUT = 'slmOut';
+const floatTypes = new Set(['f32', 'vec4<f32>']);
 
 /**
  * Layouts and pipelines by key, per device: every plan's rewritten kernels are the same text for the
@@ -148,18 +124,16 @@ export class SharedBindings {
   private readonly pipelineLayouts: Map<string, GPUPipelineLayout>;
   private readonly pipelines: Map<string, GPUComputePipeline>;
   private readonly group0Layout: GPUBindGroupLayout;
-  readonly group0: GPUBindGroup;
+  private readonly group0: GPUBindGroup;
+  private readonly arenaLayout: GPUBindGroupLayout;
 
   constructor(
     private readonly device: GPUDevice,
     private readonly stepUniform: GPUBuffer,
-    /** Activations read as vec4 somewhere (x, the FFN's hidden units …): an `array<vec4<f32>>`. */
-    private readonly acts: GPUBuffer,
-    /**
-     * Activations only read and written as scalars (q/k/v, the attention partials): an `array<f32>`
-     * each, so that a kernel's stores to one do not hold back its loads from another.
-     */
-    private readonly scalars: readonly GPUBuffer[],
+    /** The step's activations (each a buffer of its own, or a range of one). */
+    private readonly activations: readonly Activation[],
+    /** Allocates an arena (a storage buffer the plan owns). */
+    private readonly makeBuffer: (bytes: number) => GPUBuffer,
   ) {
     let cache = deviceCaches.get(device);
     if (!cache) {
@@ -167,15 +141,12 @@ export class SharedBindings {
       deviceCaches.set(device, cache);
     }
     ({ layouts: this.layouts, pipelineLayouts: this.pipelineLayouts, pipelines: this.pipelines } = cache);
-    this.group0Layout = this.layout(['uniform', 'storage', ...scalars.map(() => 'storage' as const)]);
+    this.group0Layout = this.layout(['uniform']);
     this.group0 = device.createBindGroup({
       layout: this.group0Layout,
-      entries: [
-        { binding: 0, resource: { buffer: stepUniform } },
-        { binding: 1, resource: { buffer: acts } },
-        ...scalars.map((buffer, i) => ({ binding: 2 + i, resource: { buffer } })),
-      ],
+      entries: [{ binding: 0, resource: { buffer: stepUniform } }],
     });
+    this.arenaLayout = this.layout(['read-only-storage', 'storage']);
   }
 
   private layout(types: readonly GPUBufferBindingType[]): GPUBindGroupLayout {
@@ -190,12 +161,18 @@ export class SharedBindings {
     return layout;
   }
 
-  private pipeline(code: string, group1: readonly GPUBufferBindingType[]): GPUComputePipeline {
-    const key = `${this.scalars.length};${group1.join(',')}`;
+  /** The pipeline of rewritten `code`: groups 0 and 1, then the arena group of `inArena` (none for null). */
+  private pipeline(
+    code: string,
+    group1: readonly GPUBufferBindingType[],
+    inArena: number | null,
+  ): GPUComputePipeline {
+    const key = `${group1.join(',')};${inArena}`;
     let layout = this.pipelineLayouts.get(key);
     if (!layout) {
+      const arenas = inArena === null ? [] : inArena === 0 ? [this.arenaLayout] : [null, this.arenaLayout];
       layout = this.device.createPipelineLayout({
-        bindGroupLayouts: [this.group0Layout, this.layout(group1)],
+        bindGroupLayouts: [this.group0Layout, this.layout(group1), ...arenas],
       });
       this.pipelineLayouts.set(key, layout);
     }
@@ -209,165 +186,249 @@ export class SharedBindings {
     return pipeline;
   }
 
-  /**
-   * The dispatches of `unit` (one layer's, or one of its own) with one group 1 between them; where
-   * the layer's buffers do not fit one group (too many bindings, or a written buffer read as two
-   * element types), a group 1 for each dispatch.
-   */
-  share(unit: readonly RecordedDispatch[]): PlannedDispatch[] {
-    try {
-      return this.shareUnit(unit);
-    } catch (error) {
-      if (unit.length === 1) throw error;
-      return unit.flatMap((d) => this.shareUnit([d]));
+  /** The whole step's dispatches, rewritten: see the file's comment. */
+  share(recorded: readonly RecordedDispatch[]): PlannedDispatch[] {
+    // Comments could mention a binding's name unindexed.
+    const codes = recorded.map((d) => d.code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, ''));
+    const uses = recorded.map((dispatch, d) => this.usesOf(dispatch, codes[d]!));
+    // Colour the activations: a kernel's inputs in its in-arena, its outputs in the other. A dispatch
+    // whose uses contradict the colouring so far is left out of it ("loose").
+    const acts = this.activations.length;
+    let classes = ParityClasses.of(acts + recorded.length);
+    const loose = new Set<number>();
+    for (const [d, list] of uses.entries()) {
+      const own = list.filter((u) => u.act !== null);
+      if (own.length === 0) continue;
+      const trial = classes.copy();
+      const fits = own.every(
+        (u) =>
+          floatTypes.has(u.decl.elem) &&
+          (u.offset - this.activations[u.act!]!.offset) % 16 === 0 &&
+          trial.relate(u.act!, acts + d, u.decl.access === 'read_write'),
+      );
+      if (fits) classes = trial;
+      else loose.add(d);
     }
+    // The arenas: each activation at an aligned offset of its colour's buffer.
+    const limits = this.device.limits;
+    const align = Math.max(16, limits.minStorageBufferOffsetAlignment);
+    const ends = [0, 0];
+    const placed = this.activations.map((a, i) => {
+      const arena = classes.colour(i);
+      const offset = ends[arena]!;
+      ends[arena] = Math.ceil((offset + a.size) / align) * align;
+      return { arena, offset };
+    });
+    if (Math.max(...ends) > limits.maxStorageBufferBindingSize)
+      throw new Error('the activations exceed one storage binding');
+    const arenas = ends.map((bytes) => this.makeBuffer(Math.max(16, bytes)));
+    for (const list of uses)
+      for (const u of list) {
+        if (u.act === null) continue;
+        const { arena, offset } = placed[u.act]!;
+        u.offset = offset + (u.offset - this.activations[u.act]!.offset);
+        u.buffer = arenas[arena]!;
+      }
+    const arenaGroups = [0, 1].map((inArena) =>
+      this.device.createBindGroup({
+        layout: this.arenaLayout,
+        entries: [
+          { binding: 0, resource: { buffer: arenas[inArena]! } },
+          { binding: 1, resource: { buffer: arenas[1 - inArena]! } },
+        ],
+      }),
+    );
+    const inArenaOf = (d: number) =>
+      loose.has(d) || uses[d]!.every((u) => u.act === null) ? null : classes.colour(acts + d);
+    const step: Step = { recorded, codes, uses, inArenaOf, arenas, arenaGroups, loose };
+    return shareUnits(recorded, loose).flatMap((unit) => {
+      try {
+        return this.shareUnit(step, unit);
+      } catch (error) {
+        if (unit.length === 1) throw error;
+        return unit.flatMap((d) => this.shareUnit(step, [d]));
+      }
+    });
   }
 
-  private shareUnit(unit: readonly RecordedDispatch[]): PlannedDispatch[] {
-    const align = this.device.limits.minStorageBufferOffsetAlignment;
-    interface Use {
-      d: number;
-      decl: Declaration;
-      range: GPUBufferBinding;
-    }
-    const uses: Use[] = [];
-    // Comments could mention a binding's name unindexed.
-    const codes = unit.map((d) => d.code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, ''));
-    for (const [d, dispatch] of unit.entries()) {
-      const byBinding = new Map(dispatch.entries.map((e) => [e.binding, e.resource]));
-      for (const decl of parseDeclarations(codes[d]!)) {
-        const range = byBinding.get(decl.binding);
-        if (!range) throw new Error(`${dispatch.label}: binding ${decl.binding} has no resource`);
-        uses.push({ d, decl, range });
-      }
-    }
-    // Group 1: per buffer, one range over all its uses (read_write if any use writes), one binding per
-    // element type read through it.
-    const buffers = new Map<GPUBuffer, { start: number; end: number; write: boolean; views: string[] }>();
-    for (const { decl, range } of uses) {
-      if (decl.access === 'uniform') {
-        if (range.buffer !== this.stepUniform) throw new Error('a uniform other than the step uniform');
-        continue;
-      }
-      if (range.buffer === this.acts || this.scalars.includes(range.buffer)) continue;
+  private usesOf(dispatch: RecordedDispatch, code: string): Use[] {
+    const byBinding = new Map(dispatch.entries.map((e) => [e.binding, e.resource]));
+    return parseDeclarations(code).map((decl) => {
+      const range = byBinding.get(decl.binding);
+      if (!range) throw new Error(`${dispatch.label}: binding ${decl.binding} has no resource`);
       const offset = range.offset ?? 0;
-      const end = offset + (range.size ?? range.buffer.size - offset);
-      const entry = buffers.get(range.buffer);
-      if (!entry) {
-        buffers.set(range.buffer, {
-          start: Math.floor(offset / align) * align,
-          end,
-          write: decl.access === 'read_write',
-          views: [decl.elem],
-        });
-        continue;
-      }
-      entry.start = Math.min(entry.start, Math.floor(offset / align) * align);
-      entry.end = Math.max(entry.end, end);
-      entry.write ||= decl.access === 'read_write';
-      if (!entry.views.includes(decl.elem)) entry.views.push(decl.elem);
+      const size = range.size ?? range.buffer.size - offset;
+      const act =
+        decl.access === 'uniform'
+          ? -1
+          : this.activations.findIndex(
+              (a) => a.buffer === range.buffer && offset >= a.offset && offset + size <= a.offset + a.size,
+            );
+      if (decl.access === 'uniform' && range.buffer !== this.stepUniform)
+        throw new Error('a uniform other than the step uniform');
+      return { decl, buffer: range.buffer, offset, size, act: act >= 0 ? act : null };
+    });
+  }
+
+  /**
+   * The dispatches `unit` (indices into the step) with one group 1 between them: every binding that is
+   * not the step uniform or an arena view. A loose dispatch (a unit of its own) binds its activations
+   * there too, a binding per activation.
+   */
+  private shareUnit(step: Step, unit: readonly number[]): PlannedDispatch[] {
+    const align = this.device.limits.minStorageBufferOffsetAlignment;
+    const inArena = unit.map((d) => step.inArenaOf(d));
+    const viaArena = (d: number, u: Use) => u.act !== null && step.inArenaOf(d) !== null;
+    interface Entry {
+      buffer: GPUBuffer;
+      start: number;
+      end: number;
+      views: string[];
     }
-    for (const entry of buffers.values())
-      if (entry.write && entry.views.length > 1)
+    // Per buffer (per activation, for a loose dispatch's), one range over all its uses and one binding
+    // per element type read through it; a buffer any use writes is read_write in all its bindings.
+    const entries = new Map<unknown, Entry>();
+    const written = new Set<GPUBuffer>();
+    const keyOf = (d: number, u: Use) => (u.act !== null && step.loose.has(d) ? `act ${u.act}` : u.buffer);
+    for (const d of unit)
+      for (const u of step.uses[d]!) {
+        if (u.decl.access === 'uniform' || viaArena(d, u)) continue;
+        if (u.decl.access === 'read_write') written.add(u.buffer);
+        const key = keyOf(d, u);
+        const start = Math.floor(u.offset / align) * align;
+        const end = u.offset + u.size;
+        const entry = entries.get(key);
+        if (!entry) entries.set(key, { buffer: u.buffer, start, end, views: [u.decl.elem] });
+        else {
+          entry.start = Math.min(entry.start, start);
+          entry.end = Math.max(entry.end, end);
+          if (!entry.views.includes(u.decl.elem)) entry.views.push(u.decl.elem);
+        }
+      }
+    for (const entry of entries.values())
+      if (written.has(entry.buffer) && entry.views.length > 1)
         throw new Error(
-          `a written buffer read as ${entry.views.join(' and ')} (views that would alias) in ${unit[0]!.label}`,
+          `a written buffer read as ${entry.views.join(' and ')} (views that would alias) in ${step.recorded[unit[0]!]!.label}`,
         );
-    const views: { buffer: GPUBuffer; elem: string }[] = [];
-    for (const [buffer, entry] of buffers) for (const elem of entry.views) views.push({ buffer, elem });
-    const types = views.map(({ buffer }) =>
-      buffers.get(buffer)!.write ? ('storage' as const) : ('read-only-storage' as const),
+    const views: { key: unknown; elem: string }[] = [];
+    for (const [key, entry] of entries) for (const elem of entry.views) views.push({ key, elem });
+    const types = views.map(({ key }) =>
+      written.has(entries.get(key)!.buffer) ? ('storage' as const) : ('read-only-storage' as const),
     );
+    const arenaViews = inArena.some((a) => a !== null) ? 2 : 0;
     const storageLimit = this.device.limits.maxStorageBuffersPerShaderStage;
-    if (views.length + 1 + this.scalars.length > storageLimit)
-      throw new Error(`${unit[0]!.label}: more storage bindings than the ${storageLimit} a stage may have`);
+    if (views.length + arenaViews > storageLimit)
+      throw new Error(
+        `${step.recorded[unit[0]!]!.label}: more storage bindings than the ${storageLimit} a stage may have`,
+      );
     const limit = this.device.limits.maxStorageBufferBindingSize;
-    for (const entry of buffers.values())
+    for (const entry of entries.values())
       if (entry.end - entry.start > limit) throw new Error('a layer range exceeds the binding size limit');
     const group1 = this.device.createBindGroup({
       layout: this.layout(types),
-      entries: views.map(({ buffer }, binding) => {
-        const { start, end } = buffers.get(buffer)!;
+      entries: views.map(({ key }, binding) => {
+        const { buffer, start, end } = entries.get(key)!;
         return { binding, resource: { buffer, offset: start, size: Math.ceil((end - start) / 4) * 4 } };
       }),
     });
-    return unit.map((dispatch, d) => {
-      let code = codes[d]!;
+    return unit.map((d, i) => {
+      let code = step.codes[d]!;
       const declared = new Set<number>();
-      let usesActs = false;
-      const scalarsUsed = new Set<number>();
-      for (const { decl, range } of uses.filter((u) => u.d === d)) {
+      const own = step.uses[d]!.filter((u) => viaArena(d, u));
+      // The arena views' element types: the one its uses have, else vec4 (scalars by component).
+      const viewElem = (write: boolean) => {
+        const elems = new Set(
+          own.filter((u) => (u.decl.access === 'read_write') === write).map((u) => u.decl.elem),
+        );
+        return elems.size === 1 ? [...elems][0]! : 'vec4<f32>';
+      };
+      const elems = { [IN]: viewElem(false), [OUT]: viewElem(true) };
+      for (const u of step.uses[d]!) {
+        const { decl } = u;
         if (decl.access === 'uniform') {
           code = code.replace(decl.text, decl.text.replace(/@binding\(\d+\)/, '@binding(0)'));
           continue;
         }
         code = code.replace(decl.text, '');
-        const offset = range.offset ?? 0;
-        const bytes = elementBytes[decl.elem]!;
-        const scalar = this.scalars.indexOf(range.buffer);
-        if (scalar >= 0) {
-          if (offset % 4 !== 0 || decl.elem !== 'f32')
-            throw new Error(`scalar activation '${decl.name}' is read as ${decl.elem}`);
-          scalarsUsed.add(scalar);
-          code = rewriteIndexing(code, decl.name, (i) => `${SCALARS}${scalar}[${offset / 4}u + u32(${i})]`);
-          continue;
-        }
-        if (range.buffer === this.acts) {
-          if (offset % 16 !== 0 || (decl.elem !== 'f32' && decl.elem !== 'vec4<f32>'))
-            throw new Error(`activation '${decl.name}' is not a float range at a 16-byte offset`);
-          usesActs = true;
-          const base = offset / 16;
-          code = rewriteIndexing(code, decl.name, (i) =>
-            decl.elem === 'f32'
-              ? `${ACTS}[${base}u + (u32(${i}) >> 2u)][u32(${i}) & 3u]`
-              : `${ACTS}[${base}u + u32(${i})]`,
+        if (viaArena(d, u)) {
+          const view = decl.access === 'read_write' ? OUT : IN;
+          const base = u.offset / elementBytes[elems[view]]!;
+          code = rewriteIndexing(code, decl.name, (x) =>
+            elems[view] === decl.elem
+              ? `${view}[${base}u + u32(${x})]`
+              : `${view}[${base}u + (u32(${x}) >> 2u)][u32(${x}) & 3u]`,
           );
           continue;
         }
-        const view = views.findIndex((v) => v.buffer === range.buffer && v.elem === decl.elem);
-        const within = offset - buffers.get(range.buffer)!.start;
+        const key = keyOf(d, u);
+        const view = views.findIndex((v) => v.key === key && v.elem === decl.elem);
+        const bytes = elementBytes[decl.elem]!;
+        const within = u.offset - entries.get(key)!.start;
         if (within % bytes !== 0) throw new Error(`'${decl.name}' is not aligned to its element type`);
         const viewName = `slmView${view}`;
-        code = rewriteIndexing(code, decl.name, (i) => `${viewName}[${within / bytes}u + u32(${i})]`);
+        code = rewriteIndexing(code, decl.name, (x) => `${viewName}[${within / bytes}u + u32(${x})]`);
         if (!declared.has(view)) {
           declared.add(view);
           const access = types[view] === 'storage' ? 'read_write' : 'read';
-          const { start, end } = buffers.get(range.buffer)!;
+          const { start, end } = entries.get(key)!;
           const count = Math.max(1, Math.floor((end - start) / bytes));
           code = `@group(1) @binding(${view}) var<storage, ${access}> ${viewName}: array<${decl.elem}, ${count}>;\n${code}`;
         }
       }
-      // Fixed-size arrays, as the kernels declared their own (runtime-sized views measured slower).
-      if (usesActs)
-        code = `@group(0) @binding(1) var<storage, read_write> ${ACTS}: array<vec4<f32>, ${this.acts.size >> 4}>;\n${code}`;
-      for (const j of scalarsUsed)
-        code = `@group(0) @binding(${2 + j}) var<storage, read_write> ${SCALARS}${j}: array<f32, ${this.scalars[j]!.size >> 2}>;\n${code}`;
+      const arena = inArena[i]!;
+      if (arena !== null) {
+        // Fixed-size arrays, as the kernels declared their own (runtime-sized views measured slower).
+        const slot = 2 + arena;
+        const count = (buffer: GPUBuffer, elem: string) => Math.floor(buffer.size / elementBytes[elem]!);
+        const inBuffer = step.arenas[arena]!;
+        const outBuffer = step.arenas[1 - arena]!;
+        if (own.some((u) => u.decl.access === 'read_write'))
+          code = `@group(${slot}) @binding(1) var<storage, read_write> ${OUT}: array<${elems[OUT]}, ${count(outBuffer, elems[OUT])}>;\n${code}`;
+        if (own.some((u) => u.decl.access !== 'read_write'))
+          code = `@group(${slot}) @binding(0) var<storage, read> ${IN}: array<${elems[IN]}, ${count(inBuffer, elems[IN])}>;\n${code}`;
+      }
       // `enable` directives must stay first.
       const enables = code.match(/^\s*enable [^;]+;/gm) ?? [];
       for (const e of enables) code = code.replace(e, '');
       code = `${enables.map((e) => e.trim()).join('\n')}\n${code}`;
       return {
-        label: dispatch.label,
-        pipeline: this.pipeline(code, types),
+        label: step.recorded[d]!.label,
+        pipeline: this.pipeline(code, types, arena),
         bindGroup: this.group0,
         bindGroup1: group1,
-        groups: dispatch.groups,
-        bindings: 2 + views.length,
+        ...(arena === 0 ? { bindGroup2: step.arenaGroups[0]! } : {}),
+        ...(arena === 1 ? { bindGroup3: step.arenaGroups[1]! } : {}),
+        groups: step.recorded[d]!.groups,
+        bindings: 1 + views.length + (arena === null ? 0 : 2),
       };
     });
   }
 }
 
+/** What `share` worked out for the whole step, for its units. */
+interface Step {
+  recorded: readonly RecordedDispatch[];
+  codes: readonly string[];
+  uses: readonly Use[][];
+  /** The arena a dispatch reads its activations from (null: it binds none through the arenas). */
+  inArenaOf(d: number): number | null;
+  arenas: readonly GPUBuffer[];
+  arenaGroups: readonly GPUBindGroup[];
+  loose: ReadonlySet<number>;
+}
+
 /**
- * Splits a step into units that share a group 1: each layer's dispatches, every other one alone. A
- * layer's attention starts a unit of its own, so that q/k/v, written by the unit before, is read-only
- * to it: reading it through a read_write binding cost the attention kernel 0.5 µs (15%) on the H200.
+ * Splits a step into units (dispatch indices) that share a group 1: each layer's dispatches, every
+ * other one alone, and each loose dispatch alone (its activations are bound in its group 1). A layer's
+ * attention starts a unit of its own, so that q/k/v, written by the unit before, is read-only to it.
  */
-export function shareUnits(recorded: readonly RecordedDispatch[]): RecordedDispatch[][] {
-  const units: RecordedDispatch[][] = [];
+export function shareUnits(recorded: readonly RecordedDispatch[], loose: ReadonlySet<number>): number[][] {
+  const units: number[][] = [];
   let key: string | null = null;
-  for (const d of recorded) {
-    const layer = /^layer (\d+) /.exec(d.label)?.[1] ?? null;
-    if (layer !== null && layer === key && !/^layer \d+ attention$/.test(d.label))
+  for (const [d, dispatch] of recorded.entries()) {
+    const layer = /^layer (\d+) /.exec(dispatch.label)?.[1] ?? null;
+    const alone = loose.has(d) || (units.length > 0 && loose.has(units[units.length - 1]!.at(-1)!));
+    if (layer !== null && layer === key && !alone && !/^layer \d+ attention$/.test(dispatch.label))
       units[units.length - 1]!.push(d);
     else units.push([d]);
     key = layer;

@@ -1,8 +1,8 @@
 /**
  * Shared bind groups (DecodePlanOptions.sharedBindings, decode-plan-share.ts): every planned-decode
- * feature config records a step whose layers bind once and whose kernels read the activation arena
- * and the layer's ranges through rewritten indices; its logits equal the per-dispatch plan's bit for
- * bit, and so do its tokens. Also the WGSL rewrite's own rules.
+ * feature config records a step whose layers bind twice and whose kernels read their activations from
+ * one arena and write them into the other, through rewritten indices; its logits equal the
+ * per-dispatch plan's bit for bit, and so do its tokens. Also the WGSL rewrite's own rules.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -66,7 +66,11 @@ if (backend) {
           }
           // Layers bind once: fewer distinct bind groups than dispatches.
           const groups = new Set(plan.dispatches.map((d) => d.bindGroup1 ?? d.bindGroup));
-          return { ...out, groups: groups.size, dispatches: plan.dispatches.length };
+          // Dispatches that read their activations through neither arena group.
+          const outside = plan.dispatches
+            .filter((d) => !d.bindGroup2 && !d.bindGroup3)
+            .map((d) => d.label.replace(/\d+/g, '#'));
+          return { ...out, groups: groups.size, dispatches: plan.dispatches.length, outside };
         } finally {
           plan.dispose();
         }
@@ -79,6 +83,17 @@ if (backend) {
           assert.deepEqual(shared.logits[s], classic.logits[s], `step ${s + 1}`);
         assert.equal(shared.dispatches, classic.dispatches);
         assert.equal(classic.groups, classic.dispatches);
+        // Every kernel that reads or writes activations does so through the two arenas, but for the
+        // down projection of sandwich and post norms (gate/up → down → norm·add is a cycle of three,
+        // which two arenas cannot colour); the argmax, the MoE routing and MLA's query absorption touch
+        // none.
+        const allowed = /^(argmax|layer # (route|absorb q|q_a norm·q_b))$/;
+        const expectedLoose = /Gemma2|OLMo2/.test(name) ? ['layer # down+residual'] : [];
+        assert.deepEqual(
+          [...new Set(shared.outside.filter((l) => !allowed.test(l)))],
+          expectedLoose,
+          `dispatches outside the arenas: ${shared.outside.join(', ')}`,
+        );
         // MoE layers and MLA with a query LoRA read a written buffer as two element types: their
         // dispatches keep a group each (still through the rewrite); every other layer binds once.
         if (/MoE|query LoRA/.test(name)) assert.ok(shared.groups <= classic.groups);
