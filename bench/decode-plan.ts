@@ -22,6 +22,8 @@
  *          [--steps-per-submit 1|2|1,2]  (planned path: steps to a command buffer,
  *                          DecodePlanOptions.stepsPerSubmit, default 2; a list compares them)
  *          [--rounds N]  (repeat the variants N times in turn: paired figures on a drifting host)
+ *          [--ticks]     (count the event loop's immediates and their time per token: Dawn's Node
+ *                         binding ticks the device in one on every turn while a map is pending)
  *          [--profile]   (planned path: host ms per step, back-to-back period, GPU ms per step and per
  *                         dispatch label from timestamp queries)
  */
@@ -96,6 +98,25 @@ async function packForBench(model: Transformer): Promise<number> {
   return paths.length;
 }
 
+/** Immediates run and their time (--ticks): setImmediate wrapped before Dawn's binding is loaded. */
+const immediates = { count: 0, ms: 0 };
+if (process.argv.includes('--ticks')) {
+  const original = globalThis.setImmediate;
+  globalThis.setImmediate = ((fn: (...a: unknown[]) => void, ...args: unknown[]) =>
+    original(
+      (...a: unknown[]) => {
+        const t = performance.now();
+        try {
+          fn(...a);
+        } finally {
+          immediates.count++;
+          immediates.ms += performance.now() - t;
+        }
+      },
+      ...args,
+    )) as typeof setImmediate;
+}
+
 const tuneFlag = JSON.parse(flag('tune', '{}')) as MatvecTuningMap | MatvecTuningMap[];
 const tunings = Array.isArray(tuneFlag) ? tuneFlag : [tuneFlag];
 
@@ -144,6 +165,8 @@ for (const name of presets) {
       log(
         `${name} ${path} ${weights}${path === 'planned' ? `, ${ahead} ahead` : ''}${tuning ? `, tune ${tune} ${JSON.stringify(tuning)}` : ''}: start`,
       );
+      immediates.count = 0;
+      immediates.ms = 0;
       const r = await benchmarkDecode(model, {
         promptTokens,
         genTokens,
@@ -155,7 +178,18 @@ for (const name of presets) {
         ...(tuning ? { planTuning: tuning } : {}),
         planSharedBindings: shared,
         planStepsPerSubmit: perSubmit,
-        onRun: (run, result) => log(`  run ${run}: TTFT ${result.timeToFirstTokenMs.toFixed(1)} ms`),
+        onRun: (run, result) => {
+          // The first steps (the decoder fills its steps ahead) apart from the rest.
+          const steps = result.decodeStepsMs;
+          const rest = steps.slice(8);
+          const mean = rest.reduce((a, b) => a + b, 0) / Math.max(1, rest.length);
+          log(
+            `  run ${run}: TTFT ${result.timeToFirstTokenMs.toFixed(1)} ms; first steps ${steps
+              .slice(0, 8)
+              .map((s) => s.toFixed(2))
+              .join(' ')} ms, then ${mean.toFixed(3)} ms a step`,
+          );
+        },
       });
       rows.push({
         model: name,
@@ -181,6 +215,13 @@ for (const name of presets) {
         'of 3.7 TB/s': `${((100 * r.achievedGBps) / bandwidthGBps).toFixed(1)}%`,
         'TTFT ms': Number(r.timeToFirstTokenMs.toFixed(1)),
         'prefill tok/s': Number(r.prefillTokensPerSecond.toFixed(0)),
+        // Per decoded token (warm-up and prefill included: a few percent).
+        ...(process.argv.includes('--ticks')
+          ? {
+              'immediates/token': Number((immediates.count / (runs * genTokens)).toFixed(2)),
+              'µs/immediate': Number(((1000 * immediates.ms) / Math.max(1, immediates.count)).toFixed(1)),
+            }
+          : {}),
       });
       log(`ROW ${JSON.stringify(rows.at(-1))}`);
       if (profile && path === 'planned') {

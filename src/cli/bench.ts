@@ -73,9 +73,11 @@ export const benchCommand = defineCommand({
       description: 'auto (default): the planned webgpu decode step where the config allows it, else eager',
     },
     'shared-bindings': {
-      type: 'boolean',
+      type: 'string',
+      choices: ['auto', 'on', 'off'],
+      valueName: 'auto|on|off',
       description:
-        "planned webgpu step: bind groups shared by a layer's dispatches (less host time a dispatch, some kernels slower; off by default, docs/decode.md)",
+        "planned webgpu step: bind groups shared across the step's dispatches, less host time a dispatch (auto, the default: on where a dispatch streams at most 16 MB of weights; docs/decode.md)",
     },
     'steps-per-submit': {
       type: 'integer',
@@ -119,7 +121,9 @@ export const benchCommand = defineCommand({
       runs: options.runs,
       planWeights: (options.weights ?? 'auto') as 'auto' | 'f32' | 'f16' | 'bf16',
       ...(options.ahead !== undefined ? { planAhead: options.ahead } : {}),
-      ...(options['shared-bindings'] ? { planSharedBindings: true } : {}),
+      ...(options['shared-bindings'] === 'on' || options['shared-bindings'] === 'off'
+        ? { planSharedBindings: options['shared-bindings'] === 'on' }
+        : {}),
       ...(perSubmit !== undefined ? { planStepsPerSubmit: perSubmit as 1 | 2 } : {}),
       onRun: (r, run) => {
         if (!options.json)

@@ -37,14 +37,15 @@ export interface DecodePlanOptions {
    */
   matvecTuning?: Record<string, MatvecTuning>;
   /**
-   * One bind group for the step's activations and two a layer for everything else, so that most of a
-   * layer's dispatches only change pipelines (decode-plan-share.ts): less host time per dispatch, the
-   * same results bit for bit. Where a layer's buffers do not fit one group its dispatches keep a group
-   * each; where a kernel cannot be rewritten the plan keeps a bind group per dispatch
-   * (`DecodePlan.sharedBindingsFailure` says why). On the H200, where a step's host work and its GPU
-   * work take about as long, this is 5–8% more tokens a second while the host is slow and 0–3% fewer
-   * while it is fast: reading activations through read_write bindings makes some kernels slower
-   * (BENCHMARKS.md). Default off (in Node, SLM_SHARED_BINDINGS=1 turns it on).
+   * Bind groups shared across the step's dispatches (decode-plan-share.ts): the activations in two
+   * arenas bound once a step (each kernel reads one read-only and writes the other), the step uniform
+   * once, and a group twice a layer for everything else, so that most dispatches only change
+   * pipelines: less host time per dispatch, the same results bit for bit. Where a layer's buffers do
+   * not fit one group its dispatches keep a group each; where a kernel cannot be rewritten the plan
+   * keeps a bind group per dispatch (`DecodePlan.sharedBindingsFailure` says why). Default: on where
+   * a dispatch streams at most 16 MB of weights (`sharedBindingsByDefault`), where the host's time a
+   * step matters; on the H200 SmolLM2-135M and Qwen2.5-0.5B decode faster with it, Llama-3.2-1B
+   * (GPU-bound) 3–5% slower (BENCHMARKS.md). In Node SLM_SHARED_BINDINGS=1 or 0 overrides the default.
    */
   sharedBindings?: boolean;
   /**
@@ -95,10 +96,27 @@ export interface DecodeStepResult {
   logits?: Float32Array;
 }
 
-/** DecodePlanOptions.sharedBindings' default: off, unless SLM_SHARED_BINDINGS=1 (Node). */
-export function sharedBindingsByDefault(): boolean {
+/**
+ * Weight bytes a planned dispatch streams (bf16), on average, up to which shared bindings are the
+ * default: there a dispatch's GPU time is within a few times its host cost (~3.5 µs on the H200
+ * machine), so the host's time per step matters. SmolLM2-135M streams ~1.4 MB a dispatch, Qwen2.5-0.5B
+ * ~6 MB, Llama-3.2-1B ~24 MB (a GPU-bound step, where shared bindings measured 3–5% slower).
+ */
+export const sharedBindingsBytesPerDispatch = 16e6;
+
+/**
+ * DecodePlanOptions.sharedBindings' default: on for models whose layers stream at most
+ * `sharedBindingsBytesPerDispatch` a dispatch (five dispatches a layer, 16-bit weights); SLM_SHARED_BINDINGS
+ * (Node) set to 1 or 0 overrides it.
+ */
+export function sharedBindingsByDefault(model: Transformer): boolean {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.SLM_SHARED_BINDINGS === '1';
+  if (env?.SLM_SHARED_BINDINGS === '1') return true;
+  if (env?.SLM_SHARED_BINDINGS === '0') return false;
+  let layerParams = 0;
+  for (const [path, t] of model.params) if (path.startsWith('model.layers.')) layerParams += t.size;
+  const dispatches = 5 * Math.max(1, model.order.length);
+  return (2 * layerParams) / dispatches <= sharedBindingsBytesPerDispatch;
 }
 
 /** Checks a plan request (config, backend, dtype, capacity, subgroups, splits); what it resolved. */

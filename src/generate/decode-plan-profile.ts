@@ -23,6 +23,13 @@ export interface StepProfile {
   streamMs: number;
   /** The same period with two steps to a command buffer (the GPU's gap between command buffers). */
   streamPairMs: number;
+  /** Two steps to a command buffer in one compute pass (what a pass boundary costs the GPU). */
+  streamPassPairMs: number;
+  /**
+   * Two steps to a command buffer as the decoder encodes them: each pass preceded by a 16-byte copy
+   * into the step uniform and followed by a 4-byte copy of the token (what those copies cost the GPU).
+   */
+  streamCopiesMs: number;
   gpuMs: number | null;
   byLabel: Record<string, { count: number; ms: number }> | null;
 }
@@ -68,6 +75,35 @@ export async function profileStep(
   }
   await queue.onSubmittedWorkDone();
   const streamPairMs = (performance.now() - t1) / (2 * Math.ceil(steps / 2));
+  // Two steps in one pass: the GPU's cost of a pass boundary.
+  const t2 = performance.now();
+  for (let i = 0; i < steps; i += 2) {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (let k = 0; k < 2; k++) encodeDispatches(pass, recorder.dispatches);
+    pass.end();
+    queue.submit([encoder.finish()]);
+  }
+  await queue.onSubmittedWorkDone();
+  const streamPassPairMs = (performance.now() - t2) / (2 * Math.ceil(steps / 2));
+  // As the decoder encodes two steps: uniform copy, pass, token copy, twice.
+  const words = recorder.buffer(16, 0x04 | COPY_DST);
+  queue.writeBuffer(words, 0, stepWords);
+  const tokenSink = recorder.buffer(16, COPY_DST);
+  const t3 = performance.now();
+  for (let i = 0; i < steps; i += 2) {
+    const encoder = device.createCommandEncoder();
+    for (let k = 0; k < 2; k++) {
+      encoder.copyBufferToBuffer(words, 0, recorder.stepUniform, 0, 16);
+      const pass = encoder.beginComputePass();
+      encodeDispatches(pass, recorder.dispatches);
+      pass.end();
+      encoder.copyBufferToBuffer(recorder.tokens, 0, tokenSink, 4 * k, 4);
+    }
+    queue.submit([encoder.finish()]);
+  }
+  await queue.onSubmittedWorkDone();
+  const streamCopiesMs = (performance.now() - t3) / (2 * Math.ceil(steps / 2));
   // The same with the step's other host work: the uniform write (same words), the token copy.
   const tokenCopy = recorder.buffer(16, MAP_READ | COPY_DST);
   const hostWith = async (copy: boolean): Promise<number> => {
@@ -96,6 +132,8 @@ export async function profileStep(
       hostWithUniformAndCopyMs,
       streamMs,
       streamPairMs,
+      streamPassPairMs,
+      streamCopiesMs,
       gpuMs: null,
       byLabel: null,
     };
@@ -137,5 +175,15 @@ export async function profileStep(
   for (const [key, list] of kinds)
     byLabel[key] = { count: list.length, ms: Number((await timeMedian(list)).toFixed(4)) };
   querySet.destroy();
-  return { hostMs, hostWithUniformMs, hostWithUniformAndCopyMs, streamMs, streamPairMs, gpuMs, byLabel };
+  return {
+    hostMs,
+    hostWithUniformMs,
+    hostWithUniformAndCopyMs,
+    streamMs,
+    streamPairMs,
+    streamPassPairMs,
+    streamCopiesMs,
+    gpuMs,
+    byLabel,
+  };
 }

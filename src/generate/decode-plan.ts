@@ -142,7 +142,7 @@ export class DecodePlan {
       if (error) throw new Error(`checking the weights for bf16 failed: ${error.message}`);
       if (exact) weights = 'bf16';
     }
-    if (options.sharedBindings ?? sharedBindingsByDefault()) {
+    if (options.sharedBindings ?? sharedBindingsByDefault(model)) {
       try {
         return await DecodePlan.record(model, backend, capacity, weights, subgroups, splits, options, true);
       } catch (error) {
@@ -356,14 +356,21 @@ export class DecodePlan {
    * back. Steps can be submitted ahead: a step without a token feeds the previous step's argmax on the
    * GPU, so the host's read-back overlaps the next steps' work. `readBack: false` leaves the step's
    * token in the open read-back batch, read with the next step that reads back (or `readBackNow`):
-   * one map for several steps. `step` is the step's serial number (for `readBackNow`).
+   * one map for several steps. `step` is the step's serial number (for `readBackNow`). `hold: false`
+   * submits the step at once instead of holding it for a shared command buffer (stepsPerSubmit):
+   * while the GPU has little queued, a held step would leave it idle.
    */
   submit(
     token?: number,
-    { logits = false, u, readBack = true }: SampledStepOptions & { readBack?: boolean } = {},
+    {
+      logits = false,
+      u,
+      readBack = true,
+      hold = true,
+    }: SampledStepOptions & { readBack?: boolean; hold?: boolean } = {},
   ): Promise<{ result: Promise<DecodeStepResult>; step: number }> {
     // Submits run one after another even when the caller does not await each (positions in order).
-    const submitted = this.submitting.then(() => this.submitNow(token, logits, u, readBack));
+    const submitted = this.submitting.then(() => this.submitNow(token, logits, u, readBack, hold));
     this.submitting = submitted.then(
       () => undefined,
       () => undefined,
@@ -382,6 +389,15 @@ export class DecodePlan {
     this.readback.close();
   }
 
+  /**
+   * Submits a step held for a shared command buffer (stepsPerSubmit), so that the GPU has every step
+   * encoded so far: call before waiting for a token, since a held step would wait too.
+   */
+  async flushHeld(): Promise<void> {
+    await this.submitting;
+    this.steps.flush();
+  }
+
   /** Throws unless `token` is undefined (then the GPU must hold one) or an id of the vocabulary. */
   private checkToken(token: number | undefined): void {
     if (
@@ -397,6 +413,7 @@ export class DecodePlan {
     logits: boolean,
     u: number | undefined,
     readBack: boolean,
+    hold: boolean,
   ): Promise<{ result: Promise<DecodeStepResult>; step: number }> {
     const pos = this.cache.length;
     this.stepWords[2] = this.checkDraw(u);
@@ -426,7 +443,7 @@ export class DecodePlan {
       encoder.copyBufferToBuffer(this.recorder.logits, 0, logitStaging, 0, logitStaging.size);
     }
     const closing = readBack || logits || this.readback.full;
-    this.steps.end(encoder, closing);
+    this.steps.end(encoder, closing || !hold);
     if (closing) this.readback.close();
     this.cache.length = pos + 1;
     this.gpuHasToken = true;

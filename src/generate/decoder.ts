@@ -98,6 +98,28 @@ function checkAhead(ahead: number): void {
     throw new Error(`planAhead must be an integer in [1, ${maxAhead}], got ${ahead}`);
 }
 
+/** A step submitted ahead, with whether its result has settled. */
+interface Submitted {
+  position: number;
+  u: number | undefined;
+  result: Promise<DecodeStepResult>;
+  step: number;
+  settled: boolean;
+}
+
+function tracked(
+  position: number,
+  u: number | undefined,
+  submitted: { result: Promise<DecodeStepResult>; step: number },
+): Submitted {
+  const entry: Submitted = { position, u, ...submitted, settled: false };
+  const settle = () => {
+    entry.settled = true;
+  };
+  submitted.result.then(settle, settle);
+  return entry;
+}
+
 /**
  * Decoding through the plan with steps submitted ahead: after submitting the step for token n it keeps
  * `depth` more steps submitted (each fed by the previous one's token, already on the GPU) before reading
@@ -116,12 +138,7 @@ class PlannedDecoder implements TokenDecoder {
   readonly reason = null;
   private prefilled = false;
   /** Steps submitted ahead, oldest first: each was fed the token of the one before it. */
-  private ahead: {
-    position: number;
-    u: number | undefined;
-    result: Promise<DecodeStepResult>;
-    step: number;
-  }[] = [];
+  private ahead: Submitted[] = [];
   private lastToken = -1;
   /** Draws of dropped steps, used in order by the next ones. */
   private spare: (number | undefined)[] = [];
@@ -154,7 +171,7 @@ class PlannedDecoder implements TokenDecoder {
     const penalty = (this.sampling?.options.repetitionPenalty ?? 1) !== 1;
     const historyKnown =
       !penalty || (history.length === this.historyLength + 1 && history[history.length - 1] === input[0]);
-    let current: { result: Promise<DecodeStepResult>; step: number };
+    let current: Submitted;
     const first = this.ahead[0];
     // Tokens are read back in batches: a step reads back the batch when its position ends one.
     const every = readBackEvery(this.depth);
@@ -170,18 +187,29 @@ class PlannedDecoder implements TokenDecoder {
         this.spare = [...this.ahead.map((a) => a.u), ...this.spare];
         this.ahead = [];
       }
-      const position = this.plan.position;
-      current = await this.plan.submit(input[0]!, { u: this.draw(), readBack: readBack(position) });
+      // Nothing queued on the GPU: this step goes at once and reads back alone, so that its token
+      // does not wait for a batch (or a shared command buffer) to fill.
+      current = tracked(
+        this.plan.position,
+        undefined,
+        await this.plan.submit(input[0]!, { u: this.draw(), readBack: true, hold: false }),
+      );
     }
     this.historyLength = history.length;
     while (this.ahead.length < this.depth && this.plan.position < this.plan.capacity) {
       const position = this.plan.position;
       const u = this.draw();
-      const submitted = await this.plan.submit(undefined, { u, readBack: readBack(position) });
-      this.ahead.push({ position, u, ...submitted });
+      // A step is held for a shared command buffer only behind two others: the GPU has work meanwhile.
+      const hold = this.ahead.length >= 2;
+      this.ahead.push(
+        tracked(position, u, await this.plan.submit(undefined, { u, readBack: readBack(position), hold })),
+      );
     }
     // Near the plan's end no later step closes the batch that holds this one.
     await this.plan.readBackNow(current.step);
+    // About to wait: a step held for a shared command buffer goes to the GPU now, or the GPU could run
+    // out of work while the host waits (then the next step's encoding, not the GPU, sets the pace).
+    if (!current.settled) await this.plan.flushHeld();
     this.lastToken = (await current.result).token;
     return this.lastToken;
   }

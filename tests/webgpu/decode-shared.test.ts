@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DecodePlan } from '../../src/generate/decode-plan.js';
+import { sharedBindingsByDefault } from '../../src/generate/decode-plan-options.js';
 import { parseDeclarations, rewriteIndexing } from '../../src/generate/decode-plan-share.js';
+import type { Transformer } from '../../src/model/transformer.js';
 import { modelPair } from './decode-helpers.js';
 import { planCases } from './decode-plan-cases.js';
 import { requireWebGPU } from './setup.js';
@@ -35,6 +37,35 @@ test('parseDeclarations reads the planned kernels’ bindings and refuses other 
     ],
   );
   assert.throws(() => parseDeclarations('@group(0) @binding(1) var<storage, read> s: S;'), /unsupported/);
+});
+
+test('shared bind groups are the default where a dispatch streams at most 16 MB of weights', () => {
+  // A stand-in with the presets' layer sizes: SmolLM2-135M (30 layers of 3.54M parameters), Llama-3.2-1B
+  // (16 of 60.8M); the embedding does not count.
+  const model = (layers: number, perLayer: number) =>
+    ({
+      order: Array.from({ length: layers }, (_, i) => i),
+      params: new Map([
+        ['model.embed_tokens.weight', { size: 1e9 }],
+        ...Array.from(
+          { length: layers },
+          (_, i) => [`model.layers.${i}.mlp.weight`, { size: perLayer }] as const,
+        ),
+      ]),
+    }) as unknown as Transformer;
+  const saved = process.env.SLM_SHARED_BINDINGS;
+  try {
+    delete process.env.SLM_SHARED_BINDINGS;
+    assert.equal(sharedBindingsByDefault(model(30, 3.54e6)), true);
+    assert.equal(sharedBindingsByDefault(model(16, 60.8e6)), false);
+    process.env.SLM_SHARED_BINDINGS = '1';
+    assert.equal(sharedBindingsByDefault(model(16, 60.8e6)), true);
+    process.env.SLM_SHARED_BINDINGS = '0';
+    assert.equal(sharedBindingsByDefault(model(30, 3.54e6)), false);
+  } finally {
+    if (saved === undefined) delete process.env.SLM_SHARED_BINDINGS;
+    else process.env.SLM_SHARED_BINDINGS = saved;
+  }
 });
 
 const backend = await requireWebGPU();
