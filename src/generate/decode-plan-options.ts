@@ -4,6 +4,7 @@ import { attentionWorkgroupBytes, defaultSplits } from '../backend/webgpu/decode
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
 import { bf16ExactOnDevice } from '../backend/webgpu/decode/pack.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
+import { isPackedTensor } from '../backend/webgpu/packed.js';
 import type { GpuStorage } from '../backend/webgpu/runtime.js';
 import type { Transformer } from '../model/transformer.js';
 import { planSupport } from './decode-support.js';
@@ -117,6 +118,31 @@ export function sharedBindingsByDefault(model: Transformer): boolean {
   for (const [path, t] of model.params) if (path.startsWith('model.layers.')) layerParams += t.size;
   const dispatches = 5 * Math.max(1, model.order.length);
   return (2 * layerParams) / dispatches <= sharedBindingsBytesPerDispatch;
+}
+
+/**
+ * The plan's matvec weight format for `requested` (DecodePlanOptions.weights): a model loaded
+ * bf16-packed (gpuWeights 'bf16') streams its matrices as they are, bf16; 'auto' is bf16 when every
+ * matrix is exactly representable in bf16, else f32.
+ */
+export async function planWeightFormat(
+  model: Transformer,
+  device: GPUDevice,
+  requested: DecodePlanOptions['weights'],
+): Promise<WeightFormat> {
+  const packedModel = [...model.params.values()].some(isPackedTensor);
+  requested ??= packedModel ? 'bf16' : 'f32';
+  if (packedModel && requested !== 'bf16' && requested !== 'auto')
+    throw new Error(
+      `this model holds bf16-packed weights (loaded with gpuWeights 'bf16'): its plan streams bf16, not ${requested}`,
+    );
+  if (packedModel) return 'bf16';
+  if (requested !== 'auto') return requested;
+  device.pushErrorScope('validation');
+  const exact = await bf16Exact(model);
+  const error = await device.popErrorScope();
+  if (error) throw new Error(`checking the weights for bf16 failed: ${error.message}`);
+  return exact ? 'bf16' : 'f32';
 }
 
 /** Checks a plan request (config, backend, dtype, capacity, subgroups, splits); what it resolved. */

@@ -21,30 +21,29 @@
 
 import type { WeightFormat } from '../backend/webgpu/decode/half.js';
 import {
-  drawWord,
-  GpuSampler,
+  type GpuSampler,
   type GpuSamplingParams,
   gpuSamplingParams,
 } from '../backend/webgpu/decode/sample.js';
 import type { WebGPUBackend } from '../backend/webgpu/index.js';
-import { isPackedTensor } from '../backend/webgpu/packed.js';
 import type { GpuStorage } from '../backend/webgpu/runtime.js';
 import { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
 import { argmax } from '../ops/index.js';
 import { scopeAsync } from '../tensor/tensor.js';
 import {
-  bf16Exact,
   checkPlanRequest,
   checkTuningMatched,
   type DecodePlanOptions,
   type DecodeStepResult,
+  planWeightFormat,
   type SampledStepOptions,
   sharedBindingsByDefault,
 } from './decode-plan-options.js';
 import { profileStep, type StepProfile } from './decode-plan-profile.js';
 import { readBackBatch, TokenReadBack } from './decode-plan-readback.js';
 import { COPY_DST, encodeDispatches, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
+import { planSampler, sampledStep, stepDraw } from './decode-plan-sampler.js';
 import { StepSubmitter } from './decode-plan-submit.js';
 import type { SamplingOptions } from './sampling.js';
 
@@ -126,22 +125,7 @@ export class DecodePlan {
     options: DecodePlanOptions = {},
   ): Promise<DecodePlan> {
     const { backend, subgroups, splits } = checkPlanRequest(model, capacity, options);
-    const device = backend.runtime.device;
-    // A model loaded bf16-packed (gpuWeights 'bf16') streams its matrices as they are: bf16.
-    const packedModel = [...model.params.values()].some(isPackedTensor);
-    const requested = options.weights ?? (packedModel ? 'bf16' : 'f32');
-    if (packedModel && requested !== 'bf16' && requested !== 'auto')
-      throw new Error(
-        `this model holds bf16-packed weights (loaded with gpuWeights 'bf16'): its plan streams bf16, not ${requested}`,
-      );
-    let weights: WeightFormat = packedModel ? 'bf16' : requested === 'auto' ? 'f32' : requested;
-    if (requested === 'auto' && !packedModel) {
-      device.pushErrorScope('validation');
-      const exact = await bf16Exact(model);
-      const error = await device.popErrorScope();
-      if (error) throw new Error(`checking the weights for bf16 failed: ${error.message}`);
-      if (exact) weights = 'bf16';
-    }
+    const weights = await planWeightFormat(model, backend.runtime.device, options.weights);
     if (options.sharedBindings ?? sharedBindingsByDefault(model)) {
       try {
         return await DecodePlan.record(model, backend, capacity, weights, subgroups, splits, options, true);
@@ -218,12 +202,24 @@ export class DecodePlan {
 
   /**
    * Forgets the cache and runs the prompt through the eager path into the plan's KV buffers; returns
-   * the greedy next token (and the last position's logits when asked).
+   * the greedy (or, with GPU sampling, sampled) next token, which also stays on the GPU as the next
+   * step's input; with `logits`, the last position's logits too, and then the next step needs its token.
    */
   async prefill(
     promptIds: readonly number[],
-    { logits = false, u, history = promptIds }: SampledStepOptions & { history?: readonly number[] } = {},
+    options: SampledStepOptions & { history?: readonly number[] } = {},
   ): Promise<DecodeStepResult> {
+    return (await this.prefillSubmit(promptIds, options)).result;
+  }
+
+  /**
+   * `prefill` without waiting for the token: resolves once the prefill is submitted, with `result`
+   * for its token, so that steps can go in behind the prefill before its token is read back.
+   */
+  async prefillSubmit(
+    promptIds: readonly number[],
+    { logits = false, u, history = promptIds }: SampledStepOptions & { history?: readonly number[] } = {},
+  ): Promise<{ result: Promise<DecodeStepResult> }> {
     if (promptIds.length === 0) throw new Error('the prompt is empty');
     if (promptIds.length > this.capacity)
       throw new Error(`a ${promptIds.length}-token prompt does not fit a ${this.capacity}-position plan`);
@@ -233,11 +229,19 @@ export class DecodePlan {
     this.cache.reset();
     this.gpuHasToken = false;
     this.deviceToken = null;
-    const result = await scopeAsync(async () => {
+    const runtime = this.backend.runtime;
+    // Small first submits, as after a read (else SmolLM2's time to first token was 10 ms longer).
+    runtime.idle();
+    return scopeAsync(async () => {
       const last = this.model.forward([promptIds], { cache: this.cache, lastPositionOnly: true });
+      if (logits) {
+        const row = Float32Array.from(await last.data());
+        let best = 0;
+        for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+        return { result: Promise.resolve({ token: best, logits: row }) };
+      }
       if (sampled) {
-        // The last row goes through the sampler's dispatches; the token stays on the GPU.
-        const runtime = this.backend.runtime;
+        // The last row goes through the sampler's dispatches.
         runtime.copy(
           (last.storage as GpuStorage).buffer,
           this.recorder.logits,
@@ -248,28 +252,26 @@ export class DecodePlan {
         const queue = this.device.queue;
         queue.writeBuffer(this.recorder.tokens, 0, new Uint32Array([promptIds[promptIds.length - 1]!]));
         queue.writeBuffer(this.recorder.stepUniform, 8, new Uint32Array([draw]));
-        const encoder = this.device.createCommandEncoder();
+      } else {
+        // The greedy token (int32: the same bits as u32) becomes the next step's input.
+        const best = argmax(last);
+        runtime.copy((best.storage as GpuStorage).buffer, this.recorder.tokens, 4);
+        runtime.flush();
+      }
+      const encoder = this.device.createCommandEncoder();
+      if (sampled) {
         const pass = encoder.beginComputePass();
         encodeDispatches(pass, this.sampler!.dispatches);
         pass.end();
-        await this.readback.reserve();
-        const serial = ++this.submitted;
-        const token = this.readback.record(encoder, this.recorder.tokens, serial);
-        queue.submit([encoder.finish()]);
-        this.readback.close();
-        const sampled = await this.finish(token, null, serial);
-        this.gpuHasToken = true;
-        return sampled;
       }
-      if (logits) {
-        const row = Float32Array.from(await last.data());
-        let best = 0;
-        for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
-        return { token: best, logits: row };
-      }
-      return { token: (await argmax(last).data())[0]! };
+      await this.readback.reserve();
+      const serial = ++this.submitted;
+      const token = this.readback.record(encoder, this.recorder.tokens, serial);
+      this.device.queue.submit([encoder.finish()]);
+      this.readback.close();
+      this.gpuHasToken = true;
+      return { result: this.finish(token, null, serial) };
     });
-    return result;
   }
 
   /**
@@ -285,25 +287,10 @@ export class DecodePlan {
       return null;
     }
     gpuSamplingParams(options, this.model.config.vocabSize); // bad options throw before any GPU work
-    if (!this.sampler) {
-      this.device.pushErrorScope('validation');
-      const recorder = this.recorder;
-      const sampler = new GpuSampler(
-        this.device,
-        (code) => this.backend.runtime.pipeline(code),
-        this.model.config.vocabSize,
-        { logits: recorder.logits, tokens: recorder.tokens, step: recorder.stepUniform },
-        (bytes, usage) => recorder.buffer(bytes, usage),
-      );
-      const error = await this.device.popErrorScope();
-      if (error) throw new Error(`building the GPU sampler failed: ${error.message}`);
-      this.sampler = sampler;
-    }
+    this.sampler ??= await planSampler(this.backend, this.recorder, this.model.config.vocabSize);
     const params = this.sampler.configure(options);
-    // The sampler replaces the final argmax combine (the LM head's per-workgroup argmax stays unused).
-    const base = this.recorder.dispatches;
-    if (base[base.length - 1]?.label !== 'argmax') throw new Error('the plan does not end with its argmax');
-    this.sampledDispatches = [...base.slice(0, -1), ...this.sampler.dispatches];
+    // The LM head's per-workgroup argmax stays, unused.
+    this.sampledDispatches = sampledStep(this.recorder.dispatches, this.sampler);
     return params;
   }
 
@@ -324,10 +311,7 @@ export class DecodePlan {
 
   /** The step uniform's word 2 for draw u (0 when the options do not sample). */
   private checkDraw(u: number | undefined): number {
-    if (!this.sampledDispatches || !this.sampler!.options!.sample) return 0;
-    if (u === undefined || !(u >= 0 && u < 1))
-      throw new Error(`a sampled step needs its uniform draw u in [0, 1), got ${u}`);
-    return drawWord(u);
+    return stepDraw(this.sampledDispatches ? this.sampler : null, u);
   }
 
   /**

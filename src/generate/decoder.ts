@@ -163,8 +163,14 @@ class PlannedDecoder implements TokenDecoder {
     if (!this.prefilled) {
       this.prefilled = true;
       await this.plan.setSampling(this.sampling?.options ?? null);
-      this.lastToken = (await this.plan.prefill(input, { u: this.draw(), history })).token;
+      const prefill = await this.plan.prefillSubmit(input, { u: this.draw(), history });
       this.historyLength = history.length;
+      // The prompt's token stays on the GPU: two steps go in behind the prefill, encoded while the GPU
+      // runs the prompt, so the next token is one step away and the GPU has work while the caller
+      // takes this one. Not all `depth`: their encoding could outlast a short prompt's prefill and
+      // delay the first token (the next call adds the rest).
+      await this.topUp(Math.min(2, this.depth));
+      this.lastToken = (await prefill.result).token;
       return this.lastToken;
     }
     if (input.length !== 1) throw new Error('after the prompt, the planned decoder takes one token per step');
@@ -173,9 +179,6 @@ class PlannedDecoder implements TokenDecoder {
       !penalty || (history.length === this.historyLength + 1 && history[history.length - 1] === input[0]);
     let current: Submitted;
     const first = this.ahead[0];
-    // Tokens are read back in batches: a step reads back the batch when its position ends one.
-    const every = readBackEvery(this.depth);
-    const readBack = (position: number) => (position + 1) % every === 0;
     if (first && input[0] === this.lastToken && historyKnown) {
       current = first;
       this.ahead.shift();
@@ -196,15 +199,7 @@ class PlannedDecoder implements TokenDecoder {
       );
     }
     this.historyLength = history.length;
-    while (this.ahead.length < this.depth && this.plan.position < this.plan.capacity) {
-      const position = this.plan.position;
-      const u = this.draw();
-      // A step is held for a shared command buffer only behind two others: the GPU has work meanwhile.
-      const hold = this.ahead.length >= 2;
-      this.ahead.push(
-        tracked(position, u, await this.plan.submit(undefined, { u, readBack: readBack(position), hold })),
-      );
-    }
+    await this.topUp();
     // Near the plan's end no later step closes the batch that holds this one.
     await this.plan.readBackNow(current.step);
     // About to wait: a step held for a shared command buffer goes to the GPU now, or the GPU could run
@@ -212,6 +207,20 @@ class PlannedDecoder implements TokenDecoder {
     if (!current.settled) await this.plan.flushHeld();
     this.lastToken = (await current.result).token;
     return this.lastToken;
+  }
+
+  /** Submits steps until `count` (default `depth`) are ahead, or the plan is full. */
+  private async topUp(count = this.depth): Promise<void> {
+    // Tokens are read back in batches: a step reads back the batch when its position ends one.
+    const every = readBackEvery(this.depth);
+    while (this.ahead.length < count && this.plan.position < this.plan.capacity) {
+      const position = this.plan.position;
+      const u = this.draw();
+      // A step is held for a shared command buffer only behind two others: the GPU has work meanwhile.
+      const hold = this.ahead.length >= 2;
+      const readBack = (position + 1) % every === 0;
+      this.ahead.push(tracked(position, u, await this.plan.submit(undefined, { u, readBack, hold })));
+    }
   }
 
   dispose(): void {

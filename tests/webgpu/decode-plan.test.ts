@@ -193,15 +193,52 @@ if (backend) {
     }
   });
 
-  test('the plan refuses a full cache, a missing first token and an out-of-vocabulary token', async () => {
+  test('a prefill submits the prompt’s first dispatches early, as after a read-back', async () => {
+    // The plan reads its tokens back itself, so the runtime's batching would otherwise stay at its
+    // largest after the first prefill and the next prompt would reach the GPU only once wholly encoded.
+    const { gpuModel } = modelPair(backend, cases[0]!.config, 3);
+    const plan = await DecodePlan.create(gpuModel, 40);
+    const queue = backend.runtime.device.queue;
+    const submit = queue.submit.bind(queue);
+    let submits = 0;
+    queue.submit = (buffers) => {
+      submits++;
+      submit(buffers);
+    };
+    try {
+      const prompt = Array.from({ length: 24 }, (_, i) => (i * 7 + 1) % 50);
+      const counts: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        submits = 0;
+        const pending = plan.prefillSubmit(prompt);
+        await (await pending).result;
+        counts.push(submits);
+      }
+      // Every prefill submits the forward pass in several batches, not one at its end.
+      for (const count of counts) assert.ok(count >= 4, `submits per prefill: ${counts.join(', ')}`);
+      assert.equal(counts[2], counts[0]);
+    } finally {
+      queue.submit = submit;
+      plan.dispose();
+      gpuModel.dispose();
+    }
+  });
+
+  test('the plan refuses a full cache, a missing first token and an out-of-vocabulary token; a greedy prefill feeds the first step', async () => {
     const { gpuModel } = modelPair(backend, cases[0]!.config, 2);
     const plan = await DecodePlan.create(gpuModel, 4);
     try {
-      await plan.prefill([1, 2, 3]);
+      // A prefill that returns its logits leaves no token on the GPU: the first step needs one.
+      await plan.prefill([1, 2, 3], { logits: true });
       await assert.rejects(plan.step(), /pass one after prefill/);
       await assert.rejects(plan.step(1000), /outside the vocabulary/);
       await plan.step(5);
       await assert.rejects(plan.step(), /holds 4 positions/);
+      // A greedy prefill leaves its token on the GPU as the next step's input.
+      const first = await plan.prefill([1, 2, 3]);
+      const fed = await plan.step();
+      await plan.prefill([1, 2, 3]);
+      assert.equal((await plan.step(first.token)).token, fed.token);
       await assert.rejects(
         DecodePlan.create(gpuModel, 4, { splits: 0 }),
         /splits must be a positive integer/,

@@ -51,6 +51,15 @@ export class GpuRuntime {
   >();
   /** Bytes in use of each pooled buffer: bindings cover those, not the size class (binding limits). */
   private readonly liveBytes = new WeakMap<GPUBuffer, number>();
+  /**
+   * Sizes of the buffers this runtime created: `GPUBuffer.size` is a native getter (in Node a call
+   * into Dawn's binding, ~1 µs), and the pool, `flush` and every dispatch's bindings ask for it.
+   */
+  private readonly capacities = new WeakMap<GPUBuffer, number>();
+
+  private capacityOf(buffer: GPUBuffer): number {
+    return this.capacities.get(buffer) ?? buffer.size;
+  }
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private readonly params: ParamWriter;
@@ -109,7 +118,7 @@ export class GpuRuntime {
     if (
       !buffer &&
       capacity >= flushToReuseBytes &&
-      this.releasedSinceSubmit.some((s) => s.buffer.size === capacity)
+      this.releasedSinceSubmit.some((s) => this.capacityOf(s.buffer) === capacity)
     ) {
       this.flush();
       buffer = this.pool.get(capacity)?.pop();
@@ -121,7 +130,9 @@ export class GpuRuntime {
 
   private createBuffer(capacity: number): GPUBuffer {
     this.allocatedBytes += capacity;
-    return this.device.createBuffer({ size: capacity, usage: storageUsage });
+    const buffer = this.device.createBuffer({ size: capacity, usage: storageUsage });
+    this.capacities.set(buffer, capacity);
+    return buffer;
   }
 
   release(storage: GpuStorage): void {
@@ -133,7 +144,7 @@ export class GpuRuntime {
     this.flush();
     for (const list of this.pool.values()) {
       for (const buffer of list) {
-        this.allocatedBytes -= buffer.size;
+        this.allocatedBytes -= this.capacityOf(buffer);
         buffer.destroy();
       }
     }
@@ -190,8 +201,9 @@ export class GpuRuntime {
       { binding: 0, resource: { buffer: this.paramBuffer, offset, size: paramBytes } },
     ];
     buffers.forEach((buffer, i) => {
-      const bytes = this.liveBytes.get(buffer) ?? buffer.size;
-      const size = Math.min(buffer.size, Math.max(16, Math.ceil(bytes / 16) * 16));
+      const capacity = this.capacityOf(buffer);
+      const bytes = this.liveBytes.get(buffer) ?? capacity;
+      const size = Math.min(capacity, Math.max(16, Math.ceil(bytes / 16) * 16));
       if (size > this.device.limits.maxStorageBufferBindingSize) {
         throw new Error(
           `a ${bytes}-byte tensor exceeds this adapter's storage binding limit of ${this.device.limits.maxStorageBufferBindingSize} bytes`,
@@ -241,7 +253,7 @@ export class GpuRuntime {
     this.params.reset();
     this.pendingDispatches = 0;
     for (const storage of this.releasedSinceSubmit) {
-      const capacity = storage.buffer.size;
+      const capacity = this.capacityOf(storage.buffer);
       let list = this.pool.get(capacity);
       if (!list) {
         list = [];
@@ -259,6 +271,15 @@ export class GpuRuntime {
       this.errors = [];
       throw new Error(`WebGPU error: ${message}`);
     }
+  }
+
+  /**
+   * Tells the runtime the GPU has run dry (or is about to): the work encoded next goes in small
+   * submits first, so that the GPU starts on it while the host encodes the rest. `read` and `sync`
+   * do this themselves; a caller that waits on the GPU another way (a plan's own read-back) calls it.
+   */
+  idle(): void {
+    this.submitAfter = firstSubmitAfterIdle;
   }
 
   async sync(): Promise<void> {
