@@ -123,20 +123,16 @@ export async function profileStep(
     await queue.onSubmittedWorkDone();
     return total / steps;
   };
-  const hostWithUniformMs = await hostWith(false);
-  const hostWithUniformAndCopyMs = await hostWith(true);
-  if (!timestamps)
-    return {
-      hostMs,
-      hostWithUniformMs,
-      hostWithUniformAndCopyMs,
-      streamMs,
-      streamPairMs,
-      streamPassPairMs,
-      streamCopiesMs,
-      gpuMs: null,
-      byLabel: null,
-    };
+  const timings = {
+    hostMs,
+    hostWithUniformMs: await hostWith(false),
+    hostWithUniformAndCopyMs: await hostWith(true),
+    streamMs,
+    streamPairMs,
+    streamPassPairMs,
+    streamCopiesMs,
+  };
+  if (!timestamps) return { ...timings, gpuMs: null, byLabel: null };
   // Timestamps may be quantized coarsely (Dawn on NVIDIA: 65.5 µs), so each figure times a pass that
   // repeats its dispatches until it lasts milliseconds: the whole step `reps` times, and per kind all of
   // that kind's dispatches in step order `reps` times (barriers between them as in the step).
@@ -175,15 +171,5 @@ export async function profileStep(
   for (const [key, list] of kinds)
     byLabel[key] = { count: list.length, ms: Number((await timeMedian(list)).toFixed(4)) };
   querySet.destroy();
-  return {
-    hostMs,
-    hostWithUniformMs,
-    hostWithUniformAndCopyMs,
-    streamMs,
-    streamPairMs,
-    streamPassPairMs,
-    streamCopiesMs,
-    gpuMs,
-    byLabel,
-  };
+  return { ...timings, gpuMs, byLabel };
 }
