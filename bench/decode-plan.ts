@@ -201,6 +201,8 @@ for (const name of presets) {
         'steps/submit': perSubmit,
         'ms/token': Number(r.msPerToken.toFixed(3)),
         'tok/s': Number(r.decodeTokensPerSecond.toFixed(1)),
+        'first step ms': Number(r.firstDecodeStepMs.toFixed(2)),
+        'steady ms/token': r.steadyMsPerToken === null ? '-' : Number(r.steadyMsPerToken.toFixed(3)),
         'dispatches/token': r.dispatchesPerToken ?? '-',
         'dispatch floor ms': r.dispatchesPerToken
           ? Number(((r.dispatchesPerToken * 3) / 1000).toFixed(3))

@@ -1,6 +1,6 @@
 /** `slm bench`: time to first token, prefill and decode throughput of a model or preset (random weights). */
 import { loadModelConfig } from '../config/load.js';
-import { benchmarkDecode, measureCopyBandwidth } from '../generate/bench.js';
+import { benchmarkDecode, measureCopyBandwidth, settleSteps } from '../generate/bench.js';
 import { DecodePlan } from '../generate/decode-plan.js';
 import type { StepProfile } from '../generate/decode-plan-profile.js';
 import { loadHFModel } from '../io/hf.js';
@@ -172,6 +172,7 @@ export const benchCommand = defineCommand({
         `time to first token  ${result.timeToFirstTokenMs.toFixed(1)} ms (${result.promptTokens}-token prompt)`,
         `prefill              ${result.prefillTokensPerSecond.toFixed(1)} tokens/s`,
         `decode               ${result.decodeTokensPerSecond.toFixed(1)} tokens/s (${result.msPerToken.toFixed(2)} ms/token, median of ${result.runs} runs)`,
+        `                     first decode step ${result.firstDecodeStepMs.toFixed(2)} ms${result.steadyMsPerToken === null ? '' : `, ${result.steadyMsPerToken.toFixed(3)} ms/token after ${settleSteps} (${(1000 / result.steadyMsPerToken).toFixed(1)} tokens/s)`}`,
         `weights per token    ${(result.weightBytesPerToken / 1e6).toFixed(1)} MB (${result.planWeights}) -> ${result.achievedGBps.toFixed(1)} GB/s, ${(100 * report.fractionOfCopyBandwidth).toFixed(1)}% of the ${copyGBps.toFixed(0)} GB/s copy bandwidth measured here`,
         `fixed overhead       ${report.overheadMsPerToken.toFixed(2)} ms/token beyond streaming the weights (${streamMs.toFixed(3)} ms)`,
         `decode path          ${result.path}${result.eagerReason ? ` (${result.eagerReason})` : ''}, ${result.dispatchesPerToken ?? '-'} dispatches/token${result.planStepsPerSubmit ? `, ${result.planStepsPerSubmit} steps a command buffer${result.planSharedBindings ? ', shared bind groups' : ''}` : ''}`,

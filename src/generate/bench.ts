@@ -55,6 +55,10 @@ export interface DecodeBenchResult {
   prefillTokensPerSecond: number;
   msPerToken: number;
   decodeTokensPerSecond: number;
+  /** The first decode step alone (median of the runs): the planned decoder fills its steps ahead in it. */
+  firstDecodeStepMs: number;
+  /** Mean step after the first `settleSteps` (median of the runs); null with too few tokens. */
+  steadyMsPerToken: number | null;
   /** Parameter bytes read per decoded token (every matrix once; embedding rows only, unless tied to the head). */
   weightBytesPerToken: number;
   achievedGBps: number;
@@ -69,6 +73,18 @@ export interface DecodeBenchResult {
   planSharedBindings: boolean;
   /** Planned steps to a command buffer (null on the eager path). */
   planStepsPerSubmit: 1 | 2 | null;
+}
+
+/** Decode steps after which the planned decoder's steps ahead are filled (`steadyMsPerToken`). */
+export const settleSteps = 8;
+
+/** A run's first decode step, and its mean step after `settleSteps` (null unless as many more follow). */
+export function decodeStepSplit(stepsMs: readonly number[]): { firstMs: number; steadyMs: number | null } {
+  const rest = stepsMs.slice(settleSteps);
+  return {
+    firstMs: stepsMs[0] ?? 0,
+    steadyMs: rest.length >= settleSteps ? rest.reduce((a, b) => a + b, 0) / rest.length : null,
+  };
 }
 
 export function median(values: readonly number[]): number {
@@ -232,6 +248,8 @@ export async function benchmarkDecode(
   const msPerToken = median(
     results.map((r) => r.decodeStepsMs.reduce((a, b) => a + b, 0) / Math.max(1, r.decodeStepsMs.length)),
   );
+  const splits = results.map((r) => decodeStepSplit(r.decodeStepsMs));
+  const steady = splits.map((s) => s.steadyMs);
   const bytes = weightBytesPerToken(model, 4, planWeights);
   return {
     promptTokens,
@@ -241,6 +259,8 @@ export async function benchmarkDecode(
     prefillTokensPerSecond: (promptTokens / ttft) * 1000,
     msPerToken,
     decodeTokensPerSecond: 1000 / msPerToken,
+    firstDecodeStepMs: median(splits.map((s) => s.firstMs)),
+    steadyMsPerToken: steady.every((s) => s !== null) ? median(steady as number[]) : null,
     weightBytesPerToken: bytes,
     achievedGBps: bytes / msPerToken / 1e6,
     path,

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { CommandIO } from '../../src/cli/args.js';
 import { main } from '../../src/cli/main.js';
 import { presetConfig } from '../../src/config/presets.js';
-import { median, weightBytesPerToken } from '../../src/generate/bench.js';
+import { decodeStepSplit, median, settleSteps, weightBytesPerToken } from '../../src/generate/bench.js';
 import { Transformer } from '../../src/model/transformer.js';
 
 test('slm bench --json reports the contract fields for a preset with random weights', async () => {
@@ -51,6 +51,15 @@ test('slm bench --json reports the contract fields for a preset with random weig
   );
   assert.equal(report.backend, 'cpu');
   assert.equal(report.promptTokens, 8);
+  // Three decode steps: the first is reported alone, too few follow for a steady-state figure.
+  assert.ok(report.firstDecodeStepMs > 0);
+  assert.equal(report.steadyMsPerToken, null);
+});
+
+test('a run splits into its first decode step and its mean step once settled', () => {
+  const steps = [5, 1, 1, 1, 1, 1, 1, 1, ...Array.from({ length: settleSteps }, (_, i) => (i % 2 ? 3 : 1))];
+  assert.deepEqual(decodeStepSplit(steps), { firstMs: 5, steadyMs: 2 });
+  assert.deepEqual(decodeStepSplit(steps.slice(0, 2 * settleSteps - 1)), { firstMs: 5, steadyMs: null });
 });
 
 test('weight bytes per token count every matrix, and embedding rows only when the head is untied', () => {
