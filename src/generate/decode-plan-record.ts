@@ -36,7 +36,7 @@ import { recordDenseFFN } from './decode-plan-ffn.js';
 import { recordLatentAttention } from './decode-plan-mla.js';
 import { recordMoeFFN } from './decode-plan-moe.js';
 import type { MatvecTuning } from './decode-plan-options.js';
-import { type Activation, type RecordedDispatch, SharedBindings } from './decode-plan-share.js';
+import { type RecordedDispatch, SharedBindings } from './decode-plan-share.js';
 
 export { encodeDispatches, type PlannedDispatch } from './decode-plan-dispatch.js';
 
@@ -210,14 +210,14 @@ export class StepRecorder {
   }
 
   /** The step's activations, which shared bindings place in their two arenas (decode-plan-share.ts). */
-  private readonly activationRanges: Activation[] = [];
+  private readonly activationBuffers: GPUBuffer[] = [];
 
   /** Buffers of `floats` each (none for 0): the step's activations. */
   private activations(floats: readonly number[]): (GPUBuffer | null)[] {
     return floats.map((n) => {
       if (n <= 0) return null;
       const buffer = this.storage(n);
-      this.activationRanges.push({ buffer, offset: 0, size: buffer.size });
+      this.activationBuffers.push(buffer);
       return buffer;
     });
   }
@@ -473,7 +473,7 @@ export class StepRecorder {
     ]);
     this.add('argmax', argmaxCombineShader(blocks), [argmaxPartials, this.tokens], 1);
     if (this.sharedBindings) {
-      const shared = new SharedBindings(this.device, this.stepUniform, this.activationRanges, (bytes) =>
+      const shared = new SharedBindings(this.device, this.stepUniform, this.activationBuffers, (bytes) =>
         this.buffer(bytes, STORAGE | COPY_SRC | COPY_DST),
       );
       this.dispatches.push(...shared.share(this.recorded));

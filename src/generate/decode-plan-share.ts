@@ -40,13 +40,6 @@ export interface RecordedDispatch {
   groups: [number, number];
 }
 
-/** A range of the step that kernels write and read (what goes into the arenas). */
-export interface Activation {
-  buffer: GPUBuffer;
-  offset: number;
-  size: number;
-}
-
 /** A binding of a kernel: its declaration and the range bound to it (remapped into an arena where it is an activation). */
 interface Use {
   decl: Declaration;
@@ -130,8 +123,8 @@ export class SharedBindings {
   constructor(
     private readonly device: GPUDevice,
     private readonly stepUniform: GPUBuffer,
-    /** The step's activations (each a buffer of its own, or a range of one). */
-    private readonly activations: readonly Activation[],
+    /** The step's activations, a buffer each (their contents move into the arenas). */
+    private readonly activations: readonly GPUBuffer[],
     /** Allocates an arena (a storage buffer the plan owns). */
     private readonly makeBuffer: (bytes: number) => GPUBuffer,
   ) {
@@ -203,7 +196,7 @@ export class SharedBindings {
       const fits = own.every(
         (u) =>
           floatTypes.has(u.decl.elem) &&
-          (u.offset - this.activations[u.act!]!.offset) % 16 === 0 &&
+          u.offset % 16 === 0 &&
           trial.relate(u.act!, acts + d, u.decl.access === 'read_write'),
       );
       if (fits) classes = trial;
@@ -226,7 +219,7 @@ export class SharedBindings {
       for (const u of list) {
         if (u.act === null) continue;
         const { arena, offset } = placed[u.act]!;
-        u.offset = offset + (u.offset - this.activations[u.act]!.offset);
+        u.offset += offset;
         u.buffer = arenas[arena]!;
       }
     const arenaGroups = [0, 1].map((inArena) =>
@@ -258,12 +251,7 @@ export class SharedBindings {
       if (!range) throw new Error(`${dispatch.label}: binding ${decl.binding} has no resource`);
       const offset = range.offset ?? 0;
       const size = range.size ?? range.buffer.size - offset;
-      const act =
-        decl.access === 'uniform'
-          ? -1
-          : this.activations.findIndex(
-              (a) => a.buffer === range.buffer && offset >= a.offset && offset + size <= a.offset + a.size,
-            );
+      const act = decl.access === 'uniform' ? -1 : this.activations.indexOf(range.buffer);
       if (decl.access === 'uniform' && range.buffer !== this.stepUniform)
         throw new Error('a uniform other than the step uniform');
       return { decl, buffer: range.buffer, offset, size, act: act >= 0 ? act : null };
