@@ -5,8 +5,9 @@
  * and the buffer pool's reuse rules. Each compares with the cpu backend on the same float32 inputs.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { Backend } from '../../src/backend/backend.js';
+import { matmulTiling } from '../../src/backend/webgpu/kernels/matmul.js';
 import * as ops from '../../src/ops/index.js';
 import { scope, scopeAsync, type Tensor } from '../../src/tensor/tensor.js';
 import { assertClose, type Tolerance } from '../helpers/assert-close.js';
@@ -60,107 +61,119 @@ if (backend) {
   const mm = { atol: 1e-5, rtol: 1e-4 };
   const exact = { atol: 0, rtol: 0 };
 
-  describe('webgpu matmul', () => {
-    for (const transA of [false, true]) {
-      for (const transB of [false, true]) {
-        test(`ragged 133x70x37 (scalar loads, bounds checks) transA=${transA} transB=${transB}`, () =>
-          same(
-            backend,
-            [rand(transA ? [37, 133] : [133, 37], 1), rand(transB ? [70, 37] : [37, 70], 2)],
-            ([a, b]) => ops.matmul(a!, b!, { transA, transB }),
-            mm,
-          ));
-        test(`vec4 with edges 132x68x36 transA=${transA} transB=${transB}`, () =>
-          same(
-            backend,
-            [rand(transA ? [36, 132] : [132, 36], 3), rand(transB ? [68, 36] : [36, 68], 4)],
-            ([a, b]) => ops.matmul(a!, b!, { transA, transB }),
-            mm,
-          ));
+  // Every case on both output tilings (the router picks 64x64 for products with few 128-tiles).
+  for (const [label, below] of [
+    ['128x128 tiles', 0],
+    ['64x64 tiles', Number.POSITIVE_INFINITY],
+  ] as const)
+    describe(`webgpu matmul, ${label}`, () => {
+      const routed = matmulTiling.smallTileBelow;
+      beforeEach(() => {
+        matmulTiling.smallTileBelow = below;
+      });
+      afterEach(() => {
+        matmulTiling.smallTileBelow = routed;
+      });
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          test(`ragged 133x70x37 (scalar loads, bounds checks) transA=${transA} transB=${transB}`, () =>
+            same(
+              backend,
+              [rand(transA ? [37, 133] : [133, 37], 1), rand(transB ? [70, 37] : [37, 70], 2)],
+              ([a, b]) => ops.matmul(a!, b!, { transA, transB }),
+              mm,
+            ));
+          test(`vec4 with edges 132x68x36 transA=${transA} transB=${transB}`, () =>
+            same(
+              backend,
+              [rand(transA ? [36, 132] : [132, 36], 3), rand(transB ? [68, 36] : [36, 68], 4)],
+              ([a, b]) => ops.matmul(a!, b!, { transA, transB }),
+              mm,
+            ));
+        }
       }
-    }
-    // One operand's rows not a multiple of 4 (an lm head's 50257-word vocabulary): that operand is read
-    // (or C written) with scalar access, the others with vec4.
-    for (const [m, n, k] of [
-      [136, 131, 68],
-      [131, 136, 68],
-      [132, 68, 37],
-    ] as const) {
-      test(`mixed vec4 and scalar operands ${m}x${n}x${k}, every transpose`, async () => {
-        for (const transA of [false, true]) {
-          for (const transB of [false, true]) {
+      // One operand's rows not a multiple of 4 (an lm head's 50257-word vocabulary): that operand is read
+      // (or C written) with scalar access, the others with vec4.
+      for (const [m, n, k] of [
+        [136, 131, 68],
+        [131, 136, 68],
+        [132, 68, 37],
+      ] as const) {
+        test(`mixed vec4 and scalar operands ${m}x${n}x${k}, every transpose`, async () => {
+          for (const transA of [false, true]) {
+            for (const transB of [false, true]) {
+              await same(
+                backend,
+                [rand(transA ? [k, m] : [m, k], m + n), rand(transB ? [n, k] : [k, n], k)],
+                ([a, b]) => ops.matmul(a!, b!, { transA, transB }),
+                mm,
+              );
+            }
+          }
+        });
+      }
+      // Few output tiles and K >= 2048 (a weight gradient over many tokens): K in chunks, summed after.
+      for (const [m, n, k] of [
+        [40, 36, 2100],
+        [131, 36, 2100],
+        [128, 128, 4096],
+      ] as const) {
+        test(`split K ${m}x${n}x${k}, every transpose`, async () => {
+          for (const transA of [false, true]) {
+            for (const transB of [false, true]) {
+              await same(
+                backend,
+                [rand(transA ? [k, m] : [m, k], m + k), rand(transB ? [n, k] : [k, n], n + k)],
+                ([a, b]) => ops.matmul(a!, b!, { transA, transB }),
+                { atol: 1e-4, rtol: 1e-4 },
+              );
+            }
+          }
+        });
+      }
+      test('tile-aligned 256x128x64 (unchecked fast path), K=512 batch of 2', async () => {
+        await same(backend, [rand([256, 64], 5), rand([64, 128], 6)], ([a, b]) => ops.matmul(a!, b!), mm);
+        await same(
+          backend,
+          [rand([2, 128, 512], 7), rand([2, 512, 128], 8)],
+          ([a, b]) => ops.matmul(a!, b!),
+          mm,
+        );
+      });
+      test('broadcast batch axes [3,1,2] x [1,4,1] with transB', () =>
+        same(
+          backend,
+          [rand([3, 1, 2, 5, 8], 9), rand([4, 1, 6, 8], 10)],
+          ([a, b]) => ops.matmul(a!, b!, { transB: true }),
+          mm,
+        ));
+      for (const transB of [false, true]) {
+        test(`few rows (matrix-vector kernel) M = 1, 5, 8 and 9, transB=${transB}`, async () => {
+          for (const [m, k, n, seed] of [
+            [1, 768, 2304, 40],
+            [5, 37, 70, 41],
+            [8, 64, 33, 42],
+            [9, 20, 50, 43],
+          ] as const) {
             await same(
               backend,
-              [rand(transA ? [k, m] : [m, k], m + n), rand(transB ? [n, k] : [k, n], k)],
-              ([a, b]) => ops.matmul(a!, b!, { transA, transB }),
+              [rand([m, k], seed), rand(transB ? [n, k] : [k, n], seed + 100)],
+              ([a, b]) => ops.matmul(a!, b!, { transB }),
               mm,
             );
           }
-        }
-      });
-    }
-    // Few output tiles and K >= 2048 (a weight gradient over many tokens): K in chunks, summed after.
-    for (const [m, n, k] of [
-      [40, 36, 2100],
-      [131, 36, 2100],
-      [128, 128, 4096],
-    ] as const) {
-      test(`split K ${m}x${n}x${k}, every transpose`, async () => {
-        for (const transA of [false, true]) {
-          for (const transB of [false, true]) {
-            await same(
-              backend,
-              [rand(transA ? [k, m] : [m, k], m + k), rand(transB ? [n, k] : [k, n], n + k)],
-              ([a, b]) => ops.matmul(a!, b!, { transA, transB }),
-              { atol: 1e-4, rtol: 1e-4 },
-            );
-          }
-        }
-      });
-    }
-    test('tile-aligned 256x128x64 (unchecked fast path), K=512 batch of 2', async () => {
-      await same(backend, [rand([256, 64], 5), rand([64, 128], 6)], ([a, b]) => ops.matmul(a!, b!), mm);
-      await same(
-        backend,
-        [rand([2, 128, 512], 7), rand([2, 512, 128], 8)],
-        ([a, b]) => ops.matmul(a!, b!),
-        mm,
-      );
+        });
+      }
+      test('few rows with broadcast batches [2,3,1,4] @ [3,5,4]ᵀ', () =>
+        same(
+          backend,
+          [rand([2, 3, 1, 4], 44), rand([3, 5, 4], 45)],
+          ([a, b]) => ops.matmul(a!, b!, { transB: true }),
+          mm,
+        ));
+      test('K = 0 gives zeros', () =>
+        same(backend, [rand([3, 0], 11), rand([0, 4], 12)], ([a, b]) => ops.matmul(a!, b!), exact));
     });
-    test('broadcast batch axes [3,1,2] x [1,4,1] with transB', () =>
-      same(
-        backend,
-        [rand([3, 1, 2, 5, 8], 9), rand([4, 1, 6, 8], 10)],
-        ([a, b]) => ops.matmul(a!, b!, { transB: true }),
-        mm,
-      ));
-    for (const transB of [false, true]) {
-      test(`few rows (matrix-vector kernel) M = 1, 5, 8 and 9, transB=${transB}`, async () => {
-        for (const [m, k, n, seed] of [
-          [1, 768, 2304, 40],
-          [5, 37, 70, 41],
-          [8, 64, 33, 42],
-          [9, 20, 50, 43],
-        ] as const) {
-          await same(
-            backend,
-            [rand([m, k], seed), rand(transB ? [n, k] : [k, n], seed + 100)],
-            ([a, b]) => ops.matmul(a!, b!, { transB }),
-            mm,
-          );
-        }
-      });
-    }
-    test('few rows with broadcast batches [2,3,1,4] @ [3,5,4]ᵀ', () =>
-      same(
-        backend,
-        [rand([2, 3, 1, 4], 44), rand([3, 5, 4], 45)],
-        ([a, b]) => ops.matmul(a!, b!, { transB: true }),
-        mm,
-      ));
-    test('K = 0 gives zeros', () =>
-      same(backend, [rand([3, 0], 11), rand([0, 4], 12)], ([a, b]) => ops.matmul(a!, b!), exact));
-  });
 
   describe('webgpu elementwise', () => {
     // x over [-10, 10] covers both branches of erf and tanh and GELU's far negative tail.

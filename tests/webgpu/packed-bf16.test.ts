@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bf16Bits, bf16Value } from '../../src/backend/webgpu/decode/half.js';
+import { matmulTiling } from '../../src/backend/webgpu/kernels/matmul.js';
 import { isBf16Exact, packBf16Words, packedBf16Tensor } from '../../src/backend/webgpu/packed.js';
 import * as ops from '../../src/ops/index.js';
 import { noise, requireWebGPU } from './setup.js';
@@ -34,6 +35,22 @@ if (backend) {
     t.dispose();
   });
 
+  const packedMatchesDense = async (m: number, k: number, n: number): Promise<void> => {
+    const w = bf16Noise(n * k, 2);
+    const x = ops.tensor(noise(m * k, 3), [m, k], { backend });
+    const dense = ops.tensor(w, [n, k], { backend });
+    const packed = packedBf16Tensor(backend, w, [n, k]);
+    const bias = ops.tensor(noise(n, 4), [n], { backend });
+    const want = await ops.linear(x, dense, bias).data();
+    const got = await ops.linear(x, packed, bias).data();
+    for (let i = 0; i < want.length; i++)
+      assert.ok(
+        Math.abs(got[i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!)),
+        `${i}: ${got[i]} vs ${want[i]}`,
+      );
+    for (const t of [x, dense, packed, bias]) t.dispose();
+  };
+
   // M ≤ 8: the matrix-vector kernel; larger M: the tiled kernel (checked where a dimension is ragged).
   for (const [m, k, n] of [
     [1, 64, 48],
@@ -44,19 +61,16 @@ if (backend) {
     [130, 33, 9],
   ] as const)
     test(`linear with a packed weight equals the float32 weight: M ${m}, K ${k}, N ${n}`, async () => {
-      const w = bf16Noise(n * k, 2);
-      const x = ops.tensor(noise(m * k, 3), [m, k], { backend });
-      const dense = ops.tensor(w, [n, k], { backend });
-      const packed = packedBf16Tensor(backend, w, [n, k]);
-      const bias = ops.tensor(noise(n, 4), [n], { backend });
-      const want = await ops.linear(x, dense, bias).data();
-      const got = await ops.linear(x, packed, bias).data();
-      for (let i = 0; i < want.length; i++)
-        assert.ok(
-          Math.abs(got[i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!)),
-          `${i}: ${got[i]} vs ${want[i]}`,
-        );
-      for (const t of [x, dense, packed, bias]) t.dispose();
+      // Both output tilings of the tiled kernel (matmulTiling; the matrix-vector kernel ignores it).
+      const routed = matmulTiling.smallTileBelow;
+      try {
+        for (const below of [0, Number.POSITIVE_INFINITY]) {
+          matmulTiling.smallTileBelow = below;
+          await packedMatchesDense(m, k, n);
+        }
+      } finally {
+        matmulTiling.smallTileBelow = routed;
+      }
     });
 
   test('the embedding gather reads a packed table as its float32 copy (odd widths too)', async () => {

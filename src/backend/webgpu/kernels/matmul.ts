@@ -1,6 +1,6 @@
 /**
  * Batched matmul C = op(A) op(B) with broadcast batch axes: 128x128 output tiles per workgroup of 256
- * threads, each thread an 8x8 register block (two 4-row by two 4-column vec4 groups, which keeps
+ * threads (64x64 for products with few tiles, 4x4 a thread), each thread an 8x8 register block (two 4-row by two 4-column vec4 groups, which keeps
  * workgroup-memory reads conflict-free), K in steps of 16 through workgroup memory, the next step's
  * global loads issued before the current step's arithmetic. Variants: transposes, vec4 global access
  * to each operand whose contiguous dimension is a multiple of 4, and bounds checks only when a dimension
@@ -27,7 +27,6 @@ import { batchOffsets, collapseBatch, maxBatchRank } from './batch.js';
 import { encodeMatvec, matvecMaxRows } from './matvec.js';
 import { columnReduce, columnSumShader } from './reduction.js';
 
-const tile = 128;
 const tileK = 16;
 
 interface Variant {
@@ -38,6 +37,11 @@ interface Variant {
   vecB: boolean;
   vecC: boolean;
   checked: boolean;
+  /**
+   * Output tile side: 128 (8x8 registers a thread) or 64 (4x4), for products with too few 128-tiles to
+   * fill the GPU (a prefill's projections: 128 tokens x 576 outputs is 5 tiles of 128, 18 of 64).
+   */
+  tile: 64 | 128;
   /** B holds bf16 pairs (a packed weight; with transB): array<vec2<u32>> when vecB, else array<u32>. */
   packedB?: boolean;
 }
@@ -82,16 +86,18 @@ function load4(name: 'A' | 'B', v: Variant): string {
 }
 
 /**
- * Global-to-register load of part p (0 or 1) of a 128x16 operand tile, and its store into workgroup
- * memory laid out [k][128] as vec4. `kMajor`: the matrix is stored [K, 128-side] (contiguous along the
- * tile's long side), else [128-side, K] (contiguous along k, stored transposed).
+ * Global-to-register load of part p (0 or 1; one vec4 a thread each) of a tile x 16 operand tile, and
+ * its store into workgroup memory laid out [k][tile] as vec4. `kMajor`: the matrix is stored
+ * [K, tile-side] (contiguous along the tile's long side), else [tile-side, K] (contiguous along k,
+ * stored transposed).
  */
-function tileIO(name: string, kMajor: boolean): { load: string; store: string } {
+function tileIO(name: string, kMajor: boolean, tile: number): { load: string; store: string } {
+  const row = tile / 4; // vec4s in one k-row of the tile
   if (kMajor) {
     return {
       load: `fn fetch${name}(base: u32, t0: u32, k0: u32, p: u32, lid: u32, K: u32, S: u32) -> vec4<f32> {
   let idx = lid + 256u * p;
-  return load${name}(base, k0 + idx / 32u, t0 + 4u * (idx % 32u), K, S);
+  return load${name}(base, k0 + idx / ${row}u, t0 + 4u * (idx % ${row}u), K, S);
 }`,
       store: `fn put${name}(v: vec4<f32>, p: u32, lid: u32) { ${name}s[lid + 256u * p] = v; }`,
     };
@@ -105,27 +111,36 @@ function tileIO(name: string, kMajor: boolean): { load: string; store: string } 
   let idx = lid + 256u * p;
   let m = idx / 4u;
   let k = 4u * (idx % 4u);
-  ${[0, 1, 2, 3].map((q) => `${name}s[(k + ${q}u) * 32u + m / 4u][m % 4u] = v[${q}];`).join('\n  ')}
+  ${[0, 1, 2, 3].map((q) => `${name}s[(k + ${q}u) * ${row}u + m / 4u][m % 4u] = v[${q}];`).join('\n  ')}
 }`,
   };
 }
 
 function matmulShader(v: Variant): string {
-  const a = tileIO('A', v.transA);
-  const b = tileIO('B', !v.transB);
-  const acc = Array.from({ length: 16 }, (_, k) => `acc${k}`);
-  // acc[2i + h]: row (i < 4 ? 4ty + i : 64 + 4ty + i - 4), columns 4tx + 64h .. +3
+  const tile = v.tile;
+  const row = tile / 4;
+  const parts = tile / 64; // operand vec4s a thread loads per k-step
+  const a = tileIO('A', v.transA, tile);
+  const b = tileIO('B', !v.transB, tile);
+  // 128: acc[2i + h] is row (i < 4 ? 4ty + i : 64 + 4ty + i - 4), columns 4tx + 64h .. +3;
+  // 64: acc[i] is row 4ty + i, columns 4tx .. +3.
+  const rowsHere = tile === 128 ? 8 : 4;
+  const colGroups = tile === 128 ? 2 : 1;
+  const acc = Array.from({ length: rowsHere * colGroups }, (_, k) => `acc${k}`);
   const fma: string[] = [];
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < rowsHere; i++) {
     const av = `${i < 4 ? 'a0' : 'a1'}[${i % 4}]`;
-    fma.push(`acc${2 * i} += ${av} * b0; acc${2 * i + 1} += ${av} * b1;`);
+    fma.push(
+      Array.from({ length: colGroups }, (_, h) => `acc${colGroups * i + h} += ${av} * b${h};`).join(' '),
+    );
   }
   const stores: string[] = [];
-  for (let i = 0; i < 8; i++) {
-    const row = i < 4 ? `m0 + 4u * ty + ${i}u` : `m0 + 64u + 4u * ty + ${i - 4}u`;
-    for (let h = 0; h < 2; h++)
-      stores.push(`store(cBase, ${row}, n0 + ${64 * h}u + 4u * tx, M, N, acc${2 * i + h});`);
+  for (let i = 0; i < rowsHere; i++) {
+    const r = i < 4 ? `m0 + 4u * ty + ${i}u` : `m0 + 64u + 4u * ty + ${i - 4}u`;
+    for (let h = 0; h < colGroups; h++)
+      stores.push(`store(cBase, ${r}, n0 + ${64 * h}u + 4u * tx, M, N, acc${colGroups * i + h});`);
   }
+  const range = Array.from({ length: parts }, (_, p) => p);
   const store = v.vecC
     ? `fn store(base: u32, r: u32, c: u32, rows: u32, cols: u32, x: vec4<f32>) {
   ${v.checked ? 'if (r >= rows || c >= cols) { return; }' : ''}
@@ -163,26 +178,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let tx = lid % 16u;
   let ty = lid / 16u;
   ${acc.map((name) => `var ${name} = vec4<f32>(0.0);`).join(' ')}
-  var ra0 = fetchA(aBase, m0, kStart, 0u, lid, K, M);
-  var ra1 = fetchA(aBase, m0, kStart, 1u, lid, K, M);
-  var rb0 = fetchB(bBase, n0, kStart, 0u, lid, K, N);
-  var rb1 = fetchB(bBase, n0, kStart, 1u, lid, K, N);
+  ${range.map((p) => `var ra${p} = fetchA(aBase, m0, kStart, ${p}u, lid, K, M);`).join('\n  ')}
+  ${range.map((p) => `var rb${p} = fetchB(bBase, n0, kStart, ${p}u, lid, K, N);`).join('\n  ')}
   for (var k0 = kStart; k0 < kEnd; k0 += ${tileK}u) {
-    putA(ra0, 0u, lid); putA(ra1, 1u, lid);
-    putB(rb0, 0u, lid); putB(rb1, 1u, lid);
+    ${range.map((p) => `putA(ra${p}, ${p}u, lid); putB(rb${p}, ${p}u, lid);`).join(' ')}
     workgroupBarrier();
     let next = k0 + ${tileK}u;
     if (next < kEnd) {
-      ra0 = fetchA(aBase, m0, next, 0u, lid, K, M);
-      ra1 = fetchA(aBase, m0, next, 1u, lid, K, M);
-      rb0 = fetchB(bBase, n0, next, 0u, lid, K, N);
-      rb1 = fetchB(bBase, n0, next, 1u, lid, K, N);
+      ${range.map((p) => `ra${p} = fetchA(aBase, m0, next, ${p}u, lid, K, M);`).join('\n      ')}
+      ${range.map((p) => `rb${p} = fetchB(bBase, n0, next, ${p}u, lid, K, N);`).join('\n      ')}
     }
     for (var kk = 0u; kk < ${tileK}u; kk++) {
-      let a0 = As[kk * 32u + ty];
-      let a1 = As[kk * 32u + 16u + ty];
-      let b0 = Bs[kk * 32u + tx];
-      let b1 = Bs[kk * 32u + 16u + tx];
+      ${range.map((p) => `let a${p} = As[kk * ${row}u + ${16 * p}u + ty];`).join('\n      ')}
+      ${range.map((p) => `let b${p} = Bs[kk * ${row}u + ${16 * p}u + tx];`).join('\n      ')}
       ${fma.join('\n      ')}
     }
     workgroupBarrier();
@@ -193,7 +201,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 function shaderFor(v: Variant): string {
   const access = (vec: boolean) => (vec ? 'vec4' : 'scalar');
-  const key = `matmul${v.transA ? ' Aᵀ' : ''}${v.transB ? ' Bᵀ' : ''} A:${access(v.vecA)} B:${access(v.vecB)}${v.packedB ? ' bf16' : ''} C:${access(v.vecC)}${v.checked ? ' checked' : ''}`;
+  const key = `matmul${v.tile === 64 ? '64' : ''}${v.transA ? ' Aᵀ' : ''}${v.transB ? ' Bᵀ' : ''} A:${access(v.vecA)} B:${access(v.vecB)}${v.packedB ? ' bf16' : ''} C:${access(v.vecC)}${v.checked ? ' checked' : ''}`;
   return memoShader(key, () => matmulShader(v));
 }
 
@@ -232,6 +240,18 @@ function splitK(
   return { splits: Math.ceil(k / chunk), chunk };
 }
 
+/**
+ * Products with fewer 128x128 output tiles than `smallTileBelow` (over all batches) take 64x64 tiles:
+ * four times the workgroups, each with a quarter of the serial work a thread. A big GPU holds over a
+ * hundred workgroups at once; a 128-token prefill's projections made 2 to 12 tiles of 128.
+ * Settable for tests (0: always 128; Infinity: always 64).
+ */
+export const matmulTiling = { smallTileBelow: 64 };
+
+function outputTile(m: number, n: number, batches: number): 64 | 128 {
+  return batches * Math.ceil(m / 128) * Math.ceil(n / 128) < matmulTiling.smallTileBelow ? 64 : 128;
+}
+
 /** Encodes C = op(A) op(B) for [batch..., M, N]; A's and B's batch strides are in elements. */
 export function encodeMatmul(
   a: GPUBuffer,
@@ -262,6 +282,7 @@ export function encodeMatmul(
   }
   const aCols = transA ? m : k;
   const bCols = transB ? k : n;
+  const tile = outputTile(m, n, batches);
   const checked = m % tile !== 0 || n % tile !== 0 || k % tileK !== 0;
   const tiles = Math.ceil(n / tile) * Math.ceil(m / tile);
   // The slices must fit one storage binding.
@@ -276,6 +297,7 @@ export function encodeMatmul(
     vecB: bCols % 4 === 0,
     vecC: n % 4 === 0,
     checked,
+    tile,
     packedB,
   });
   const params = words(m, n, k, shape, sa, sb).u(chunk).u(splits);
