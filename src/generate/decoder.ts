@@ -165,11 +165,16 @@ class PlannedDecoder implements TokenDecoder {
       await this.plan.setSampling(this.sampling?.options ?? null);
       const prefill = await this.plan.prefillSubmit(input, { u: this.draw(), history });
       this.historyLength = history.length;
-      // The prompt's token stays on the GPU: two steps go in behind the prefill, encoded while the GPU
-      // runs the prompt, so the next token is one step away and the GPU has work while the caller
-      // takes this one. Not all `depth`: their encoding could outlast a short prompt's prefill and
-      // delay the first token (the next call adds the rest).
-      await this.topUp(Math.min(2, this.depth));
+      // The prompt's token stays on the GPU: steps go in behind the prefill, encoded while the GPU
+      // runs the prompt, until its token is back (or `depth` are queued). So the GPU has the next
+      // steps' work while the host encodes the rest, and the first token waits for at most one step's
+      // encoding (the event loop learns of the token between steps).
+      const prompt = tracked(-1, undefined, { result: prefill.result, step: -1 });
+      while (!prompt.settled && this.ahead.length < this.depth) {
+        await this.topUp(this.ahead.length + 1);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await this.plan.flushHeld(); // the GPU gets every step encoded, even one held for a pair
       this.lastToken = (await prefill.result).token;
       return this.lastToken;
     }
