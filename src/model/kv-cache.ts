@@ -79,9 +79,13 @@ export class KVCache {
     return { keys: out[0]!, values: out[1]! };
   }
 
-  /** Writes at positions length… and returns positions 0 … length+T−1. */
+  /**
+   * Writes at positions length… and returns positions 0 … length+T−1: into an empty cache (a prompt's
+   * prefill) those are the entries themselves, so no copy is read back out of the buffer.
+   */
   private appendLinear(buffer: Tensor, entries: Tensor, axis: number): Tensor {
     writeSlice(buffer, entries, axis, this.length);
+    if (this.length === 0) return entries;
     return slice(buffer, axis, 0, this.length + entries.shape[axis]!);
   }
 
