@@ -6,11 +6,14 @@
  * work (prefillSubmit returning), the time to the token (what a user waits for), the dispatches, and
  * then one prefill under the per-dispatch GPU profiler (profiler.ts): the GPU's own time per kernel
  * and matmul shape. Host time well above the GPU's sum means per-dispatch host work bounds the prefill.
+ * 'bind groups reused' is the share of the timed prefills' dispatches whose bind group the runtime had
+ * kept from an earlier one (the same prompt length binds the same pooled buffers).
  *
  * Usage: node dist/bench/prefill.js [--presets smollm2-135m,qwen2.5-0.5b,llama3.2-1b]
  *          [--prompt-tokens 128] [--runs 10] [--layers N] [--weights bf16|f32] [--no-profile]
- *          [--tiling routed,128]  (matmul output tiles: the router's choice, or 128x128 always; a list
- *                                  compares them, each prefill timed under both in turn)
+ *          [--tiling routed,128]  (matmul output tiles: the router's choice, or 128x128 always)
+ *          [--bind-groups kept,fresh]  (the runtime keeps eager bind groups for reuse, or makes one per
+ *                                       dispatch); a list of either compares them, prefills taking turns
  */
 import type { WebGPUBackend } from '../src/backend/webgpu/index.js';
 import { initWebGPU } from '../src/backend/webgpu/index.js';
@@ -34,15 +37,19 @@ const runs = Number(flag('runs', '10'));
 const layers = flag('layers', '');
 const weights = flag('weights', 'bf16') === 'f32' ? 'f32' : 'bf16';
 const withProfile = !process.argv.includes('--no-profile');
-const tilings = flag('tiling', 'routed').split(',');
+const backend = await initWebGPU();
 const routed = matmulTiling.smallTileBelow;
+/** Variants: matmul tilings ('routed' / '128'), or bind-group modes ('kept' / 'fresh'). */
+const tilings = flag('bind-groups', '')
+  ? flag('bind-groups', '').split(',')
+  : flag('tiling', 'routed').split(',');
 const setTiling = (tiling: string) => {
   matmulTiling.smallTileBelow = tiling === '128' ? 0 : routed;
+  backend.runtime.keepBindGroups = tiling !== 'fresh';
 };
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
 
-const backend = await initWebGPU();
 const device = backend.adapterInfo.description || backend.adapterInfo.device || backend.adapterInfo.vendor;
 const rows: Record<string, string | number>[] = [];
 for (const name of presets) {
@@ -57,17 +64,23 @@ for (const name of presets) {
       setTiling(tiling);
       for (let i = 0; i < 3; i++) await plan.prefill(prompt); // pipelines compiled, pool filled
     }
-    // The tilings take turns run by run, so that a drifting host weighs on them alike.
+    // The variants take turns run by run, so that a drifting host weighs on them alike.
+    const stats = backend.runtime.bindGroupStats;
+    const reuse = new Map(tilings.map((t) => [t, { reused: 0, dispatches: 0 }]));
     const submitMs = new Map(tilings.map((t) => [t, [] as number[]]));
     const tokenMs = new Map(tilings.map((t) => [t, [] as number[]]));
     for (let run = 0; run < runs; run++) {
       for (const tiling of tilings) {
         setTiling(tiling);
+        const before = { ...stats };
         const start = performance.now();
         const { result } = await plan.prefillSubmit(prompt);
         submitMs.get(tiling)!.push(performance.now() - start);
         await result;
         tokenMs.get(tiling)!.push(performance.now() - start);
+        const tally = reuse.get(tiling)!;
+        tally.reused += stats.reused - before.reused;
+        tally.dispatches += stats.dispatches - before.dispatches;
       }
     }
     for (const tiling of tilings) {
@@ -76,6 +89,7 @@ for (const name of presets) {
       let gpuMs: number | string = '-';
       const token = median(tokenMs.get(tiling)!);
       const submit = median(submitMs.get(tiling)!);
+      const { reused, dispatches: counted } = reuse.get(tiling)!;
       if (withProfile) {
         const profile = await profileDispatches(backend as WebGPUBackend, async () => {
           await plan.prefill(prompt);
@@ -87,12 +101,13 @@ for (const name of presets) {
       rows.push({
         model: name,
         'prompt tokens': promptTokens,
-        tiling,
+        variant: tiling,
         dispatches: dispatches ?? '-',
         'host encode+submit ms': Number(submit.toFixed(2)),
         'to token ms': Number(token.toFixed(2)),
         'GPU Σ dispatches ms': typeof gpuMs === 'number' ? Number(gpuMs.toFixed(2)) : gpuMs,
         'host µs/dispatch': dispatches ? Number(((1000 * submit) / dispatches).toFixed(1)) : '-',
+        'bind groups reused': `${((100 * reused) / Math.max(1, counted)).toFixed(0)}%`,
         'tok/s': Number(((1000 * promptTokens) / token).toFixed(0)),
       });
       console.error(`ROW ${JSON.stringify(rows.at(-1))}`);

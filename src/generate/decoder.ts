@@ -144,6 +144,8 @@ class PlannedDecoder implements TokenDecoder {
   private spare: (number | undefined)[] = [];
   /** Length of the history the GPU's presence bitmap holds (with the last input). */
   private historyLength = 0;
+  /** Position of the first step after the prefill, which reads back alone (-1: none). */
+  private aloneAt = -1;
 
   constructor(
     readonly plan: DecodePlan,
@@ -169,6 +171,8 @@ class PlannedDecoder implements TokenDecoder {
       // runs the prompt, until its token is back (or `depth` are queued). So the GPU has the next
       // steps' work while the host encodes the rest, and the first token waits for at most one step's
       // encoding (the event loop learns of the token between steps).
+      // The first of them reads its token back alone: it need not wait for a batch of later steps.
+      this.aloneAt = this.plan.position;
       const prompt = tracked(-1, undefined, { result: prefill.result, step: -1 });
       while (!prompt.settled && this.ahead.length < this.depth) {
         await this.topUp(this.ahead.length + 1);
@@ -223,7 +227,7 @@ class PlannedDecoder implements TokenDecoder {
       const u = this.draw();
       // A step is held for a shared command buffer only behind two others: the GPU has work meanwhile.
       const hold = this.ahead.length >= 2;
-      const readBack = (position + 1) % every === 0;
+      const readBack = (position + 1) % every === 0 || position === this.aloneAt;
       this.ahead.push(tracked(position, u, await this.plan.submit(undefined, { u, readBack, hold })));
     }
   }
