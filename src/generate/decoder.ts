@@ -208,9 +208,7 @@ class PlannedDecoder implements TokenDecoder {
       );
     }
     this.historyLength = history.length;
-    // At most two steps more than were taken: encoding the rest of the depth at once (right after the
-    // prefill, or a rewind) would hold back a token that is already on its way.
-    await this.topUp(Math.min(this.depth, this.ahead.length + 2));
+    await this.topUp();
     // Near the plan's end no later step closes the batch that holds this one.
     await this.plan.readBackNow(current.step);
     // About to wait: a step held for a shared command buffer goes to the GPU now, or the GPU could run
