@@ -12,6 +12,8 @@
  * Usage: node dist/bench/prefill.js [--presets smollm2-135m,qwen2.5-0.5b,llama3.2-1b]
  *          [--prompt-tokens 128] [--runs 10] [--layers N] [--weights bf16|f32] [--no-profile]
  *          [--tiling routed,128]  (matmul output tiles: the router's choice, or 128x128 always)
+ *          [--follow K]  (after each prefill, a prompt of the same plus K new ids, which finds the first
+ *                         part in the plan's cache (reusePrefix: a chat's next turn): its time to token)
  *          [--bind-groups kept,fresh]  (the runtime keeps eager bind groups for reuse, or makes one per
  *                                       dispatch); a list of either compares them, prefills taking turns
  */
@@ -37,6 +39,7 @@ const runs = Number(flag('runs', '10'));
 const layers = flag('layers', '');
 const weights = flag('weights', 'bf16') === 'f32' ? 'f32' : 'bf16';
 const withProfile = !process.argv.includes('--no-profile');
+const follow = Number(flag('follow', '0'));
 const backend = await initWebGPU();
 const routed = matmulTiling.smallTileBelow;
 /** Variants: matmul tilings ('routed' / '128'), or bind-group modes ('kept' / 'fresh'). */
@@ -57,7 +60,7 @@ for (const name of presets) {
     ? defineConfig({ ...structuredClone(presetTable[name]!.input), numLayers: Number(layers) })
     : presetConfig(name);
   const model = benchmarkModel(config, backend);
-  const plan = await DecodePlan.create(model, promptTokens + 8, { weights });
+  const plan = await DecodePlan.create(model, promptTokens + Math.max(8, follow), { weights });
   const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919 + 1) % config.vocabSize);
   try {
     for (const tiling of tilings) {
@@ -69,6 +72,8 @@ for (const name of presets) {
     const reuse = new Map(tilings.map((t) => [t, { reused: 0, dispatches: 0 }]));
     const submitMs = new Map(tilings.map((t) => [t, [] as number[]]));
     const tokenMs = new Map(tilings.map((t) => [t, [] as number[]]));
+    const followMs = new Map(tilings.map((t) => [t, [] as number[]]));
+    const next = [...prompt, ...Array.from({ length: follow }, (_, i) => (i * 31 + 7) % config.vocabSize)];
     for (let run = 0; run < runs; run++) {
       for (const tiling of tilings) {
         setTiling(tiling);
@@ -81,6 +86,13 @@ for (const name of presets) {
         const tally = reuse.get(tiling)!;
         tally.reused += stats.reused - before.reused;
         tally.dispatches += stats.dispatches - before.dispatches;
+        if (follow > 0) {
+          const again = performance.now();
+          await (await plan.prefillSubmit(next, { reusePrefix: true })).result;
+          followMs.get(tiling)!.push(performance.now() - again);
+          if (plan.lastPrefill.computed !== follow)
+            throw new Error('the follow-up did not find its prompt cached');
+        }
       }
     }
     for (const tiling of tilings) {
@@ -109,6 +121,9 @@ for (const name of presets) {
         'host µs/dispatch': dispatches ? Number(((1000 * submit) / dispatches).toFixed(1)) : '-',
         'bind groups reused': `${((100 * reused) / Math.max(1, counted)).toFixed(0)}%`,
         'tok/s': Number(((1000 * promptTokens) / token).toFixed(0)),
+        ...(follow > 0
+          ? { [`+${follow} tokens, to token ms`]: Number(median(followMs.get(tiling)!).toFixed(2)) }
+          : {}),
       });
       console.error(`ROW ${JSON.stringify(rows.at(-1))}`);
     }

@@ -40,6 +40,7 @@ import {
   type SampledStepOptions,
   sharedBindingsByDefault,
 } from './decode-plan-options.js';
+import { CachedIds } from './decode-plan-prefix.js';
 import { profileStep, type StepProfile } from './decode-plan-profile.js';
 import { readBackBatch, TokenReadBack } from './decode-plan-readback.js';
 import { COPY_DST, encodeDispatches, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
@@ -79,6 +80,10 @@ export class DecodePlan {
   /** The GPU sampler (made by the first `setSampling`) and the step's dispatches while it is on. */
   private sampler: GpuSampler | null = null;
   private sampledDispatches: readonly PlannedDispatch[] | null = null;
+  /** Ids of the cached positions, for a prompt that starts with them (`reusePrefix`). */
+  private readonly known = new CachedIds();
+  /** Positions the last prefill found in the cache, and those it ran through the model. */
+  lastPrefill = { reused: 0, computed: 0 };
 
   private constructor(
     readonly model: Transformer,
@@ -218,7 +223,12 @@ export class DecodePlan {
    */
   async prefillSubmit(
     promptIds: readonly number[],
-    { logits = false, u, history = promptIds }: SampledStepOptions & { history?: readonly number[] } = {},
+    {
+      logits = false,
+      u,
+      history = promptIds,
+      reusePrefix = false,
+    }: SampledStepOptions & { history?: readonly number[]; reusePrefix?: boolean } = {},
   ): Promise<{ result: Promise<DecodeStepResult> }> {
     if (promptIds.length === 0) throw new Error('the prompt is empty');
     if (promptIds.length > this.capacity)
@@ -226,14 +236,19 @@ export class DecodePlan {
     const sampled = this.sampledDispatches !== null && !logits;
     const draw = sampled ? this.checkDraw(u) : 0;
     this.steps.flush();
-    this.cache.reset();
+    // With reusePrefix, the positions whose ids start the prompt stay; the rest of it runs.
+    const reused = reusePrefix ? this.known.commonPrefix(promptIds, this.cache.length) : 0;
+    this.cache.length = reused;
+    this.known.prompt(promptIds, reused);
+    this.lastPrefill = { reused, computed: promptIds.length - reused };
     this.gpuHasToken = false;
     this.deviceToken = null;
     const runtime = this.backend.runtime;
     // Small first submits, as after a read (else SmolLM2's time to first token was 10 ms longer).
     runtime.idle();
     return scopeAsync(async () => {
-      const last = this.model.forward([promptIds], { cache: this.cache, lastPositionOnly: true });
+      const rest = reused > 0 ? promptIds.slice(reused) : promptIds;
+      const last = this.model.forward([rest], { cache: this.cache, lastPositionOnly: true });
       if (logits) {
         const row = Float32Array.from(await last.data());
         let best = 0;
@@ -270,7 +285,7 @@ export class DecodePlan {
       this.device.queue.submit([encoder.finish()]);
       this.readback.close();
       this.gpuHasToken = true;
-      return { result: this.finish(token, null, serial) };
+      return { result: this.finish(token, null, serial, promptIds.length - 1) };
     });
   }
 
@@ -323,6 +338,7 @@ export class DecodePlan {
       throw new Error(`cannot rewind to position ${position} (at ${this.cache.length})`);
     this.steps.flush(); // a dropped step still runs, before the ones that replace it
     this.cache.length = position;
+    this.known.truncate(position);
     this.gpuHasToken = false;
     this.deviceToken = null;
   }
@@ -412,6 +428,7 @@ export class DecodePlan {
     if (runtime.pending || hostToken || logits) this.steps.flush();
     runtime.flush(); // eager work encoded before this step runs first
     if (hostToken) this.device.queue.writeBuffer(this.recorder.tokens, 0, new Uint32Array([token!]));
+    this.known.fed(pos, token ?? this.deviceToken ?? undefined, this.submitted);
     this.stepWords[0] = pos;
     this.stepWords[1] = pos + 1;
     const encoder = this.steps.begin(this.stepWords);
@@ -432,7 +449,7 @@ export class DecodePlan {
     this.cache.length = pos + 1;
     this.gpuHasToken = true;
     this.deviceToken = null; // known once read back
-    const result = this.finish(tokenRead, logitStaging, serial);
+    const result = this.finish(tokenRead, logitStaging, serial, pos);
     // Steps submitted ahead and then dropped are never awaited: their failure (the plan disposed while
     // they were read) must not surface as an unhandled rejection.
     const settled = result.then(
@@ -448,8 +465,10 @@ export class DecodePlan {
     tokenRead: Promise<number>,
     logitStaging: GPUBuffer | null,
     serial: number,
+    position: number,
   ): Promise<DecodeStepResult> {
     const token = await tokenRead;
+    this.known.produced(position, serial, token);
     if (serial === this.submitted) this.deviceToken = token; // no later step has replaced it
     const result: DecodeStepResult = { token };
     if (logitStaging) {

@@ -38,7 +38,9 @@ export interface DecoderOptions extends SamplingOptions {
   planWeights?: WeightFormat | 'auto';
   /**
    * Keep the planned step for the model's next generation (chat turns, server requests): its bind
-   * groups, KV buffers and 16-bit weight copies are made once. Only for models whose weights do not
+   * groups, KV buffers and 16-bit weight copies are made once, and a prompt that starts with the ids
+   * its cache holds (the conversation so far: the last prompt and the tokens fed after it) prefills
+   * only the rest. Only for models whose weights do not
    * change in between (the plan holds its own 16-bit copies and binds the f32 tensors it was built on);
    * `releaseKeptPlan(model)` frees it.
    */
@@ -152,6 +154,8 @@ class PlannedDecoder implements TokenDecoder {
     private readonly ownsPlan: boolean,
     private readonly sampling: { options: SamplingOptions; rng: Rng } | null = null,
     private readonly depth = defaultAhead,
+    /** Prefill only the part of the prompt the plan's cache does not already hold (a kept plan). */
+    private readonly reusePrefix = false,
   ) {
     checkAhead(depth);
   }
@@ -165,7 +169,11 @@ class PlannedDecoder implements TokenDecoder {
     if (!this.prefilled) {
       this.prefilled = true;
       await this.plan.setSampling(this.sampling?.options ?? null);
-      const prefill = await this.plan.prefillSubmit(input, { u: this.draw(), history });
+      const prefill = await this.plan.prefillSubmit(input, {
+        u: this.draw(),
+        history,
+        reusePrefix: this.reusePrefix,
+      });
       this.historyLength = history.length;
       // The prompt's token stays on the GPU: steps go in behind the prefill, encoded while the GPU
       // runs the prompt, until its token is back (or `depth` are queued). So the GPU has the next
@@ -317,15 +325,17 @@ function leased(
  */
 export function decoderForPlan(
   plan: DecodePlan,
-  options: SamplingOptions & { planAhead?: number },
+  options: SamplingOptions & { planAhead?: number; keepPlan?: boolean },
   rng: Rng,
   ownsPlan = false,
 ): TokenDecoder {
   const greedy = !isSampling(options) && (options.repetitionPenalty ?? 1) === 1;
   const ahead = options.planAhead ?? defaultAhead;
-  if (greedy) return new PlannedDecoder(plan, ownsPlan, null, ahead);
+  // A kept plan's cache may already hold the start of the prompt (the conversation so far).
+  const reuse = options.keepPlan === true;
+  if (greedy) return new PlannedDecoder(plan, ownsPlan, null, ahead, reuse);
   gpuSamplingParams(options, plan.model.config.vocabSize); // bad options throw here, before any work
-  return new PlannedDecoder(plan, ownsPlan, { options, rng }, ahead);
+  return new PlannedDecoder(plan, ownsPlan, { options, rng }, ahead, reuse);
 }
 
 /** Dispatches `run` encodes on the model's webgpu runtime (null on other backends). */

@@ -1,4 +1,7 @@
-/** Decoding with the KV cache gives the logits of a full forward at every step, for every attention kind. */
+/**
+ * Decoding with the KV cache gives the logits of a full forward at every step, for every attention kind,
+ * also when several tokens continue a cached prefix.
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defineConfig, type ModelConfigInput } from '../../src/config/model-config.js';
@@ -46,9 +49,9 @@ for (const [name, variant] of Object.entries(variants)) {
     const full = scope(() => model.forward([sequence]).dataSync());
     const vocab = model.config.vocabSize;
     const cache = model.newCache();
-    // Prefill 4 tokens, then one token per step.
+    // Prefill 4 tokens, continue with 3 more at once (a prompt whose start is cached), then one a step.
     let position = 0;
-    const chunks = [sequence.slice(0, 4), ...sequence.slice(4).map((id) => [id])];
+    const chunks = [sequence.slice(0, 4), sequence.slice(4, 7), ...sequence.slice(7).map((id) => [id])];
     let worst = 0;
     for (const chunk of chunks) {
       const logits = scope(() => model.forward([chunk], { cache }).dataSync());

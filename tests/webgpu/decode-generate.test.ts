@@ -82,6 +82,49 @@ if (backend) {
     }
   });
 
+  test('a kept plan prefills only what its cache does not hold (the conversation so far) and equals the cpu', async () => {
+    const { cpuModel, gpuModel } = modelPair(backend, { ...config, maxPositionEmbeddings: 256 }, 9);
+    const create = DecodePlan.create;
+    const plans: DecodePlan[] = [];
+    DecodePlan.create = async (...args: Parameters<typeof create>) => {
+      const plan = await create(...args);
+      plans.push(plan);
+      return plan;
+    };
+    try {
+      const turn = async (prompt: number[], options = {}) => {
+        const want = await generateAll(cpuModel, prompt, { maxNewTokens: 6, ...options });
+        const got = await generateAll(gpuModel, prompt, { maxNewTokens: 6, keepPlan: true, ...options });
+        assert.deepEqual(got.ids, want.ids);
+        return got.ids;
+      };
+      const first = [4, 5, 6, 7, 8];
+      const reply = await turn(first);
+      assert.deepEqual(plans[0]!.lastPrefill, { reused: 0, computed: 5 });
+      // The next turn: the last prompt, the reply (all but its last token were fed to the plan's
+      // steps; with steps ahead, usually the last too), then the new message.
+      const second = [...first, ...reply, 11, 12, 13];
+      await turn(second);
+      const { reused, computed } = plans[0]!.lastPrefill;
+      assert.ok(reused >= first.length + reply.length - 1, `reused ${reused}`);
+      assert.equal(reused + computed, second.length);
+      // A prompt that parts from the cache early reuses only the common start; sampling too.
+      await turn([4, 5, 60, 61], { temperature: 0.8, topK: 10, seed: 3 });
+      assert.deepEqual(plans[0]!.lastPrefill, { reused: 2, computed: 2 });
+      // The same prompt again: all but its last id are cached.
+      await turn([4, 5, 60, 61]);
+      assert.deepEqual(plans[0]!.lastPrefill, { reused: 3, computed: 1 });
+      assert.equal(plans.length, 1);
+      // Without keepPlan nothing is reused.
+      await generateAll(gpuModel, [4, 5, 60, 61], { maxNewTokens: 2 });
+      assert.deepEqual(plans[1]!.lastPrefill, { reused: 0, computed: 4 });
+      releaseKeptPlan(gpuModel);
+    } finally {
+      DecodePlan.create = create;
+      gpuModel.dispose();
+    }
+  });
+
   test('keepPlan reuses one plan across generations (chat turns, server requests) and still equals the cpu', async () => {
     const { cpuModel, gpuModel } = modelPair(backend, { ...config, maxPositionEmbeddings: 1024 }, 6);
     const create = DecodePlan.create;
