@@ -56,3 +56,14 @@ export class CachedIds {
     return n;
   }
 }
+
+/**
+ * The length a prefill of `tokens` new ids is padded to: 16, then four steps a power of two (at most
+ * 25% padding), so that prompts of nearby lengths bind the same pooled buffers and the runtime's kept
+ * bind groups serve them (a chat's turns, a server's requests).
+ */
+export function prefillBucket(tokens: number): number {
+  if (tokens <= 16) return 16;
+  const step = 2 ** Math.floor(Math.log2(tokens)) / 4;
+  return Math.ceil(tokens / step) * step;
+}

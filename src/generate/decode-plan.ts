@@ -40,7 +40,7 @@ import {
   type SampledStepOptions,
   sharedBindingsByDefault,
 } from './decode-plan-options.js';
-import { CachedIds } from './decode-plan-prefix.js';
+import { CachedIds, prefillBucket } from './decode-plan-prefix.js';
 import { profileStep, type StepProfile } from './decode-plan-profile.js';
 import { readBackBatch, TokenReadBack } from './decode-plan-readback.js';
 import { COPY_DST, encodeDispatches, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
@@ -228,7 +228,8 @@ export class DecodePlan {
       u,
       history = promptIds,
       reusePrefix = false,
-    }: SampledStepOptions & { history?: readonly number[]; reusePrefix?: boolean } = {},
+      pad = true,
+    }: SampledStepOptions & { history?: readonly number[]; reusePrefix?: boolean; pad?: boolean } = {},
   ): Promise<{ result: Promise<DecodeStepResult> }> {
     if (promptIds.length === 0) throw new Error('the prompt is empty');
     if (promptIds.length > this.capacity)
@@ -246,9 +247,21 @@ export class DecodePlan {
     const runtime = this.backend.runtime;
     // Small first submits, as after a read (else SmolLM2's time to first token was 10 ms longer).
     runtime.idle();
+    // Buffers the last prefill released return to the pool first, so that this one is served as it was.
+    runtime.flush();
     return scopeAsync(async () => {
       const rest = reused > 0 ? promptIds.slice(reused) : promptIds;
-      const last = this.model.forward([rest], { cache: this.cache, lastPositionOnly: true });
+      // Padded to a bucket length (prefillBucket): the prompt cannot see the pads after it, and the
+      // steps overwrite their cache entries before any step reads them.
+      const length = pad ? Math.min(prefillBucket(rest.length), this.capacity - reused) : rest.length;
+      const ids = [...rest, ...new Array<number>(length - rest.length).fill(rest[rest.length - 1]!)];
+      const last = this.model.forward([ids], {
+        cache: this.cache,
+        lastPositionOnly: true,
+        lastPosition: rest.length - 1,
+        ropeLength: promptIds.length,
+      });
+      this.cache.length = promptIds.length;
       if (logits) {
         const row = Float32Array.from(await last.data());
         let best = 0;

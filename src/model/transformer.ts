@@ -54,6 +54,16 @@ export interface ForwardOptions {
    * every prompt position (for a 152k vocabulary and a 512-token prompt, 70 GFLOP and 311 MB saved).
    */
   lastPositionOnly?: boolean;
+  /**
+   * With lastPositionOnly, the position among this call's tokens whose logits are wanted (default the
+   * last): a prompt padded to a fixed length names its last real token.
+   */
+  lastPosition?: number;
+  /**
+   * The sequence length that length-dependent RoPE scaling ('dynamic', 'longrope') sees (default the
+   * cached positions plus this call's tokens): a padded prompt gives its real length.
+   */
+  ropeLength?: number;
 }
 
 /** The seed of dropout site `site` in a forward pass seeded with `seed`. */
@@ -187,7 +197,7 @@ export class Transformer {
   /** Final-normed hidden states [B, T, d]. */
   hidden(
     input: TokenInput,
-    { cache = null, hiddenStates, dropout: drop = null }: ForwardOptions = {},
+    { cache = null, hiddenStates, dropout: drop = null, ropeLength }: ForwardOptions = {},
   ): Tensor {
     const c = this.config;
     const ids = this.toIds(input);
@@ -225,7 +235,7 @@ export class Transformer {
             layer.rope,
             rotaryDim(c, layer.rope),
             c.maxPositionEmbeddings,
-            start + seq,
+            ropeLength ?? start + seq,
           );
           entry = { ...ropeTables(freqs, start, seq, this.dtype, this.backend), freqs };
           tables.set(layer.rope, entry);
@@ -248,7 +258,12 @@ export class Transformer {
     const c = this.config;
     let x = this.hidden(input, options);
     const seq = x.shape[1]!;
-    if (options.lastPositionOnly && seq > 1) x = slice(x, 1, seq - 1, seq);
+    if (options.lastPositionOnly && seq > 1) {
+      const at = options.lastPosition ?? seq - 1;
+      if (!Number.isInteger(at) || at < 0 || at >= seq)
+        throw new Error(`lastPosition ${at} is outside the ${seq} tokens of this call`);
+      x = slice(x, 1, at, at + 1);
+    }
     if (c.logitScale !== null) x = affine(x, c.logitScale, 0);
     const head = c.tieWordEmbeddings ? this.param('model.embed_tokens.weight') : this.param('lm_head.weight');
     let logits = linear(x, head, c.lmHeadBias ? this.param('lm_head.bias') : null);

@@ -90,3 +90,33 @@ test('the KV cache is preallocated to its capacity and refuses to overflow', () 
   assert.throws(() => scope(() => model.forward([[6, 7]], { cache })), /holds 6 positions; 7 are needed/);
   cache.dispose();
 });
+
+test('a prompt padded after its end: lastPosition gives its last token’s logits, and decoding continues as unpadded', () => {
+  const model = Transformer.init(
+    defineConfig({ ...base, rope: { scaling: { type: 'dynamic', factor: 2 } } }),
+    {
+      seed: 7,
+    },
+  );
+  const prompt = sequence.slice(0, 6);
+  const padded = [...prompt, 0, 0, 0, 0, 0];
+  const want = model.newCache();
+  const wantLogits = scope(() => model.forward([prompt], { cache: want, lastPositionOnly: true }).dataSync());
+  const cache = model.newCache();
+  const got = scope(() =>
+    model
+      .forward([padded], { cache, lastPositionOnly: true, lastPosition: prompt.length - 1, ropeLength: 6 })
+      .dataSync(),
+  );
+  assert.deepEqual([...got], [...wantLogits]);
+  // The cache holds the pads' entries past the prompt; set back, the next step overwrites the first.
+  cache.length = prompt.length;
+  const next = (c: typeof cache) => scope(() => model.forward([[sequence[6]!]], { cache: c }).dataSync());
+  assert.deepEqual([...next(cache)], [...next(want)]);
+  assert.throws(
+    () => model.forward([padded], { lastPositionOnly: true, lastPosition: 11 }),
+    /lastPosition 11 is outside the 11 tokens/,
+  );
+  want.dispose();
+  cache.dispose();
+});

@@ -8,6 +8,10 @@ import { test } from 'node:test';
 import { Words } from '../../src/backend/webgpu/params.js';
 import { storageBindings } from '../../src/backend/webgpu/runtime.js';
 import { header } from '../../src/backend/webgpu/shader.js';
+import { defineConfig } from '../../src/config/model-config.js';
+import { DecodePlan } from '../../src/generate/decode-plan.js';
+import { prefillBucket } from '../../src/generate/decode-plan-prefix.js';
+import { benchmarkModel } from '../../src/model/random-weights.js';
 import { requireWebGPU } from './setup.js';
 
 test('binding types come from the WGSL; other groups, gaps or no parameter block are not cached', () => {
@@ -25,6 +29,14 @@ test('binding types come from the WGSL; other groups, gaps or no parameter block
   assert.equal(
     storageBindings(`${decl(0, 'uniform')}\n@group(1) @binding(0) var<storage, read> x: f32;`),
     null,
+  );
+});
+
+test('prefills are padded to 16, then four lengths a power of two', () => {
+  const lengths = [1, 16, 17, 20, 21, 24, 31, 32, 33, 100, 128, 129, 160, 161, 1000];
+  assert.deepEqual(
+    lengths.map(prefillBucket),
+    [16, 16, 20, 20, 24, 24, 32, 32, 40, 112, 128, 160, 160, 192, 1024],
   );
 });
 
@@ -74,5 +86,37 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     }
     runtime.release(x);
     runtime.release(y);
+  });
+
+  test('prompts of lengths padded alike bind the buffers they bound before, also after other lengths', async () => {
+    const config = defineConfig({
+      vocabSize: 64,
+      hiddenSize: 32,
+      numLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      intermediateSize: 48,
+      maxPositionEmbeddings: 256,
+    });
+    const model = benchmarkModel(config, backend);
+    const plan = await DecodePlan.create(model, 256, { weights: 'f32' });
+    const stats = backend.runtime.bindGroupStats;
+    const reuse = async (length: number) => {
+      const before = { ...stats };
+      await plan.prefill(Array.from({ length }, (_, i) => (i * 7 + length) % 64));
+      return (stats.reused - before.reused) / (stats.dispatches - before.dispatches);
+    };
+    try {
+      // The first prompts of a length fill the pool; from then on, any prompt padded to 24 binds the
+      // same buffers: the oldest free ones, whatever ran in between.
+      for (const length of [20, 22, 23]) await reuse(length);
+      assert.equal(await reuse(21), 1);
+      for (const length of [100, 105, 110]) await reuse(length);
+      assert.equal(await reuse(19), 1, 'a prompt padded to 24 after three padded to 112');
+      assert.equal(await reuse(106), 1);
+    } finally {
+      plan.dispose();
+      model.dispose();
+    }
   });
 }

@@ -179,6 +179,7 @@ export class GpuRuntime {
     this.allocatedBytes += capacity;
     const buffer = this.device.createBuffer({ size: capacity, usage: storageUsage });
     this.capacities.set(buffer, capacity);
+    this.bufferId(buffer); // numbered in creation order
     return buffer;
   }
 
@@ -371,7 +372,13 @@ export class GpuRuntime {
         list = [];
         this.pool.set(capacity, list);
       }
-      list.push(storage.buffer);
+      // Kept in descending order of creation, so that `alloc` takes the oldest free buffer: the same
+      // sequence of allocations then gets the same buffers whatever ran before it, and binds them with
+      // the bind groups kept from last time (a prompt of the same padded length, a training step).
+      const id = this.bufferId(storage.buffer);
+      let at = list.length;
+      while (at > 0 && this.bufferId(list[at - 1]!) < id) at--;
+      list.splice(at, 0, storage.buffer);
     }
     this.releasedSinceSubmit = [];
   }
