@@ -12,8 +12,9 @@
  * Usage: node dist/bench/prefill.js [--presets smollm2-135m,qwen2.5-0.5b,llama3.2-1b]
  *          [--prompt-tokens 128] [--runs 10] [--layers N] [--weights bf16|f32] [--no-profile]
  *          [--tiling routed,128]  (matmul output tiles: the router's choice, or 128x128 always)
- *          [--follow K]  (after each prefill, a prompt of the same plus K new ids, which finds the first
- *                         part in the plan's cache (reusePrefix: a chat's next turn): its time to token)
+ *          [--follow K]  (after each prefill, a prompt of the same plus K−3 … K new ids (by run), which
+ *                         finds the first part in the plan's cache (reusePrefix: a chat's next turn):
+ *                         its time to token)
  *          [--bind-groups kept,fresh]  (the runtime keeps eager bind groups for reuse, or makes one per
  *                                       dispatch); a list of either compares them, prefills taking turns
  */
@@ -73,7 +74,6 @@ for (const name of presets) {
     const submitMs = new Map(tilings.map((t) => [t, [] as number[]]));
     const tokenMs = new Map(tilings.map((t) => [t, [] as number[]]));
     const followMs = new Map(tilings.map((t) => [t, [] as number[]]));
-    const next = [...prompt, ...Array.from({ length: follow }, (_, i) => (i * 31 + 7) % config.vocabSize)];
     for (let run = 0; run < runs; run++) {
       for (const tiling of tilings) {
         setTiling(tiling);
@@ -87,10 +87,16 @@ for (const name of presets) {
         tally.reused += stats.reused - before.reused;
         tally.dispatches += stats.dispatches - before.dispatches;
         if (follow > 0) {
+          // A different length each run (a chat's messages differ), padded alike.
+          const extra = Math.max(1, follow - (run % 4));
+          const next = [
+            ...prompt,
+            ...Array.from({ length: extra }, (_, i) => (i * 31 + run) % config.vocabSize),
+          ];
           const again = performance.now();
           await (await plan.prefillSubmit(next, { reusePrefix: true })).result;
           followMs.get(tiling)!.push(performance.now() - again);
-          if (plan.lastPrefill.computed !== follow)
+          if (plan.lastPrefill.computed !== extra)
             throw new Error('the follow-up did not find its prompt cached');
         }
       }
