@@ -1,8 +1,12 @@
+import type { KVCache } from '../model/kv-cache.js';
+import type { Transformer } from '../model/transformer.js';
+import type { Tensor } from '../tensor/tensor.js';
+
 /**
  * The token ids of a decode plan's cached positions, as far as the host knows them, so that a prompt
  * that starts with them (the next chat turn, a server request with the same system prompt) prefills
  * only the rest. The prompt's ids are known at once; a step fed from the GPU learns its input when the
- * step before it reads its token back.
+ * step before it reads its token back. Also the prefill's padding to bucket lengths.
  */
 export class CachedIds {
   /** Input id at each position (undefined: fed from the GPU, not read back yet). */
@@ -66,4 +70,30 @@ export function prefillBucket(tokens: number): number {
   if (tokens <= 16) return 16;
   const step = 2 ** Math.floor(Math.log2(tokens)) / 4;
   return Math.ceil(tokens / step) * step;
+}
+
+/**
+ * Runs the prompt past the positions `cache` already holds through the eager model, padded to a
+ * bucket length within `capacity` (0: not padded), and returns the logits of its last token [1, 1, V].
+ * The prompt cannot see the pads after it, and the decode steps overwrite their cache entries before
+ * any step reads them; the cache ends at the prompt's length.
+ */
+export function prefillForward(
+  model: Transformer,
+  cache: KVCache,
+  promptIds: readonly number[],
+  capacity: number,
+): Tensor {
+  const cached = cache.length;
+  const rest = promptIds.slice(cached);
+  const length = capacity > 0 ? Math.min(prefillBucket(rest.length), capacity - cached) : rest.length;
+  const ids = [...rest, ...new Array<number>(Math.max(0, length - rest.length)).fill(rest[rest.length - 1]!)];
+  const last = model.forward([ids], {
+    cache,
+    lastPositionOnly: true,
+    lastPosition: rest.length - 1,
+    ropeLength: promptIds.length,
+  });
+  cache.length = promptIds.length;
+  return last;
 }

@@ -40,7 +40,7 @@ import {
   type SampledStepOptions,
   sharedBindingsByDefault,
 } from './decode-plan-options.js';
-import { CachedIds, prefillBucket } from './decode-plan-prefix.js';
+import { CachedIds, prefillForward } from './decode-plan-prefix.js';
 import { profileStep, type StepProfile } from './decode-plan-profile.js';
 import { readBackBatch, TokenReadBack } from './decode-plan-readback.js';
 import { COPY_DST, encodeDispatches, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
@@ -250,18 +250,7 @@ export class DecodePlan {
     // Buffers the last prefill released return to the pool first, so that this one is served as it was.
     runtime.flush();
     return scopeAsync(async () => {
-      const rest = reused > 0 ? promptIds.slice(reused) : promptIds;
-      // Padded to a bucket length (prefillBucket): the prompt cannot see the pads after it, and the
-      // steps overwrite their cache entries before any step reads them.
-      const length = pad ? Math.min(prefillBucket(rest.length), this.capacity - reused) : rest.length;
-      const ids = [...rest, ...new Array<number>(length - rest.length).fill(rest[rest.length - 1]!)];
-      const last = this.model.forward([ids], {
-        cache: this.cache,
-        lastPositionOnly: true,
-        lastPosition: rest.length - 1,
-        ropeLength: promptIds.length,
-      });
-      this.cache.length = promptIds.length;
+      const last = prefillForward(this.model, this.cache, promptIds, pad ? this.capacity : 0);
       if (logits) {
         const row = Float32Array.from(await last.data());
         let best = 0;
