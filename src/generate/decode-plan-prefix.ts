@@ -1,3 +1,7 @@
+/**
+ * A decode plan's prefill around its cache: which ids the cached positions hold (a prompt that starts
+ * with them runs only the rest) and the padding of the rest to bucket lengths.
+ */
 import type { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -6,7 +10,7 @@ import type { Tensor } from '../tensor/tensor.js';
  * The token ids of a decode plan's cached positions, as far as the host knows them, so that a prompt
  * that starts with them (the next chat turn, a server request with the same system prompt) prefills
  * only the rest. The prompt's ids are known at once; a step fed from the GPU learns its input when the
- * step before it reads its token back. Also the prefill's padding to bucket lengths.
+ * step before it reads its token back.
  */
 export class CachedIds {
   /** Input id at each position (undefined: fed from the GPU, not read back yet). */
