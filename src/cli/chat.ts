@@ -39,6 +39,11 @@ export const chatCommand = defineCommand({
     ...modelOption,
     ...gpuWeightsOption,
     system: { type: 'string', description: 'a system message that starts the conversation' },
+    stats: {
+      type: 'boolean',
+      description:
+        'after each reply, print on stderr its tokens, the time to its first token, how much of the prompt the kept decode plan already held (the conversation so far is not run again), and the decode rate',
+    },
     ...samplingOptions,
     ...backendOption,
   },
@@ -84,6 +89,10 @@ export const chatCommand = defineCommand({
       const { ids, stop } = conversationIds(tokenizer, messages);
       current = new AbortController();
       let reply = '';
+      const started = performance.now();
+      let firstAt = 0;
+      let count = 0;
+      let cached = 0;
       try {
         for await (const step of generate(model, ids, {
           ...sampling,
@@ -95,6 +104,10 @@ export const chatCommand = defineCommand({
           keepPlan: true, // one plan for every turn
           planWeights: (options.weights ?? 'auto') as 'auto' | 'f32' | 'f16' | 'bf16',
         })) {
+          if (count++ === 0) {
+            firstAt = performance.now();
+            cached = step.cachedPromptTokens ?? 0;
+          }
           reply += step.text;
           io.stdout.write(step.text);
           if (step.finishReason === 'aborted') io.stderr.write(' [stopped]');
@@ -108,6 +121,12 @@ export const chatCommand = defineCommand({
       }
       current = null;
       io.stdout.write('\n');
+      if (options.stats) {
+        const rate = count > 1 ? ((1000 * (count - 1)) / (performance.now() - firstAt)).toFixed(1) : '-';
+        io.stderr.write(
+          `(${count} tokens; first token ${(firstAt - started).toFixed(1)} ms; ${ids.length}-token prompt, ${cached} of them cached; ${rate} tokens/s after it)\n`,
+        );
+      }
       messages.push({ role: 'assistant', content: reply.trim() });
       rl.prompt?.();
     }

@@ -23,6 +23,8 @@ export interface TokenDecoder {
   readonly path: DecodePath;
   /** Why the eager path was taken (null on the planned path). */
   readonly reason: string | null;
+  /** Prompt positions the first `next` found already in a kept plan's cache (not run again). */
+  readonly cachedPromptTokens: number;
   /** The next token after `input` (the prompt on the first call, then the previous token). */
   next(input: readonly number[], history: readonly number[]): Promise<number>;
   dispose(): void;
@@ -59,6 +61,7 @@ export interface DecoderOptions extends SamplingOptions {
 
 class EagerDecoder implements TokenDecoder {
   readonly path = 'eager' as const;
+  readonly cachedPromptTokens = 0;
   private readonly cache: KVCache;
 
   constructor(
@@ -138,6 +141,7 @@ function tracked(
 class PlannedDecoder implements TokenDecoder {
   readonly path = 'planned' as const;
   readonly reason = null;
+  cachedPromptTokens = 0;
   private prefilled = false;
   /** Steps submitted ahead, oldest first: each was fed the token of the one before it. */
   private ahead: Submitted[] = [];
@@ -175,6 +179,7 @@ class PlannedDecoder implements TokenDecoder {
         reusePrefix: this.reusePrefix,
       });
       this.historyLength = history.length;
+      this.cachedPromptTokens = this.plan.lastPrefill.reused;
       // The prompt's token stays on the GPU: steps go in behind the prefill, encoded while the GPU
       // runs the prompt, until its token is back (or `depth` are queued). So the GPU has the next
       // steps' work while the host encodes the rest, and the first token waits for at most one step's
@@ -310,6 +315,9 @@ function leased(
   return {
     path: decoder.path,
     reason: decoder.reason,
+    get cachedPromptTokens() {
+      return decoder.cachedPromptTokens;
+    },
     next: (input, history) => decoder.next(input, history),
     dispose: () => {
       decoder.dispose();

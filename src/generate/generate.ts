@@ -26,6 +26,11 @@ export interface GeneratedToken {
   text: string;
   /** Why generation ended, on the last step only. */
   finishReason?: 'length' | 'eos' | 'stop' | 'aborted';
+  /**
+   * On the first step only: prompt tokens found in a kept decode plan's cache (`keepPlan`), which the
+   * prefill did not run again (0 when none were).
+   */
+  cachedPromptTokens?: number;
 }
 
 export class PromptError extends Error {}
@@ -75,7 +80,8 @@ export async function* generate(
       if (!finishReason && eos.has(id)) finishReason = 'eos';
       if (!finishReason && options.signal?.aborted) finishReason = 'aborted';
       if (!finishReason && step === maxNew - 1) finishReason = 'length';
-      yield finishReason ? { id, text, finishReason } : { id, text };
+      const cached = step === 0 ? { cachedPromptTokens: decoder.cachedPromptTokens } : {};
+      yield finishReason ? { id, text, finishReason, ...cached } : { id, text, ...cached };
       if (finishReason) return;
     }
   } finally {

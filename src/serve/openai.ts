@@ -210,6 +210,7 @@ export function startOpenAIServer(
       let text = '';
       let count = 0;
       let finish: string | undefined;
+      let cached = 0;
       if (stream)
         response.writeHead(200, {
           'content-type': 'text/event-stream',
@@ -225,6 +226,7 @@ export function startOpenAIServer(
         keepPlan: true, // requests run one at a time on a model whose weights do not change
       })) {
         count++;
+        cached = step.cachedPromptTokens ?? cached;
         text += step.text;
         finish = step.finishReason;
         if (stream && step.text) {
@@ -237,7 +239,13 @@ export function startOpenAIServer(
         }
       }
       const finishReason = finish === 'length' ? 'length' : 'stop';
-      const usage = { prompt_tokens: ids.length, completion_tokens: count, total_tokens: ids.length + count };
+      const usage = {
+        prompt_tokens: ids.length,
+        completion_tokens: count,
+        total_tokens: ids.length + count,
+        // The start of the prompt that the kept plan's cache held from an earlier request.
+        prompt_tokens_details: { cached_tokens: cached },
+      };
       if (stream) {
         const last = chat
           ? { index: 0, delta: {}, finish_reason: finishReason }

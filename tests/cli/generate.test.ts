@@ -139,6 +139,30 @@ test('chat answers each line, /reset clears history, and ends at end of input', 
   assert.equal(stdout.split('\n').length, 3, `two replies expected, got ${JSON.stringify(stdout)}`);
 });
 
+test('chat --stats reports each reply: tokens, first token, prompt (cached part) and rate', async () => {
+  const { code, stderr } = await run(
+    [
+      'chat',
+      '--model',
+      withTokenizer,
+      '--max-new-tokens',
+      '3',
+      '--temperature',
+      '0',
+      '--backend',
+      'cpu',
+      '--stats',
+    ],
+    'hi\n',
+  );
+  assert.equal(code, 0, stderr);
+  // The cpu decodes eagerly: nothing is cached between turns there.
+  assert.match(
+    stderr,
+    /\(3 tokens; first token [\d.]+ ms; \d+-token prompt, 0 of them cached; [\d.]+ tokens\/s after it\)/,
+  );
+});
+
 test('bad input: prompt longer than the context, empty prompt, unknown model dir, missing tokenizer, both prompt forms', async () => {
   const long = await run([
     'generate',

@@ -62,6 +62,7 @@ test('a greedy completion equals the library generation, with usage counts', asy
   assert.equal(body.choices[0].text, expected.text);
   assert.equal(body.usage.prompt_tokens, ids.length);
   assert.equal(body.usage.completion_tokens, expected.ids.length);
+  assert.equal(body.usage.prompt_tokens_details.cached_tokens, 0, 'the eager path keeps no plan');
   assert.equal(body.choices[0].finish_reason, expected.finishReason === 'length' ? 'length' : 'stop');
 });
 

@@ -10,7 +10,7 @@ import { main } from '../../src/cli/main.js';
 import { benchmarkDecode } from '../../src/generate/bench.js';
 import { DecodePlan } from '../../src/generate/decode-plan.js';
 import { createDecoder, releaseKeptPlan } from '../../src/generate/decoder.js';
-import { generateAll } from '../../src/generate/generate.js';
+import { type GeneratedToken, generate, generateAll } from '../../src/generate/generate.js';
 import { argmaxOf } from '../../src/generate/sampling.js';
 import { slice } from '../../src/ops/index.js';
 import { Rng } from '../../src/tensor/random.js';
@@ -108,6 +108,12 @@ if (backend) {
       const { reused, computed } = plans[0]!.lastPrefill;
       assert.ok(reused >= first.length + reply.length - 1, `reused ${reused}`);
       assert.equal(reused + computed, second.length);
+      // generate() says so on its first step (slm serve's usage.prompt_tokens_details.cached_tokens).
+      const steps = generate(gpuModel, second, { maxNewTokens: 1, keepPlan: true });
+      const firstStep = (await steps.next()).value as GeneratedToken;
+      await steps.return(undefined);
+      assert.equal(firstStep.cachedPromptTokens, second.length - 1);
+      assert.equal(plans[0]!.lastPrefill.reused, second.length - 1);
       // A prompt that parts from the cache early reuses only the common start; sampling too.
       await turn([4, 5, 60, 61], { temperature: 0.8, topK: 10, seed: 3 });
       assert.deepEqual(plans[0]!.lastPrefill, { reused: 2, computed: 2 });
