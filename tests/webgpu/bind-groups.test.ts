@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { OldestFirst } from '../../src/backend/webgpu/oldest-first.js';
 import { Words } from '../../src/backend/webgpu/params.js';
 import { storageBindings } from '../../src/backend/webgpu/runtime.js';
 import { header } from '../../src/backend/webgpu/shader.js';
@@ -30,6 +31,27 @@ test('binding types come from the WGSL; other groups, gaps or no parameter block
     storageBindings(`${decl(0, 'uniform')}\n@group(1) @binding(0) var<storage, read> x: f32;`),
     null,
   );
+});
+
+test('the pool hands out the oldest free buffer first, however they came back', () => {
+  const heap = new OldestFirst<string>();
+  const keys = [5, 3, 9, 1, 7, 3, 8, 2, 6, 4, 0];
+  for (const k of keys) heap.push(`b${k}`, k);
+  assert.equal(heap.size, keys.length);
+  assert.equal(heap.pop(), 'b0');
+  heap.push('b10', 10);
+  heap.push('b-1', -1);
+  const order: string[] = [];
+  for (let item = heap.pop(); item !== undefined; item = heap.pop()) order.push(item);
+  assert.deepEqual(order, ['b-1', 'b1', 'b2', 'b3', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10']);
+  assert.equal(heap.pop(), undefined);
+});
+
+test('parameter words keep their 32-bit patterns (u32, i32, f32)', () => {
+  const w = new Words().u(0xffffffff).i(-2).f(1.5).us([7], 3, 9);
+  assert.deepEqual(w.words, [0xffffffff, 0xfffffffe, 0x3fc00000, 7, 9, 9]);
+  assert.deepEqual([...new Uint32Array(w.bytes.buffer)], w.words);
+  assert.throws(() => new Words().us([], 65), /at most 64 words/);
 });
 
 test('prefills are padded to 16, then four lengths a power of two', () => {

@@ -16,23 +16,31 @@ fn pi(i: u32) -> i32 { return bitcast<i32>(pu(i)); }
 fn pf(i: u32) -> f32 { return bitcast<f32>(pu(i)); }
 `;
 
-/** Words of a parameter block, built in order: `new Words().u(n).f(scale).words`. */
+/** Float32 bits by way of one shared scratch word. */
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/**
+ * Words of a parameter block, built in order: `new Words().u(n).f(scale).words`. The 32-bit patterns
+ * live in a plain array (no ArrayBuffer a dispatch: an eager prefill makes hundreds).
+ */
 export class Words {
-  private readonly view = new DataView(new ArrayBuffer(paramBytes));
-  private count = 0;
+  /** The words as u32 bit patterns. */
+  readonly words: number[] = [];
 
   u(value: number): this {
-    this.view.setUint32(this.next(), value >>> 0, true);
+    this.push(value >>> 0);
     return this;
   }
 
   i(value: number): this {
-    this.view.setInt32(this.next(), value | 0, true);
+    this.push((value | 0) >>> 0);
     return this;
   }
 
   f(value: number): this {
-    this.view.setFloat32(this.next(), value, true);
+    f32Scratch[0] = value;
+    this.push(u32Scratch[0]!);
     return this;
   }
 
@@ -42,21 +50,21 @@ export class Words {
     return this;
   }
 
-  private next(): number {
-    if (this.count >= paramWords)
+  private push(bits: number): void {
+    if (this.words.length >= paramWords)
       throw new Error(`a kernel's parameter block holds at most ${paramWords} words`);
-    return 4 * this.count++;
+    this.words.push(bits);
   }
 
   get bytes(): Uint8Array {
-    return new Uint8Array(this.view.buffer, 0, 4 * this.count);
+    return new Uint8Array(Uint32Array.from(this.words).buffer);
   }
 }
 
 /** The host-side copy of one submit's parameter slots. */
 export class ParamWriter {
   readonly bytes: ArrayBuffer;
-  private readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
   private used = 0;
 
   constructor(
@@ -64,7 +72,7 @@ export class ParamWriter {
     private readonly align: number,
   ) {
     this.bytes = new ArrayBuffer(slots * align);
-    this.u8 = new Uint8Array(this.bytes);
+    this.u32 = new Uint32Array(this.bytes);
   }
 
   get capacityBytes(): number {
@@ -82,12 +90,11 @@ export class ParamWriter {
   /** Stores one block; returns its byte offset in the uniform buffer. */
   push(words: Words | ArrayLike<number>): number {
     const offset = this.used * this.align;
-    if (words instanceof Words) {
-      this.u8.set(words.bytes, offset);
-    } else {
-      const view = new DataView(this.bytes, offset, paramBytes);
-      for (let k = 0; k < words.length; k++) view.setUint32(4 * k, words[k]! >>> 0, true);
-    }
+    const values = words instanceof Words ? words.words : words;
+    // align is a multiple of 4; a Uint32Array writes the host's byte order, little-endian wherever
+    // WebGPU runs (packed.ts relies on that too).
+    const at = offset / 4;
+    for (let k = 0; k < values.length; k++) this.u32[at + k] = values[k]! >>> 0;
     this.used++;
     return offset;
   }

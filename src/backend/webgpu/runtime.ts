@@ -8,6 +8,7 @@
  * new dispatches are ordered behind the work that used it.
  */
 import type { SubgroupMatrixConfig } from './gpu.js';
+import { OldestFirst } from './oldest-first.js';
 import { ParamWriter, paramBytes, type Words } from './params.js';
 
 /** The storage of one tensor: a pooled buffer of at least `byteSize` bytes. */
@@ -82,7 +83,8 @@ const flushToReuseBytes = 1 << 20;
 export class GpuRuntime {
   readonly device: GPUDevice;
   readonly features: ReadonlySet<string>;
-  private readonly pool = new Map<number, GPUBuffer[]>();
+  /** Free buffers by size class, the oldest first (OldestFirst). */
+  private readonly pool = new Map<number, OldestFirst<GPUBuffer>>();
   private releasedSinceSubmit: GpuStorage[] = [];
   private readonly pipelines = new Map<
     string,
@@ -192,7 +194,7 @@ export class GpuRuntime {
     this.flush();
     this.bindGroups.clear();
     for (const list of this.pool.values()) {
-      for (const buffer of list) {
+      for (const buffer of list.values()) {
         this.allocatedBytes -= this.capacityOf(buffer);
         buffer.destroy();
       }
@@ -369,16 +371,13 @@ export class GpuRuntime {
       const capacity = this.capacityOf(storage.buffer);
       let list = this.pool.get(capacity);
       if (!list) {
-        list = [];
+        list = new OldestFirst<GPUBuffer>();
         this.pool.set(capacity, list);
       }
-      // Kept in descending order of creation, so that `alloc` takes the oldest free buffer: the same
-      // sequence of allocations then gets the same buffers whatever ran before it, and binds them with
-      // the bind groups kept from last time (a prompt of the same padded length, a training step).
-      const id = this.bufferId(storage.buffer);
-      let at = list.length;
-      while (at > 0 && this.bufferId(list[at - 1]!) < id) at--;
-      list.splice(at, 0, storage.buffer);
+      // The oldest free buffer goes out first: the same sequence of allocations then gets the same
+      // buffers whatever ran before it, and binds them with the bind groups kept from last time (a
+      // prompt of the same padded length, a training step).
+      list.push(storage.buffer, this.bufferId(storage.buffer));
     }
     this.releasedSinceSubmit = [];
   }
