@@ -42,9 +42,8 @@ export interface DecoderOptions extends SamplingOptions {
    * Keep the planned step for the model's next generation (chat turns, server requests): its bind
    * groups, KV buffers and 16-bit weight copies are made once, and a prompt that starts with the ids
    * its cache holds (the conversation so far: the last prompt and the tokens fed after it) prefills
-   * only the rest. Only for models whose weights do not
-   * change in between (the plan holds its own 16-bit copies and binds the f32 tensors it was built on);
-   * `releaseKeptPlan(model)` frees it.
+   * only the rest. Only for models whose weights do not change in between (the plan holds its own
+   * 16-bit copies and binds the f32 tensors it was built on); `releaseKeptPlan(model)` frees it.
    */
   keepPlan?: boolean;
   /**
