@@ -69,15 +69,24 @@ export function standardAttention(
     k = applyQKNorm(k, `${prefix}.k_norm`, c.qkNorm, c.norm, optional);
   }
   const tables = ctx.ropeTables(layer);
+  // Heads before positions, as attention takes them: RoPE writes them so (one pass), else a permute.
+  let queries: Tensor; // [B, H, T, hd]
+  let keys: Tensor; // [B, G, T, hd]
   if (tables && layer.rope) {
-    const options = { rotaryDim: 2 * tables.freqs.invFreq.length, interleaved: layer.rope.interleaved };
-    q = rope(q, tables.cos, tables.sin, options);
-    k = rope(k, tables.cos, tables.sin, options);
+    const options = {
+      rotaryDim: 2 * tables.freqs.invFreq.length,
+      interleaved: layer.rope.interleaved,
+      headsFirst: true,
+    };
+    queries = rope(q, tables.cos, tables.sin, options);
+    keys = rope(k, tables.cos, tables.sin, options);
+  } else {
+    queries = permute(q, [0, 2, 1, 3]);
+    keys = permute(k, [0, 2, 1, 3]);
   }
-  let keys = permute(k, [0, 2, 1, 3]); // [B, G, T, hd]
   let values = permute(reshape(v, [batch, seq, g, hd]), [0, 2, 1, 3]);
   if (ctx.cache) ({ keys, values } = ctx.cache.append(ctx.slot, keys, values, 2));
-  const out = attention(permute(q, [0, 2, 1, 3]), keys, values, {
+  const out = attention(queries, keys, values, {
     scale: c.attentionScale ?? 1 / Math.sqrt(hd),
     window: layer.window,
     softcap: c.attnLogitSoftcap,

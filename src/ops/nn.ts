@@ -121,14 +121,22 @@ export interface RopeOptions {
   rotaryDim?: number;
   /** Interleaved pairs (2i, 2i+1) instead of rotate-half (i, i + R/2). */
   interleaved?: boolean;
+  /**
+   * Return [..., H, T, D], heads before positions as attention takes them, instead of x's
+   * [..., T, H, D]: the rotation and the transpose in one pass.
+   */
+  headsFirst?: boolean;
 }
 
-/** Rotary position embedding of x [..., T, H, D] with cos/sin tables [T, R/2] (see model/rope.ts). */
+/**
+ * Rotary position embedding of x [..., T, H, D] with cos/sin tables [T, R/2] (see model/rope.ts);
+ * [..., H, T, D] out with `headsFirst`.
+ */
 export function rope(
   x: Tensor,
   cos: Tensor,
   sin: Tensor,
-  { rotaryDim, interleaved = false }: RopeOptions = {},
+  { rotaryDim, interleaved = false, headsFirst = false }: RopeOptions = {},
 ): Tensor {
   const dtype = floatDType('rope', x, cos, sin);
   const headDim = x.shape[x.rank - 1]!;
@@ -146,10 +154,14 @@ export function rope(
       `rope tables ${formatShape(cos.shape)} and ${formatShape(sin.shape)} do not match ${seq} positions x ${r / 2} frequencies`,
     );
   }
-  const attrs = { rotaryDim: r, interleaved, inverse: false };
-  const [y] = runKernel('rope', [x, cos, sin], attrs, [{ shape: x.shape, dtype }]);
+  const attrs = { rotaryDim: r, interleaved, inverse: false, layout: headsFirst ? 1 : 0 } as const;
+  const shape = [...x.shape];
+  if (headsFirst) [shape[x.rank - 3], shape[x.rank - 2]] = [shape[x.rank - 2]!, seq];
+  const [y] = runKernel('rope', [x, cos, sin], attrs, [{ shape, dtype }]);
+  // The gradient rotates back, from [..., H, T, D] to x's layout when the output was heads-first.
+  const back = { ...attrs, inverse: true, layout: headsFirst ? 2 : 0 } as const;
   return record(y!, 'rope', [x], (dy) =>
-    runKernel('rope', [dy, cos, sin], { ...attrs, inverse: true }, [{ shape: x.shape, dtype }]),
+    runKernel('rope', [dy, cos, sin], back, [{ shape: x.shape, dtype }]),
   );
 }
 

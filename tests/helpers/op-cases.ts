@@ -378,6 +378,11 @@ const nnCases: OpCase[] = [
     run: ([x, c, s]) => ops.rope(x!, c!, s!, { rotaryDim: 4 }),
   },
   {
+    name: 'rope heads-first (rotation and transpose in one pass)',
+    inputs: (rng) => [normal(rng, [2, 3, 2, 6]), ...ropeTables(2, 3, 3)],
+    run: ([x, c, s]) => ops.rope(x!, c!, s!, { headsFirst: true }),
+  },
+  {
     name: 'rope interleaved partial',
     inputs: (rng) => [normal(rng, [3, 2, 6]), ...ropeTables(1, 3, 2, 50)],
     run: ([x, c, s]) => ops.rope(x!, c!, s!, { rotaryDim: 4, interleaved: true }),

@@ -344,6 +344,22 @@ describe('RoPE', () => {
     });
   }
 
+  test('headsFirst: the rotation of x transposed to [..., H, T, D], and its gradient', () => {
+    for (const [rotaryDim, interleaved] of [
+      [8, false],
+      [4, true],
+    ] as const) {
+      const shape = [2, 3, 2, 8]; // [B, T, H, D]
+      const x = f64(normals(new Rng(rotaryDim), 96), shape);
+      const [cos, sin] = tables(angles(2, 3, rotaryDim, 10000));
+      const flat = ops.rope(x, cos, sin, { rotaryDim, interleaved });
+      const heads = ops.rope(x, cos, sin, { rotaryDim, interleaved, headsFirst: true });
+      assert.deepEqual(heads.shape, [2, 2, 3, 8]);
+      assert.deepEqual(values(heads), values(ops.permute(flat, [0, 2, 1, 3])));
+      gradcheck((t) => ops.rope(t, cos, sin, { rotaryDim, interleaved, headsFirst: true }), [x]);
+    }
+  });
+
   test('scores depend only on relative position (q at m, k at n)', () => {
     const rng = new Rng(9);
     const q = f64(normals(rng, 8), [1, 1, 8]);

@@ -214,8 +214,9 @@ if (backend) {
         await (await pending).result;
         counts.push(submits);
       }
-      // Every prefill submits the forward pass in several batches, not one at its end.
-      for (const count of counts) assert.ok(count >= 4, `submits per prefill: ${counts.join(', ')}`);
+      // Every prefill submits the forward pass in several batches, not one at its end (without the
+      // reset: 2, 2, 2 for this model).
+      for (const count of counts) assert.ok(count >= 3, `submits per prefill: ${counts.join(', ')}`);
       assert.equal(counts[2], counts[0]);
     } finally {
       queue.submit = submit;

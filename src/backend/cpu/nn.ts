@@ -234,35 +234,52 @@ export interface RopeAttrs {
   interleaved: boolean;
   /** Rotate by −θ (the gradient of the rotation). */
   inverse: boolean;
+  /**
+   * 0: out as in, [..., T, H, D]; 1: in [..., T, H, D], out heads-first [..., H, T, D]; 2: in
+   * heads-first, out [..., T, H, D] (the gradient of 1).
+   */
+  layout?: 0 | 1 | 2;
 }
 
-/** x [..., T, H, D] rotated with cos/sin tables [T, R/2] (row t is the angle set of position t). */
-export const ropeKernel: Kernel<RopeAttrs> = ([x, cos, sin], { rotaryDim, interleaved, inverse }, [out]) => {
+/** Positions and heads of a rope input of `layout` (RopeAttrs). */
+export function ropeAxes(shape: readonly number[], layout: 0 | 1 | 2): { seq: number; heads: number } {
+  const rank = shape.length;
+  return layout === 2
+    ? { seq: shape[rank - 2]!, heads: shape[rank - 3]! }
+    : { seq: shape[rank - 3]!, heads: shape[rank - 2]! };
+}
+
+export const ropeKernel: Kernel<RopeAttrs> = (
+  [x, cos, sin],
+  { rotaryDim, interleaved, inverse, layout = 0 },
+  [out],
+) => {
   const xv = x!.storage as FloatArray;
   const cv = cos!.storage as FloatArray;
   const sv = sin!.storage as FloatArray;
-  const shape = x!.shape;
-  const rank = shape.length;
-  const headDim = shape[rank - 1]!;
-  const heads = shape[rank - 2]!;
-  const seq = shape[rank - 3]!;
+  const headDim = x!.shape[x!.shape.length - 1]!;
+  const { seq, heads } = ropeAxes(x!.shape, layout);
   const half = rotaryDim / 2;
   const sign = inverse ? -1 : 1;
   const y = allocArray(out!.dtype, xv.length) as FloatArray;
-  y.set(xv);
-  const vectors = sizeOf(shape.slice(0, -1));
+  const vectors = sizeOf(x!.shape.slice(0, -1));
   for (let v = 0; v < vectors; v++) {
-    const t = Math.floor(v / heads) % seq;
-    const base = v * headDim;
+    const inner = v % (seq * heads);
+    const first = v - inner; // batch offset, in vectors
+    const t = layout === 2 ? inner % seq : Math.floor(inner / heads);
+    const h = layout === 2 ? Math.floor(inner / seq) : inner % heads;
+    const inBase = v * headDim;
+    const outBase = (first + (layout === 1 ? h * seq + t : t * heads + h)) * headDim;
+    for (let d = rotaryDim; d < headDim; d++) y[outBase + d] = xv[inBase + d]!;
     for (let i = 0; i < half; i++) {
       const c = cv[t * half + i]!;
       const s = sign * sv[t * half + i]!;
-      const i0 = interleaved ? base + 2 * i : base + i;
-      const i1 = interleaved ? base + 2 * i + 1 : base + i + half;
-      const a = xv[i0]!;
-      const b = xv[i1]!;
-      y[i0] = a * c - b * s;
-      y[i1] = b * c + a * s;
+      const j0 = interleaved ? 2 * i : i;
+      const j1 = interleaved ? 2 * i + 1 : i + half;
+      const a = xv[inBase + j0]!;
+      const b = xv[inBase + j1]!;
+      y[outBase + j0] = a * c - b * s;
+      y[outBase + j1] = b * c + a * s;
     }
   }
   return [y];

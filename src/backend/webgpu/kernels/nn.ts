@@ -5,7 +5,7 @@
  */
 import { sizeOf } from '../../../tensor/shape.js';
 import type { Kernel } from '../../backend.js';
-import { type AdamWAttrs, type CrossEntropyAttrs, decayOf, type RopeAttrs } from '../../cpu/nn.js';
+import { type AdamWAttrs, type CrossEntropyAttrs, decayOf, type RopeAttrs, ropeAxes } from '../../cpu/nn.js';
 import { Words } from '../params.js';
 import {
   alloc,
@@ -173,7 +173,8 @@ export const scatterAddKernel: Kernel<{ rows: number }> = ([ids, dy], { rows }) 
   return [dw];
 };
 
-// Words: n, headDim, heads, seq, rotaryDim, interleaved, sign.
+// Words: n, headDim, heads, seq, rotaryDim, interleaved, sign, layout (RopeAttrs). One thread per
+// output element; the input vector holding it is found through the layouts.
 const ropeShader = `${header}
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Cos: array<f32>;
@@ -184,12 +185,21 @@ fn main(${entryArgs}) {
   let i = linearGroup(wid, nwg) * ${wg}u + lid;
   if (i >= pu(0)) { return; }
   let headDim = pu(1);
+  let heads = pu(2);
+  let seq = pu(3);
+  let order = pu(7);
   let d = i % headDim;
-  let t = (i / headDim / pu(2)) % pu(3);
+  let vOut = i / headDim;
+  let inner = vOut % (seq * heads);
+  let first = vOut - inner;
+  // Output position and head: heads-first out (layout 1) is [H, T], else [T, H].
+  let t = select(inner / heads, inner % seq, order == 1u);
+  let h = select(inner % heads, inner / seq, order == 1u);
+  // Input vector: heads-first in (layout 2) is [H, T], else [T, H].
+  let base = (first + select(t * heads + h, h * seq + t, order == 2u)) * headDim;
   let rotary = pu(4);
-  if (d >= rotary) { Y[i] = X[i]; return; }
+  if (d >= rotary) { Y[i] = X[base + d]; return; }
   let half = rotary / 2u;
-  let base = i - d;
   // (first, second) of the pair holding d, and which of the two d is.
   var pair: u32; var i0: u32; var i1: u32; var isFirst: bool;
   if (pu(5) == 1u) {
@@ -204,18 +214,22 @@ fn main(${entryArgs}) {
   Y[i] = select(b * c + a * s, a * c - b * s, isFirst);
 }`;
 
-export const ropeKernel: Kernel<RopeAttrs> = ([x, cos, sin], { rotaryDim, interleaved, inverse }) => {
+export const ropeKernel: Kernel<RopeAttrs> = (
+  [x, cos, sin],
+  { rotaryDim, interleaved, inverse, layout = 0 },
+) => {
   const shape = x!.shape;
-  const rank = shape.length;
   const n = sizeOf(shape);
+  const { seq, heads } = ropeAxes(shape, layout);
   const words = new Words()
     .u(n)
-    .u(shape[rank - 1]!)
-    .u(shape[rank - 2]!)
-    .u(shape[rank - 3]!)
+    .u(shape[shape.length - 1]!)
+    .u(heads)
+    .u(seq)
     .u(rotaryDim)
     .u(interleaved ? 1 : 0)
-    .f(inverse ? -1 : 1);
+    .f(inverse ? -1 : 1)
+    .u(layout);
   const y = alloc(n);
   runtime().dispatch(ropeShader, [buf(x!), buf(cos!), buf(sin!), y.buffer], words, grid(Math.ceil(n / wg)));
   return [y];
