@@ -7,6 +7,7 @@ import {
   add,
   affine,
   div,
+  gatedUnary,
   linear,
   mul,
   reshape,
@@ -17,7 +18,7 @@ import {
   sum,
 } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { activate, type OptionalParamLookup, type ParamLookup } from './norms.js';
+import { activate, activationOp, type OptionalParamLookup, type ParamLookup } from './norms.js';
 
 /** act(z), or PanGu-π's series activation Σ_i act(a_i·z + b_i) when configured. */
 function seriesActivate(z: Tensor, prefix: string, c: ModelConfig, param: ParamLookup): Tensor {
@@ -45,7 +46,10 @@ export function denseFFN(
   if (c.ffnType === 'gated') {
     const gate = linear(x, param(`${prefix}.gate_proj.weight`), b('gate_proj'));
     const up = linear(x, param(`${prefix}.up_proj.weight`), b('up_proj'));
-    hidden = mul(seriesActivate(gate, prefix, c, param), up);
+    // act(gate) ⊙ up in one pass, unless PanGu-π's series activation sums several.
+    hidden = c.seriesActivation
+      ? mul(seriesActivate(gate, prefix, c, param), up)
+      : gatedUnary(activationOp(c.hiddenAct), gate, up);
   } else {
     hidden = seriesActivate(linear(x, param(`${prefix}.up_proj.weight`), b('up_proj')), prefix, c, param);
   }

@@ -1,6 +1,7 @@
 /** Norm and activation dispatch from config choices to ops. */
 import type { Activation, NormConfig, QKNormConfig } from '../config/model-config.js';
-import { add, gelu, geluTanh, layerNorm, mul, relu, relu2, rmsNorm, silu } from '../ops/index.js';
+import type { UnaryOpName } from '../ops/elementwise-table.js';
+import { add, layerNorm, mul, rmsNorm, unary } from '../ops/index.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export type ParamLookup = (path: string) => Tensor;
@@ -38,17 +39,11 @@ export function applyQKNorm(
   return layerNorm(x, weight, bias, base.eps);
 }
 
+/** The elementwise op of a config activation. */
+export function activationOp(act: Activation): UnaryOpName {
+  return act === 'gelu_tanh' ? 'geluTanh' : act;
+}
+
 export function activate(x: Tensor, act: Activation): Tensor {
-  switch (act) {
-    case 'relu':
-      return relu(x);
-    case 'relu2':
-      return relu2(x);
-    case 'gelu':
-      return gelu(x);
-    case 'gelu_tanh':
-      return geluTanh(x);
-    case 'silu':
-      return silu(x);
-  }
+  return unary(activationOp(act), x);
 }

@@ -1,6 +1,6 @@
 /** Elementwise ops: the unary table's activations, broadcasting binary arithmetic, and affine maps. */
 import { record } from '../autograd/tape.js';
-import { broadcastShapes } from '../tensor/shape.js';
+import { broadcastShapes, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { scalar } from './creation.js';
 import type { BinaryOpName, UnaryOpName } from './elementwise-table.js';
@@ -13,6 +13,21 @@ export function unary(op: UnaryOpName, x: Tensor): Tensor {
   return record(y!, op, [x], (dy) =>
     runKernel('unaryGrad', [x, y!, dy], { op }, [{ shape: x.shape, dtype }]),
   );
+}
+
+/**
+ * act(gate) ⊙ up in one pass (a gated FFN's hidden: SwiGLU, GeGLU), for gate and up of one shape; the
+ * gradient computes act(gate) again rather than keeping it.
+ */
+export function gatedUnary(op: UnaryOpName, gate: Tensor, up: Tensor): Tensor {
+  if (!shapesEqual(gate.shape, up.shape)) return mul(unary(op, gate), up);
+  const dtype = floatDType(op, gate, up);
+  const [y] = runKernel('gated', [gate, up], { op }, [{ shape: gate.shape, dtype }]);
+  return record(y!, `gated ${op}`, [gate, up], (dy) => {
+    const act = unary(op, gate);
+    const [dGate] = runKernel('unaryGrad', [gate, act, mul(dy, up)], { op }, [{ shape: gate.shape, dtype }]);
+    return [dGate!, mul(dy, act)];
+  });
 }
 
 export const neg = (x: Tensor) => unary('neg', x);

@@ -121,6 +121,13 @@ const extremeCases: OpCase[] = (['tanh', 'sigmoid', 'silu', 'gelu', 'geluTanh'] 
   run: ([x]) => ops.unary(op, x!),
 }));
 
+/** act(gate) ⊙ up in one pass (a gated FFN's hidden), every activation a config can name. */
+const gatedCases: OpCase[] = (['silu', 'gelu', 'geluTanh', 'relu', 'relu2'] as const).map((op) => ({
+  name: `unary gated ${op}`,
+  inputs: (rng) => [normal(rng, [3, 8]), normal(rng, [3, 8])],
+  run: ([gate, up]) => ops.gatedUnary(op, gate!, up!),
+}));
+
 const binaryShapes: [string, number[], number[]][] = [
   ['same shape', [2, 3], [2, 3]],
   ['b broadcast over rows', [2, 3], [3]],
@@ -529,6 +536,7 @@ const optimizerCases: OpCase[] = [
 export const opCases: readonly OpCase[] = [
   ...unaryCases,
   ...extremeCases,
+  ...gatedCases,
   ...binaryCases,
   ...scalarOperandCases,
   ...reduceCases,

@@ -242,6 +242,28 @@ describe('binary ops with broadcasting', () => {
     gradcheck((a, b) => ops.add(ops.mul(a, a), ops.div(ops.sub(a, b), b)), [x, y]);
   });
 
+  test('gatedUnary: act(gate) ⊙ up in one pass, with its gradient, for every config activation', () => {
+    const rng = new Rng(11);
+    for (const op of ['silu', 'gelu', 'geluTanh', 'relu', 'relu2'] as const) {
+      // Away from relu's kink, where the numerical gradient is not defined.
+      const gate = f64(
+        normals(rng, 12).map((v) => v + 0.2 * Math.sign(v)),
+        [3, 4],
+      );
+      const up = f64(normals(rng, 12), [3, 4]);
+      assertClose(values(ops.gatedUnary(op, gate, up)), values(ops.mul(ops.unary(op, gate), up)), {
+        atol: 1e-15,
+        rtol: 1e-14,
+        message: op,
+      });
+      gradcheck((g, u) => ops.gatedUnary(op, g, u), [gate, up]);
+    }
+    // Shapes that differ fall back to the two ops (broadcasting).
+    const row = f64([1, -2, 3]);
+    const m = f64([1, 2, 3, 4, 5, 6], [2, 3]);
+    assert.deepEqual(values(ops.gatedUnary('relu', m, row)), values(ops.mul(ops.relu(m), row)));
+  });
+
   test('numbers as operands are affine maps', () => {
     const x = f64([1, -2, 4]);
     assert.deepEqual(values(ops.add(x, 1.5)), [2.5, -0.5, 5.5]);

@@ -200,7 +200,9 @@ test('gradient accumulation over 2 micro-batches of 2 equals one batch of 4', as
     whole.result.lossHistory.map((r) => r.gradNorm),
     { atol: 1e-5, message: 'gradient norms' },
   );
-  assertClose(split.weights, whole.weights, { atol: 1e-6, message: 'weights after 2 steps' });
+  // Adam divides each gradient element by its own size (plus eps 1e-8): an element that cancels to
+  // ~eps carries float32 rounding of a few percent, which moves its weight by up to ~lr·1e-3.
+  assertClose(split.weights, whole.weights, { atol: 1e-5, message: 'weights after 2 steps' });
 });
 
 test('keepBest writes the weights of the lowest validation loss as the final model', async () => {

@@ -21,7 +21,10 @@ type UnaryGradLoop = (
 ) => void;
 type BinaryLoop = (a: FloatArray, b: FloatArray, out: FloatArray, n: number, bSize: number) => void;
 
+type GatedLoop = (g: FloatArray, u: FloatArray, out: FloatArray, n: number, M: typeof jsHelpers) => void;
+
 const unaryLoops = new Map<string, UnaryLoop>();
+const gatedLoops = new Map<string, GatedLoop>();
 const unaryGradLoops = new Map<string, UnaryGradLoop>();
 const binaryLoops = new Map<string, { same: BinaryLoop; bCycle: BinaryLoop; aCycle: BinaryLoop }>();
 
@@ -36,6 +39,17 @@ for (const spec of Object.values(unaryOps)) {
       'M',
       `for (let i = 0; i < n; i++) { const x = xs[i]; out[i] = ${spec.js}; }`,
     ) as UnaryLoop,
+  );
+  gatedLoops.set(
+    spec.name,
+    new Function(
+      'gs',
+      'us',
+      'out',
+      'n',
+      'M',
+      `for (let i = 0; i < n; i++) { const x = gs[i]; out[i] = (${spec.js}) * us[i]; }`,
+    ) as GatedLoop,
   );
   unaryGradLoops.set(
     spec.name,
@@ -128,4 +142,12 @@ export const affineKernel: Kernel<{ scale: number; shift: number }> = ([x], { sc
   const result = allocArray(out!.dtype, xv.length) as FloatArray;
   for (let i = 0; i < xv.length; i++) result[i] = xv[i]! * scale + shift;
   return [result];
+};
+
+/** act(gate) ⊙ up over two tensors of one shape (ops.gatedUnary). */
+export const gatedKernel: Kernel<{ op: UnaryOpName }> = ([gate, up], { op }, [out]) => {
+  const g = gate!.storage as FloatArray;
+  const y = allocArray(out!.dtype, g.length) as FloatArray;
+  gatedLoops.get(op)!(g, up!.storage as FloatArray, y, g.length, jsHelpers);
+  return [y];
 };

@@ -5,7 +5,7 @@
 
 import { allocArray, type DType, type TypedArray } from '../../tensor/dtype.js';
 import { type Backend, type Kernel, registerBackend, registerKernel, type TensorInfo } from '../backend.js';
-import { affineKernel, binaryKernel, unaryGradKernel, unaryKernel } from './elementwise.js';
+import { affineKernel, binaryKernel, gatedKernel, unaryGradKernel, unaryKernel } from './elementwise.js';
 import { flashAttentionBackwardKernel, flashAttentionKernel } from './flash-attention.js';
 import { concatKernel, padKernel, permuteKernel, sliceKernel, writeSliceKernel } from './layout.js';
 import { matmulKernel } from './matmul.js';
@@ -45,6 +45,7 @@ export const cpuBackend: Backend = {
 const kernels: Record<string, Kernel<any>> = {
   unary: unaryKernel,
   unaryGrad: unaryGradKernel,
+  gated: gatedKernel,
   binary: binaryKernel,
   affine: affineKernel,
   matmul: matmulKernel,

@@ -8,7 +8,13 @@ import { sizeOf } from '../../tensor/shape.js';
 import { type Backend, type Kernel, registerBackend, registerKernel, type TensorInfo } from '../backend.js';
 import { getAdapter, requestDevice, type SubgroupMatrixConfig, subgroupMatrixConfigs } from './gpu.js';
 import { dropoutMaskKernel } from './kernels/dropout.js';
-import { affineKernel, binaryKernel, unaryGradKernel, unaryKernel } from './kernels/elementwise.js';
+import {
+  affineKernel,
+  binaryKernel,
+  gatedKernel,
+  unaryGradKernel,
+  unaryKernel,
+} from './kernels/elementwise.js';
 import { flashAttentionKernel } from './kernels/flash-attention.js';
 import { flashAttentionBackwardKernel } from './kernels/flash-attention-backward.js';
 import { concatKernel, padKernel, permuteKernel, sliceKernel } from './kernels/layout.js';
@@ -36,6 +42,7 @@ import { setRuntime } from './shader.js';
 export const webgpuKernels: Record<string, Kernel<any>> = {
   unary: unaryKernel,
   unaryGrad: unaryGradKernel,
+  gated: gatedKernel,
   binary: binaryKernel,
   affine: affineKernel,
   matmul: matmulKernel,

@@ -53,6 +53,21 @@ export const unaryKernel: Kernel<{ op: UnaryOpName }> = ([x], { op }, [out]) => 
   return [y];
 };
 
+/** act(gate) ⊙ up over two tensors of one shape (ops.gatedUnary): a gated FFN's hidden in one pass. */
+export const gatedKernel: Kernel<{ op: UnaryOpName }> = ([gate, up], { op }, [out]) => {
+  const n = sizeOf(out!.shape);
+  const width = vectorWidth(n);
+  const code = mapShader(width === 4, ['G', 'U', 'Y'], `let x = G[i]; Y[i] = (${unaryOps[op].wgsl}) * U[i];`);
+  const y = alloc(n);
+  runtime().dispatch(
+    code,
+    [buf(gate!), buf(up!), y.buffer],
+    new Words().u(n / width),
+    grid(Math.ceil(n / width / wg)),
+  );
+  return [y];
+};
+
 export const unaryGradKernel: Kernel<{ op: UnaryOpName }> = ([x, y, dy], { op }, [out]) => {
   const n = sizeOf(out!.shape);
   const width = vectorWidth(n);
