@@ -86,6 +86,22 @@ class EagerDecoder implements TokenDecoder {
   }
 }
 
+/**
+ * Resolves on a later turn of the event loop, where a finished map is reported: `setImmediate` in
+ * Node, a message to itself in browsers (whose zero-delay timers are clamped when nested).
+ */
+function nextTurn(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
+}
+
 /** Steps the planned decoder keeps submitted ahead of the one it reads back, by default (DecoderOptions.planAhead). */
 const defaultAhead = 5;
 
@@ -188,7 +204,7 @@ class PlannedDecoder implements TokenDecoder {
       const prompt = tracked(-1, undefined, { result: prefill.result, step: -1 });
       while (!prompt.settled && this.ahead.length < this.depth) {
         await this.topUp(this.ahead.length + 1);
-        await new Promise((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
       await this.plan.flushHeld(); // the GPU gets every step encoded, even one held for a pair
       this.lastToken = (await prefill.result).token;

@@ -38,6 +38,17 @@ test('the browser entry reaches no Node built-in through static imports', () => 
   visit(join(distSrc, 'browser.js'));
   assert.ok(seen.size > 30, `walked ${seen.size} modules`);
   assert.deepEqual(offenders, []);
+  // Nor Node-only globals, unless the module checks for them first (a browser has no setImmediate).
+  const unguarded = [...seen].filter((file) => {
+    const code = readFileSync(file, 'utf8');
+    return ['setImmediate', 'Buffer', 'process'].some(
+      (name) => new RegExp(`\\b${name}\\s*[.(]`).test(code) && !code.includes(`typeof ${name}`),
+    );
+  });
+  assert.deepEqual(
+    unguarded.map((f) => f.slice(distSrc.length + 1)),
+    [],
+  );
 });
 
 test('a model from fetched bytes equals the model from its directory (single file and shards)', async () => {
