@@ -43,13 +43,13 @@ const withProfile = !process.argv.includes('--no-profile');
 const follow = Number(flag('follow', '0'));
 const backend = await initWebGPU();
 const routed = matmulTiling.smallTileBelow;
-/** Variants: matmul tilings ('routed' / '128'), or bind-group modes ('kept' / 'fresh'). */
-const tilings = flag('bind-groups', '')
+/** Variants: matmul variants ('routed' / '128'), or bind-group modes ('kept' / 'fresh'). */
+const variants = flag('bind-groups', '')
   ? flag('bind-groups', '').split(',')
   : flag('tiling', 'routed').split(',');
-const setTiling = (tiling: string) => {
-  matmulTiling.smallTileBelow = tiling === '128' ? 0 : routed;
-  backend.runtime.keepBindGroups = tiling !== 'fresh';
+const setVariant = (variant: string) => {
+  matmulTiling.smallTileBelow = variant === '128' ? 0 : routed;
+  backend.runtime.keepBindGroups = variant !== 'fresh';
 };
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
@@ -64,26 +64,26 @@ for (const name of presets) {
   const plan = await DecodePlan.create(model, promptTokens + Math.max(8, follow), { weights });
   const prompt = Array.from({ length: promptTokens }, (_, i) => (i * 7919 + 1) % config.vocabSize);
   try {
-    for (const tiling of tilings) {
-      setTiling(tiling);
+    for (const variant of variants) {
+      setVariant(variant);
       for (let i = 0; i < 3; i++) await plan.prefill(prompt); // pipelines compiled, pool filled
     }
     // The variants take turns run by run, so that a drifting host weighs on them alike.
     const stats = backend.runtime.bindGroupStats;
-    const reuse = new Map(tilings.map((t) => [t, { reused: 0, dispatches: 0 }]));
-    const submitMs = new Map(tilings.map((t) => [t, [] as number[]]));
-    const tokenMs = new Map(tilings.map((t) => [t, [] as number[]]));
-    const followMs = new Map(tilings.map((t) => [t, [] as number[]]));
+    const reuse = new Map(variants.map((t) => [t, { reused: 0, dispatches: 0 }]));
+    const submitMs = new Map(variants.map((t) => [t, [] as number[]]));
+    const tokenMs = new Map(variants.map((t) => [t, [] as number[]]));
+    const followMs = new Map(variants.map((t) => [t, [] as number[]]));
     for (let run = 0; run < runs; run++) {
-      for (const tiling of tilings) {
-        setTiling(tiling);
+      for (const variant of variants) {
+        setVariant(variant);
         const before = { ...stats };
         const start = performance.now();
         const { result } = await plan.prefillSubmit(prompt);
-        submitMs.get(tiling)!.push(performance.now() - start);
+        submitMs.get(variant)!.push(performance.now() - start);
         await result;
-        tokenMs.get(tiling)!.push(performance.now() - start);
-        const tally = reuse.get(tiling)!;
+        tokenMs.get(variant)!.push(performance.now() - start);
+        const tally = reuse.get(variant)!;
         tally.reused += stats.reused - before.reused;
         tally.dispatches += stats.dispatches - before.dispatches;
         if (follow > 0) {
@@ -95,31 +95,31 @@ for (const name of presets) {
           ];
           const again = performance.now();
           await (await plan.prefillSubmit(next, { reusePrefix: true })).result;
-          followMs.get(tiling)!.push(performance.now() - again);
+          followMs.get(variant)!.push(performance.now() - again);
           if (plan.lastPrefill.computed !== extra)
             throw new Error('the follow-up did not find its prompt cached');
         }
       }
     }
-    for (const tiling of tilings) {
-      setTiling(tiling);
+    for (const variant of variants) {
+      setVariant(variant);
       const dispatches = await countDispatches(model, () => plan.prefill(prompt));
       let gpuMs: number | string = '-';
-      const token = median(tokenMs.get(tiling)!);
-      const submit = median(submitMs.get(tiling)!);
-      const { reused, dispatches: counted } = reuse.get(tiling)!;
+      const token = median(tokenMs.get(variant)!);
+      const submit = median(submitMs.get(variant)!);
+      const { reused, dispatches: counted } = reuse.get(variant)!;
       if (withProfile) {
         const profile = await profileDispatches(backend as WebGPUBackend, async () => {
           await plan.prefill(prompt);
         });
         gpuMs = profile.dispatches.reduce((t, d) => t + (d.ms ?? 0), 0);
-        console.log(`\n${name}, ${promptTokens}-token prefill, ${tiling} tiling, GPU time per dispatch:`);
+        console.log(`\n${name}, ${promptTokens}-token prefill, ${variant}, GPU time per dispatch:`);
         printProfile(profile, token);
       }
       rows.push({
         model: name,
         'prompt tokens': promptTokens,
-        variant: tiling,
+        variant,
         dispatches: dispatches ?? '-',
         'host encode+submit ms': Number(submit.toFixed(2)),
         'to token ms': Number(token.toFixed(2)),
@@ -128,7 +128,7 @@ for (const name of presets) {
         'bind groups reused': `${((100 * reused) / Math.max(1, counted)).toFixed(0)}%`,
         'tok/s': Number(((1000 * promptTokens) / token).toFixed(0)),
         ...(follow > 0
-          ? { [`+${follow} tokens, to token ms`]: Number(median(followMs.get(tiling)!).toFixed(2)) }
+          ? { [`+${follow} tokens, to token ms`]: Number(median(followMs.get(variant)!).toFixed(2)) }
           : {}),
       });
       console.error(`ROW ${JSON.stringify(rows.at(-1))}`);

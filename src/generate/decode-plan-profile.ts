@@ -40,10 +40,14 @@ export async function profileStep(
   recorder: StepRecorder,
   timestamps: boolean,
   steps: number,
-  /** The step uniform's words for the position profiled (already written). */
+  /** The step uniform's words (set here for `position`, the position profiled). */
   stepWords: Uint32Array,
+  position: number,
 ): Promise<StepProfile> {
   const queue = device.queue;
+  stepWords[0] = position;
+  stepWords[1] = position + 1;
+  queue.writeBuffer(recorder.stepUniform, 0, stepWords);
   const encodeStep = (writes?: GPUComputePassTimestampWrites) => {
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass(writes ? { timestampWrites: writes } : {});

@@ -31,6 +31,7 @@ import { KVCache } from '../model/kv-cache.js';
 import type { Transformer } from '../model/transformer.js';
 import { argmax } from '../ops/index.js';
 import { scopeAsync } from '../tensor/tensor.js';
+import { buildInErrorScopes } from './decode-plan-build.js';
 import {
   checkPlanRequest,
   checkTuningMatched,
@@ -46,7 +47,7 @@ import { readBackBatch, TokenReadBack } from './decode-plan-readback.js';
 import { COPY_DST, encodeDispatches, type PlannedDispatch, StepRecorder } from './decode-plan-record.js';
 import { planSampler, sampledStep, stepDraw } from './decode-plan-sampler.js';
 import { StepSubmitter } from './decode-plan-submit.js';
-import type { SamplingOptions } from './sampling.js';
+import { argmaxOf, type SamplingOptions } from './sampling.js';
 
 export type { DecodePlanOptions, DecodeStepResult, SampledStepOptions } from './decode-plan-options.js';
 export { subgroupsUsable } from './decode-plan-options.js';
@@ -164,10 +165,7 @@ export class DecodePlan {
   ): Promise<DecodePlan> {
     const plan = new DecodePlan(model, backend, capacity, weights, subgroups);
     plan.recorder.sharedBindings = shared;
-    plan.device.pushErrorScope('out-of-memory');
-    plan.device.pushErrorScope('validation');
-    let failure: unknown = null;
-    try {
+    const build = async () => {
       await plan.recorder.packWeights();
       plan.recorder.tuning = options.matvecTuning ?? {};
       plan.recorder.build(splits, options.fuseCombine ?? true);
@@ -178,25 +176,12 @@ export class DecodePlan {
         options.stepsPerSubmit ?? 2,
       );
       checkTuningMatched(plan.recorder.tuning, plan.recorder.tuned, plan.recorder.dispatches);
-    } catch (e) {
-      failure = e; // the error scope is popped either way
-    }
-    const error = await plan.device.popErrorScope();
-    const memory = await plan.device.popErrorScope();
-    if (failure || error || memory) {
+    };
+    await buildInErrorScopes(plan.device, build, () => {
       // Commands recorded before the failure (copies into the plan's buffers) go before those die.
       backend.runtime.flush();
       plan.dispose();
-      // Out of memory first: the buffers it left invalid make the validation errors that follow.
-      if (memory)
-        throw new Error(
-          `the decode plan does not fit in GPU memory (${memory.message || 'out of memory'}): its KV cache, activations and 16-bit weight copies come on top of the model`,
-        );
-      if (failure instanceof Error && failure.message) throw failure;
-      const why =
-        error?.message || (failure instanceof Error ? failure.name : String(failure)) || 'no reason given';
-      throw new Error(`building the decode plan failed: ${why}`);
-    }
+    });
     return plan;
   }
 
@@ -253,9 +238,7 @@ export class DecodePlan {
       const last = prefillForward(this.model, this.cache, promptIds, pad ? this.capacity : 0);
       if (logits) {
         const row = Float32Array.from(await last.data());
-        let best = 0;
-        for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
-        return { result: Promise.resolve({ token: best, logits: row }) };
+        return { result: Promise.resolve({ token: argmaxOf(row), logits: row }) };
       }
       if (sampled) {
         // The last row goes through the sampler's dispatches.
@@ -493,16 +476,8 @@ export class DecodePlan {
     const pos = this.cache.length;
     if (pos >= this.capacity) throw new Error('profile needs a free position');
     this.steps.flush();
-    this.stepWords[0] = pos;
-    this.stepWords[1] = pos + 1;
-    this.device.queue.writeBuffer(this.recorder.stepUniform, 0, this.stepWords);
-    return profileStep(
-      this.device,
-      this.recorder,
-      this.backend.runtime.features.has('timestamp-query'),
-      steps,
-      this.stepWords,
-    );
+    const timestamps = this.backend.runtime.features.has('timestamp-query');
+    return profileStep(this.device, this.recorder, timestamps, steps, this.stepWords, pos);
   }
 
   /** Frees the plan's buffers and KV cache (the model's weights stay). */
